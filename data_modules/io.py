@@ -1,0 +1,204 @@
+"""Read records from json / jsonl / csv / parquet files or a hub dataset, with errors that say where.
+
+jsonl is parsed line by line here (not through ``datasets``) so that a malformed line is reported with its
+1-based line number; json, csv and parquet go through ``datasets`` / pandas-free loaders of ``datasets``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+log = logging.getLogger(__name__)
+
+OnError = Literal["raise", "skip"]
+
+
+class DataError(ValueError):
+    """Bad input, located: which file, which line (or record) and which field."""
+
+    def __init__(self, message: str, *, path: str | Path | None = None, line: int | None = None,
+                 field: str | None = None):
+        self.path, self.line, self.field = (str(path) if path is not None else None), line, field
+        where = []
+        if path is not None:
+            where.append(str(path))
+        if line is not None:
+            where.append(f"line {line}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        super().__init__(f"{': '.join([', '.join(where), message]) if where else message}")
+
+
+class SkipCounter:
+    """Counts records dropped under ``on_error='skip'`` and why, and logs a summary."""
+
+    def __init__(self, name: str):
+        self.name, self.reasons = name, Counter()
+
+    def add(self, err: DataError) -> None:
+        self.reasons[f"{err.field or 'record'}: {str(err).split(': ')[-1]}"] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.reasons.values())
+
+    def report(self, source: str) -> None:
+        if self.total:
+            log.warning("%s: skipped %d bad %s (%s)", source, self.total, self.name,
+                        "; ".join(f"{k} x{v}" for k, v in self.reasons.most_common()))
+
+
+def samples_dir() -> Path:
+    """The small bundled datasets shipped inside the package (``data_modules/samples``)."""
+    return Path(__file__).parent / "samples"
+
+
+def shared_data_dir() -> Path | None:
+    """``../shared/data`` next to a source checkout, when present (tests and examples use it)."""
+    p = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return p if p.is_dir() else None
+
+
+def _type_name(t: type | tuple[type, ...]) -> str:
+    return " or ".join(x.__name__ for x in (t if isinstance(t, tuple) else (t,)))
+
+
+def validate_record(rec: Any, required: Mapping[str, type | tuple[type, ...]] | None, *, path: str | Path,
+                    line: int) -> dict:
+    """Check that ``rec`` is an object with every required field of the right type (NaN/inf refused)."""
+    if not isinstance(rec, dict):
+        raise DataError(f"expected a JSON object, got {type(rec).__name__}", path=path, line=line)
+    for key, typ in (required or {}).items():
+        if key not in rec or rec[key] is None:
+            raise DataError("missing required field", path=path, line=line, field=key)
+        val = rec[key]
+        ok_types = typ if isinstance(typ, tuple) else (typ,)
+        if float in ok_types and int not in ok_types and isinstance(val, int) and not isinstance(val, bool):
+            val = float(val)
+        if isinstance(val, bool) and bool not in ok_types:
+            raise DataError(f"expected {_type_name(typ)}, got bool", path=path, line=line, field=key)
+        if not isinstance(val, ok_types):
+            raise DataError(f"expected {_type_name(typ)}, got {type(val).__name__}", path=path, line=line, field=key)
+        if isinstance(val, float) and not math.isfinite(val):
+            raise DataError(f"non-finite number {val!r}", path=path, line=line, field=key)
+        if isinstance(val, str) and not val.strip():
+            raise DataError("empty string", path=path, line=line, field=key)
+    return rec
+
+
+def _read_jsonl(path: Path):
+    with open(path, "rb") as f:
+        for i, raw in enumerate(f, start=1):
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield i, DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path, line=i)
+                continue
+            try:
+                yield i, json.loads(text, parse_constant=_reject_constant)
+            except (json.JSONDecodeError, ValueError) as e:
+                yield i, DataError(f"malformed JSON ({e})", path=path, line=i)
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"non-finite number {name} is not valid JSON")
+
+
+def _read_json(path: Path):
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as e:
+        raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path) from None
+    except (json.JSONDecodeError, ValueError) as e:
+        raise DataError(f"malformed JSON ({e})", path=path, line=getattr(e, "lineno", None)) from None
+    if isinstance(data, dict):  # {"data": [...]} or {"version":..., "data": [...]} style
+        lists = [k for k, v in data.items() if isinstance(v, list)]
+        if len(lists) != 1:
+            raise DataError("expected a list of records or an object with exactly one list field", path=path)
+        data = data[lists[0]]
+    if not isinstance(data, list):
+        raise DataError(f"expected a list of records, got {type(data).__name__}", path=path)
+    yield from enumerate(data, start=1)
+
+
+def _read_tabular(path: Path, fmt: str):
+    """csv / parquet through `datasets`; csv records are numbered by file line (header = line 1)."""
+    import datasets
+
+    ds = datasets.load_dataset(fmt, data_files=str(path), split="train")
+    offset = 2 if fmt == "csv" else 1
+    for i, rec in enumerate(ds):
+        yield i + offset, rec
+
+
+def _read_hub(name: str, split: str | None):
+    import datasets
+
+    try:
+        ds = datasets.load_dataset(name, split=split or "train")
+    except Exception as e:  # noqa: BLE001 - datasets raises many types; we re-raise with context
+        raise DataError(f"could not load hub dataset ({type(e).__name__}: {e}); with no network, point the "
+                        "config at a local json/jsonl/csv/parquet file", path=name) from e
+    for i, rec in enumerate(ds, start=1):
+        yield i, rec
+
+
+def iter_raw(source: str | Path, *, split: str | None = None):
+    """Yield ``(line_or_record_number, record_or_DataError)`` from a file or hub dataset name."""
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if path.exists():
+        if suffix == ".jsonl":
+            yield from _read_jsonl(path)
+        elif suffix == ".json":
+            yield from _read_json(path)
+        elif suffix in (".csv", ".parquet"):
+            yield from _read_tabular(path, suffix[1:])
+        else:
+            raise DataError(f"unsupported file type {suffix!r} (json, jsonl, csv, parquet)", path=path)
+    elif suffix in (".json", ".jsonl", ".csv", ".parquet") or "/" not in str(source).strip("/") or path.is_absolute():
+        raise DataError("file not found", path=path)
+    else:
+        yield from _read_hub(str(source), split)
+
+
+def read_records(source: str | Path, *, split: str | None = None,
+                 required: Mapping[str, type | tuple[type, ...]] | None = None, on_error: OnError = "raise",
+                 name: str = "records", skips: SkipCounter | None = None,
+                 transform: Callable[[dict, str, int], dict] | None = None) -> list[dict]:
+    """Read and validate every record of ``source``.
+
+    Under ``on_error="raise"`` the first bad record raises :class:`DataError` naming the file, line and field;
+    under ``"skip"`` bad records are dropped, counted (in ``skips`` when given) and the count is logged.
+    ``transform(record, path, line)`` normalises each valid record and may itself raise :class:`DataError`.
+    """
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    skipped = skips if skips is not None else SkipCounter(name)
+    out: list[dict] = []
+    for line, rec in iter_raw(source, split=split):
+        try:
+            if isinstance(rec, DataError):
+                raise rec
+            rec = validate_record(rec, required, path=source, line=line)
+            out.append(transform(rec, str(source), line) if transform is not None else rec)
+        except DataError as err:
+            if on_error == "raise":
+                raise
+            skipped.add(err)
+    skipped.report(str(source))
+    return out
+
+
+def collate_records(records: list[dict]) -> dict[str, list]:
+    """Column-wise batch of text/number records: ``[{a: 1}, {a: 2}] -> {a: [1, 2]}``."""
+    keys = list(records[0].keys()) if records else []
+    return {k: [r.get(k) for r in records] for k in keys}

@@ -1,0 +1,136 @@
+"""IterAlign data: a stream of red-team prompts served one chunk per epoch, plus TruthfulQA/HHH evaluation.
+
+The red-team prompts of every source are merged into one stream; pass ``p`` over the stream is a permutation
+seeded by ``seed + p``, so the stream is infinite and the same on every rank and after a restart. Epoch ``e``
+(one IterAlign iteration) serves stream positions ``[e * chunk_size, (e + 1) * chunk_size)``; the chunk is split
+across ranks by this module (``chunk[rank::world_size]``, one batch per rank), so no prompt is duplicated
+or dropped by a distributed sampler. Because the chunk depends on ``trainer.current_epoch``, the train
+dataloader must be rebuilt every epoch (``trainer.reload_dataloaders_every_n_epochs: 1``, checked here) and
+a resumed run continues with the next chunk. Records carry ``stream_index``/``chunk_index`` so the module can
+check that.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import Counter
+
+from lightning import LightningDataModule
+from torch.utils.data import DataLoader, Dataset, IterableDataset
+
+from data_modules.alignment_eval import EvalSet, load_eval_set
+from data_modules.io import collate_records
+from data_modules.redteam_sources import RedTeamSource, load_source
+
+log = logging.getLogger(__name__)
+
+
+class _Shard(IterableDataset):
+    """This rank's part of the current chunk (an iterable, so Lightning does not add a DistributedSampler)."""
+
+    def __init__(self, records: list[dict]):
+        self.records = records
+
+    def __iter__(self):
+        return iter(self.records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+class _Items(Dataset):
+    def __init__(self, items: list[dict]):
+        self.items = items
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.items[i]
+
+
+def chunk_positions(epoch: int, chunk_size: int) -> range:
+    """Stream positions served in ``epoch`` (0-based)."""
+    return range(epoch * chunk_size, (epoch + 1) * chunk_size)
+
+
+class RedTeamDataModule(LightningDataModule):
+    """Red-team prompts for IterAlign's loop and ranked-choice evaluation sets.
+
+    Args:
+        sources: red-team files (see :class:`RedTeamSource`); their prompts are merged into one stream.
+        chunk_size: prompts per IterAlign iteration (the released code used 20), split across all ranks.
+        shuffle: permute the stream on each pass (seeded by ``seed + pass``); off keeps file order.
+        seed: stream and choice-shuffling seed.
+        eval_sets: TruthfulQA / HHH files used for validation and test (see :class:`EvalSet`).
+        eval_batch_size: evaluation items per batch per rank.
+        num_workers: dataloader workers for the evaluation sets.
+    """
+
+    def __init__(self, sources: list[RedTeamSource], chunk_size: int = 20, shuffle: bool = True, seed: int = 0,
+                 eval_sets: list[EvalSet] | None = None, eval_batch_size: int = 4, num_workers: int = 0):
+        super().__init__()
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+        if not sources:
+            raise ValueError("sources: give at least one red-team file")
+        self.sources = [s if isinstance(s, RedTeamSource) else RedTeamSource(**s) for s in sources]
+        self.eval_sets = [e if isinstance(e, EvalSet) else EvalSet(**e) for e in (eval_sets or [])]
+        self.chunk_size, self.shuffle, self.seed = chunk_size, shuffle, seed
+        self.eval_batch_size, self.num_workers = eval_batch_size, num_workers
+        self.prompts: list[dict] = []
+        self.eval_items: list[list[dict]] = []
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.prompts:
+            for src in self.sources:
+                self.prompts.extend(load_source(src))
+            log.info("red-team stream: %d prompts (%s)", len(self.prompts),
+                     ", ".join(f"{k}={v}" for k, v in Counter(p["source"] for p in self.prompts).items()))
+        if not self.eval_items and self.eval_sets:
+            self.eval_items = [load_eval_set(es, self.seed) for es in self.eval_sets]
+
+    # ---- the red-team stream ----
+    def stream_record(self, position: int) -> dict:
+        """The prompt at ``position`` of the infinite, per-pass shuffled stream."""
+        n = len(self.prompts)
+        pas, offset = divmod(position, n)
+        order = list(range(n))
+        if self.shuffle:
+            random.Random(self.seed + pas).shuffle(order)
+        return dict(self.prompts[order[offset]], stream_index=position)
+
+    def chunk(self, epoch: int) -> list[dict]:
+        """The whole chunk of ``epoch`` (all ranks)."""
+        if not self.prompts:
+            self.setup("fit")
+        return [dict(self.stream_record(p), chunk_index=epoch) for p in chunk_positions(epoch, self.chunk_size)]
+
+    def train_dataloader(self) -> DataLoader:
+        trainer = self.trainer
+        epoch, rank, world = 0, 0, 1
+        if trainer is not None:
+            if trainer.reload_dataloaders_every_n_epochs != 1:
+                raise ValueError("RedTeamDataModule serves a new chunk each epoch: set "
+                                 "`trainer.reload_dataloaders_every_n_epochs: 1` (it is "
+                                 f"{trainer.reload_dataloaders_every_n_epochs})")
+            epoch, rank, world = trainer.current_epoch, trainer.global_rank, trainer.world_size
+        if self.chunk_size < world:
+            raise ValueError(f"chunk_size={self.chunk_size} is smaller than the {world} ranks; every rank needs "
+                             "at least one prompt per iteration")
+        shard = self.chunk(epoch)[rank::world]
+        return DataLoader(_Shard(shard), batch_size=len(shard), collate_fn=collate_records)
+
+    # ---- evaluation ----
+    def _eval_loaders(self) -> list[DataLoader]:
+        if not self.eval_items and self.eval_sets:
+            self.setup("validate")
+        return [DataLoader(_Items(items), batch_size=self.eval_batch_size, collate_fn=collate_records,
+                           num_workers=self.num_workers) for items in self.eval_items]
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return self._eval_loaders()
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return self._eval_loaders()

@@ -1,0 +1,72 @@
+"""``lit-agents fit|validate|test|predict --config <yaml>``: a LightningCLI in subclass mode.
+
+Every method is a LightningModule and its data a LightningDataModule, picked by ``class_path`` in YAML, so a
+config file is the whole description of a run. Each run seeds everything (``seed_everything: 42`` by default),
+saves its resolved config beside its logs and checkpoints, keeps ``last.ckpt`` for ``--ckpt_path last``, and
+shows a rich progress bar when attached to a terminal.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.cli import LightningCLI
+
+
+class LoggerAwareLRMonitor(LearningRateMonitor):
+    """LearningRateMonitor that stays quiet (instead of failing) when the run has no logger."""
+
+    def on_train_start(self, trainer, *args, **kwargs):
+        if trainer.loggers:
+            super().on_train_start(trainer, *args, **kwargs)
+
+    def on_train_batch_start(self, trainer, *args, **kwargs):
+        if trainer.loggers:
+            super().on_train_batch_start(trainer, *args, **kwargs)
+
+    def on_train_epoch_start(self, trainer, *args, **kwargs):
+        if trainer.loggers:
+            super().on_train_epoch_start(trainer, *args, **kwargs)
+
+
+class LitAgentsCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        # The checkpoint callback is always on and configurable as `checkpoint.*` (monitor, mode, every_n_*).
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 1})
+
+
+def default_callbacks() -> list[L.Callback]:
+    cbs: list[L.Callback] = [LoggerAwareLRMonitor(logging_interval="step")]
+    if sys.stdout.isatty():
+        cbs.append(RichProgressBar())
+    return cbs
+
+
+def run_cli(args: list[str] | None = None) -> LightningCLI:
+    """Run the CLI from Python with an argument list (``None`` reads ``sys.argv``); returns the CLI object."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return LitAgentsCLI(
+        L.LightningModule,
+        L.LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        seed_everything_default=42,
+        save_config_kwargs={"overwrite": True},
+        trainer_defaults={"callbacks": default_callbacks()},
+        args=args,
+    )
+
+
+def main() -> None:
+    """Console entry point ``lit-agents``."""
+    run_cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Pure loss functions, one file per method family, each unit-tested."""

@@ -1,0 +1,187 @@
+"""Value-guided DDPM sampling with inpainting (PlayBest Algorithm 2 and the released code's variant).
+
+Two guidance modes, both on top of a diffusers :class:`~diffusers.DDPMScheduler`:
+
+``paper`` — dissertation Algorithm 2 / eq. (7.3)::
+
+    mu <- mu_theta(tau_i);  tau_{i-1} ~ N(mu + alpha * Sigma_i * grad J(mu), Sigma_i);  tau_{i-1}[s_0] <- s
+
+  the gradient is taken *at the denoised mean* mu (J evaluated at the noise level of tau_{i-1}, i.e. step
+  t-1), Sigma_i is the DDPM posterior variance beta~_t (DDPM eq. 7, the scheduler's ``fixed_small``).
+
+``released`` — Janner et al.'s ``n_step_guided_p_sample`` (which the PlayBest code forks)::
+
+    repeat n_guide_steps:  x <- x + alpha * Var_t * grad J(x);  x[s_0] <- s
+    then one ordinary denoising step from the guided x
+
+  with Var_t = exp(posterior_log_variance_clipped[t]) (beta~_t, and beta~_1 at t = 0).
+  diffusers' ``ValueGuidedRLPipeline`` instead multiplies the gradient by ``exp(0.5 * var)`` — it treats the
+  variance returned by ``scheduler._get_variance`` as a log-variance, so its factor is ~1 + var/2 rather than
+  var: a known discrepancy; we follow Janner's (and PlayBest's) definition.
+
+In both modes guidance is off for t < ``t_stopgrad`` and when alpha = 0, in which case the chain is exactly
+the unguided DDPM chain for a fixed generator (no random numbers are drawn by guidance). Conditioning
+(inpainting) overwrites the masked entries with the known values after every update, so the start state —
+and in replanning everything executed so far — is exactly preserved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from diffusers import DDPMScheduler
+from diffusers.utils.torch_utils import randn_tensor
+from torch import Tensor
+
+Denoiser = Callable[[Tensor, Tensor], Tensor]  # (x [B, H, C], t [B]) -> eps or x0 prediction [B, H, C]
+ValueFn = Callable[[Tensor, Tensor], Tensor]  # (x [B, H, C], t [B]) -> J [B]
+
+
+@dataclass
+class GuidanceConfig:
+    """How plans are steered by the value function.
+
+    Args:
+        mode: ``released`` (x += alpha*Var_t*grad J(x), n_guide_steps times before each denoising step; the
+            authors' code) or ``paper`` (Algorithm 2: gradient at the denoised mean, added to the mean).
+        scale: alpha; 0 gives unguided sampling. Released default 0.1; the paper sweeps {0, 0.01, 0.1, 1, 10}.
+        n_guide_steps: gradient steps per denoising step (``released`` only; released default 2).
+        t_stopgrad: no guidance at diffusion steps t < t_stopgrad (released default 4).
+    """
+
+    mode: Literal["released", "paper"] = "released"
+    scale: float = 0.1
+    n_guide_steps: int = 2
+    t_stopgrad: int = 4
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("released", "paper"):
+            raise ValueError(f"guidance.mode must be 'released' or 'paper', got {self.mode!r}")
+        if self.n_guide_steps < 1:
+            raise ValueError(f"guidance.n_guide_steps must be >= 1, got {self.n_guide_steps}")
+
+
+def apply_conditioning(x: Tensor, cond_values: Tensor, cond_mask: Tensor) -> Tensor:
+    """Inpainting: entries where ``cond_mask`` is True take ``cond_values`` exactly."""
+    return torch.where(cond_mask, cond_values, x)
+
+
+def posterior_variance(scheduler: DDPMScheduler, t: int) -> Tensor:
+    """beta~_t = (1 - abar_{t-1}) / (1 - abar_t) * beta_t (DDPM eq. 7), clamped at 1e-20 like diffusers."""
+    prev_t = scheduler.previous_timestep(t)
+    a_t = scheduler.alphas_cumprod[t]
+    a_prev = scheduler.alphas_cumprod[prev_t] if prev_t >= 0 else scheduler.one
+    return torch.clamp((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev), min=1e-20)
+
+
+def posterior_mean(scheduler: DDPMScheduler, model_output: Tensor, t: int, x: Tensor) -> Tensor:
+    """mu_theta(x_t, t): the DDPM posterior mean from an eps- or x0-prediction (DDPM eqs. 7 and 15).
+
+    The same arithmetic as ``DDPMScheduler.step`` before it adds noise (clip to ``clip_sample_range`` included).
+    """
+    prev_t = scheduler.previous_timestep(t)
+    a_t = scheduler.alphas_cumprod[t]
+    a_prev = scheduler.alphas_cumprod[prev_t] if prev_t >= 0 else scheduler.one
+    beta_prod_t, beta_prod_prev = 1 - a_t, 1 - a_prev
+    cur_alpha = a_t / a_prev
+    cur_beta = 1 - cur_alpha
+    kind = scheduler.config.prediction_type
+    if kind == "epsilon":
+        x0 = (x - beta_prod_t ** 0.5 * model_output) / a_t ** 0.5
+    elif kind == "sample":
+        x0 = model_output
+    else:
+        raise ValueError(f"prediction_type {kind!r} is not supported (use 'epsilon' or 'sample')")
+    if scheduler.config.clip_sample:
+        r = scheduler.config.clip_sample_range
+        x0 = x0.clamp(-r, r)
+    return (a_prev ** 0.5 * cur_beta) / beta_prod_t * x0 + cur_alpha ** 0.5 * beta_prod_prev / beta_prod_t * x
+
+
+def value_gradient(value_fn: ValueFn, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+    """(J(x, t), dJ/dx) with J summed over the batch (each plan's gradient is its own)."""
+    with torch.enable_grad():
+        xg = x.detach().requires_grad_(True)
+        y = value_fn(xg, t)
+        (grad,) = torch.autograd.grad(y.sum(), xg)
+    return y.detach(), grad
+
+
+def released_guide(x: Tensor, t: int, value_fn: ValueFn, scheduler: DDPMScheduler, cfg: GuidanceConfig,
+                   cond_values: Tensor, cond_mask: Tensor, scale: float) -> Tensor:
+    """The released guidance before denoising step t: ``n_guide_steps`` times x += scale*Var_t*grad J(x)."""
+    if scale == 0 or t < cfg.t_stopgrad:
+        return x
+    var = posterior_variance(scheduler, max(t, 1)).to(x)  # Janner's log-variance is clipped at t = 0
+    tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+    for _ in range(cfg.n_guide_steps):
+        _, grad = value_gradient(value_fn, x, tt)
+        x = apply_conditioning(x + scale * var * grad, cond_values, cond_mask)
+    return x
+
+
+def paper_step(x: Tensor, t: int, denoiser: Denoiser, value_fn: ValueFn | None, scheduler: DDPMScheduler,
+               cfg: GuidanceConfig, scale: float, generator: torch.Generator | None) -> Tensor:
+    """One step of Algorithm 2: tau_{t-1} ~ N(mu + scale * Sigma_t * grad J(mu), Sigma_t) (before clamping)."""
+    tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+    mu = posterior_mean(scheduler, denoiser(x, tt), t, x)
+    var = posterior_variance(scheduler, t).to(x)
+    if scale != 0 and t >= cfg.t_stopgrad and value_fn is not None:
+        t_prev = torch.full_like(tt, max(scheduler.previous_timestep(t), 0))
+        _, grad = value_gradient(value_fn, mu, t_prev)
+        mu = mu + scale * var * grad
+    if t > 0:  # same draw as DDPMScheduler.step, so scale = 0 reproduces the unguided chain
+        noise = randn_tensor(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        return mu + var ** 0.5 * noise
+    return mu
+
+
+@dataclass
+class SampleOutput:
+    """Plans in the model's (normalised) space and J at t = 0 (None without a value function)."""
+
+    trajectories: Tensor
+    values: Tensor | None
+
+
+class GuidedSampler:
+    """Batched DDPM sampling from start states with inpainting and optional value guidance.
+
+    Args:
+        scheduler: a DDPMScheduler; sampling runs every one of its ``num_train_timesteps`` steps.
+        guidance: mode, scale, n_guide_steps, t_stopgrad.
+    """
+
+    def __init__(self, scheduler: DDPMScheduler, guidance: GuidanceConfig | None = None):
+        self.scheduler = scheduler
+        self.guidance = guidance or GuidanceConfig()
+
+    @torch.no_grad()
+    def sample(self, denoiser: Denoiser, value_fn: ValueFn | None, cond_values: Tensor, cond_mask: Tensor, *,
+               scale: float | None = None, generator: torch.Generator | None = None) -> SampleOutput:
+        """Sample ``cond_values.shape`` plans; entries under ``cond_mask`` equal ``cond_values`` exactly."""
+        cfg = self.guidance
+        scale = cfg.scale if scale is None else float(scale)
+        if scale != 0 and value_fn is None:
+            raise ValueError("guidance scale != 0 needs a value function")
+        cond_mask = cond_mask.expand_as(cond_values)
+        sched = self.scheduler
+        sched.set_timesteps(sched.config.num_train_timesteps, device=cond_values.device)
+        x = randn_tensor(cond_values.shape, generator=generator, device=cond_values.device,
+                         dtype=cond_values.dtype)
+        x = apply_conditioning(x, cond_values, cond_mask)
+        for t in sched.timesteps.tolist():
+            if cfg.mode == "released":
+                x = released_guide(x, t, value_fn, sched, cfg, cond_values, cond_mask, scale)
+                tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
+                x = sched.step(denoiser(x, tt), t, x, generator=generator).prev_sample
+            else:
+                x = paper_step(x, t, denoiser, value_fn, sched, cfg, scale, generator)
+            x = apply_conditioning(x, cond_values, cond_mask)
+        values = None
+        if value_fn is not None:
+            values = value_fn(x, torch.zeros(x.shape[0], device=x.device, dtype=torch.long))
+        return SampleOutput(x, values)
