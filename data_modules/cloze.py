@@ -71,6 +71,27 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def iter_gazetteer(path: str | Path, stats: GazetteerStats, *, on_blank: Literal["skip", "raise"] = "skip"):
+    """Yield ``(line_no, name, type)`` from a gazetteer file (``name[<TAB>type]`` per line, UTF-8).
+
+    Blank lines are counted in ``stats`` (or raise with ``on_blank="raise"``); bad UTF-8 raises a DataError
+    naming the line."""
+    with open(path, "rb") as f:
+        for line_no, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as err:
+                raise DataError(f"not valid UTF-8 ({err.reason})", path=str(path), line=line_no,
+                                field="entity") from None
+            if not line.strip():
+                if on_blank == "raise":
+                    raise DataError("blank line", path=str(path), line=line_no, field="entity")
+                stats.skip("blank line")
+                continue
+            name, _, etype = line.partition("\t")
+            yield line_no, name.strip(), etype.strip() or DEFAULT_TYPE
+
+
 class EntityMatcher:
     """Whole-word, longest-non-overlapping gazetteer matching with pyahocorasick.
 
@@ -119,37 +140,23 @@ class EntityMatcher:
         types: list[str] = []
         type_ids: dict[str, int] = {}
         stats = self.stats
-        with open(self.path, "rb") as f:
-            for line_no, raw in enumerate(f, start=1):
-                try:
-                    line = raw.decode("utf-8").rstrip("\r\n")
-                except UnicodeDecodeError as err:
-                    raise DataError(f"not valid UTF-8 ({err.reason})", path=str(self.path), line=line_no,
-                                    field="entity") from None
-                if not line.strip():
-                    if self.on_blank == "raise":
-                        raise DataError("blank line", path=str(self.path), line=line_no, field="entity")
-                    stats.skip("blank line")
-                    continue
-                name, _, etype = line.partition("\t")
-                name = name.strip()
-                etype = etype.strip() or DEFAULT_TYPE
-                if len(name) < self.min_length:
-                    stats.skip(f"shorter than {self.min_length} chars")
-                    continue
-                tid = type_ids.get(etype)
-                if tid is None:
-                    tid = type_ids[etype] = len(types)
-                    types.append(etype)
-                    if tid >= 1 << _TYPE_BITS:
-                        raise DataError("more than 65536 entity types", path=str(self.path), line=line_no,
-                                        field="type")
-                key = name if self.case_sensitive else _fold(name)
-                # First occurrence wins; a repeated key (even with another type) is counted, not re-added.
-                if auto.add_word(key, (len(key) << _TYPE_BITS) | tid):
-                    stats.added += 1
-                else:
-                    stats.skip("duplicate entry")
+        for line_no, name, etype in iter_gazetteer(self.path, stats, on_blank=self.on_blank):
+            if len(name) < self.min_length:
+                stats.skip(f"shorter than {self.min_length} chars")
+                continue
+            tid = type_ids.get(etype)
+            if tid is None:
+                tid = type_ids[etype] = len(types)
+                types.append(etype)
+                if tid >= 1 << _TYPE_BITS:
+                    raise DataError("more than 65536 entity types", path=str(self.path), line=line_no,
+                                    field="type")
+            key = name if self.case_sensitive else _fold(name)
+            # First occurrence wins; a repeated key (even with another type) is counted, not re-added.
+            if auto.add_word(key, (len(key) << _TYPE_BITS) | tid):
+                stats.added += 1
+            else:
+                stats.skip("duplicate entry")
         if stats.added == 0:
             raise DataError("gazetteer has no usable entry", path=str(self.path), field="entity")
         auto.make_automaton()
@@ -166,7 +173,7 @@ class EntityMatcher:
         # Write to temporary names then rename, so concurrent ranks never read a half-written cache.
         fd, tmp = tempfile.mkstemp(dir=cache, suffix=".automaton.tmp")
         os.close(fd)
-        self.automaton.save(tmp, _no_pickle)
+        self.automaton.save(tmp)  # STORE_INTS: no serializer, nothing pickled
         meta = {"key": self.key, "automaton_sha256": file_sha256(tmp), "types": self.types,
                 "added": self.stats.added, "skipped": self.stats.skipped}
         os.replace(tmp, auto_path)

@@ -177,7 +177,7 @@ def read_mrqa(path: str | Path, *, on_error: OnError = "raise") -> tuple[list[di
 
 
 def read_qa(path: str | Path, *, on_error: OnError = "raise") -> tuple[list[dict], ReadStats]:
-    """Read SQuAD json (``.json``) or MRQA jsonl (``.jsonl``/``.jsonl.gz`` not supported), by extension."""
+    """Read SQuAD json (``.json``) or MRQA jsonl (``.jsonl``), chosen by the file extension."""
     path = Path(path)
     if not path.exists():
         raise DataError("file not found", path=str(path), field=None)

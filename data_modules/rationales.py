@@ -23,6 +23,7 @@ import json
 import logging
 import random
 import re
+import string
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -73,7 +74,8 @@ def icl_examples(ex: Mapping, pool: Sequence[Mapping], k: int, seed: int) -> lis
     if k <= 0:
         return []
     q = ex["question"].strip()
-    candidates = [p for p in pool if p["id"] != ex["id"] and p["question"].strip() != q]
+    candidates = sorted((p for p in pool if p["id"] != ex["id"] and p["question"].strip() != q),
+                        key=lambda p: p["id"])  # sorted: the draw must not depend on the pool's order
     rng = random.Random(f"{seed}:{ex['dataset']}:{ex['id']}")
     return rng.sample(candidates, min(k, len(candidates)))
 
@@ -121,8 +123,8 @@ def _label_index(tail: str, choices: Sequence[str]) -> int | None:
 
 def _looks_like_text(s: str, min_words: int) -> bool:
     """At least ``min_words`` alphabetic words and mostly printable letters/digits/punctuation."""
-    words = re.findall(r"[A-Za-z]{2,}", s)
-    printable = sum(ch.isalnum() or ch.isspace() or ch in ".,;:!?'\"()-%/" for ch in s)
+    words = re.findall(r"[^\W\d_]{2,}", s)
+    printable = sum(ch.isalnum() or ch.isspace() or ch in string.punctuation for ch in s)
     return len(words) >= min_words and printable >= 0.8 * len(s)
 
 

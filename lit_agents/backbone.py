@@ -273,6 +273,9 @@ def is_encoder_decoder(model: torch.nn.Module) -> bool:
 
 
 def transformer_block_classes(model: torch.nn.Module) -> set[type]:
-    """The classes FSDP should wrap one by one (the model's ``_no_split_modules``)."""
-    names = set(getattr(unwrap(model), "_no_split_modules", None) or [])
+    """The classes FSDP should wrap one by one: the ``_no_split_modules`` of every transformers model inside
+    ``model`` (which may be a LightningModule holding a policy, a reference model, ...)."""
+    names: set[str] = set()
+    for m in model.modules():
+        names.update(getattr(m, "_no_split_modules", None) or [])
     return {type(m) for m in model.modules() if type(m).__name__ in names}

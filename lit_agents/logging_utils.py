@@ -11,8 +11,14 @@ log = logging.getLogger(__name__)
 
 
 def run_dir(trainer) -> Path:
-    """The run's log directory (where the resolved config and checkpoints live)."""
-    d = getattr(trainer, "log_dir", None) or trainer.default_root_dir
+    """The run's log directory (where the resolved config and checkpoints live).
+
+    Reads the logger's directory directly: ``Trainer.log_dir`` broadcasts from rank 0, which deadlocks (or
+    mismatches collectives) when only rank 0 calls this, as ``log_table``/``log_image`` do.
+    """
+    logger = getattr(trainer, "logger", None)
+    d = (getattr(logger, "log_dir", None) or getattr(logger, "save_dir", None)) if logger is not None else None
+    d = d or trainer.default_root_dir
     p = Path(d)
     p.mkdir(parents=True, exist_ok=True)
     return p

@@ -133,6 +133,9 @@ def segment_possessions(game: Game, pbp: PbpGame | None = None, *, min_frames: i
                              & (game.game_clock > pp.end_clock))[0]
             home_off = pp.offense_team_id == game.home_team_id
             own, opp = (pp.score_before[1], pp.score_before[0]) if home_off else pp.score_before
+            if sel.size == 0:
+                stats["pbp_possessions_without_frames"] += 1
+                continue
             if sel.size < min_frames:
                 stats["short_possessions"] += 1
                 continue

@@ -102,10 +102,13 @@ def posterior_mean(scheduler: DDPMScheduler, model_output: Tensor, t: int, x: Te
 
 
 def value_gradient(value_fn: ValueFn, x: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
-    """(J(x, t), dJ/dx) with J summed over the batch (each plan's gradient is its own)."""
-    with torch.enable_grad():
-        xg = x.detach().requires_grad_(True)
-        y = value_fn(xg, t)
+    """(J(x, t), dJ/dx) with J summed over the batch (each plan's gradient is its own).
+
+    Works inside Lightning's ``inference_mode`` (validate/test/predict): autograd is re-enabled locally and
+    the input is cloned out of inference mode."""
+    with torch.inference_mode(False), torch.enable_grad():
+        xg = x.detach().clone().requires_grad_(True)
+        y = value_fn(xg, t.clone())
         (grad,) = torch.autograd.grad(y.sum(), xg)
     return y.detach(), grad
 

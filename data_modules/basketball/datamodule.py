@@ -1,0 +1,209 @@
+"""ReLiable DataModule: SportVU games (or synthetic ones) -> cached decision steps -> (s, a, r, s', done) batches.
+
+``prepare_data`` (once per node) writes synthetic games when asked, preprocesses every game into npz shards
+(streamed, one game in memory at a time) and concatenates each chronological split into ``.npy`` files that
+``setup`` memory-maps, so a season never has to fit in RAM. Items render the 17-channel images on the fly.
+Split: games on or after ``test_from_date`` are the test set (the chapter: 2015 train, 2016 test); without a
+date, the last ``test_fraction`` of games by date. Validation uses the test games (the chapter has no
+validation split); the known better actions, when present, are only used for metrics.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from data_modules.basketball.features import N_CHANNELS, flat_dim, render_frames
+from data_modules.basketball.preprocess import ARRAYS, PreprocessSpec, cache_key, preprocess_games
+from data_modules.basketball.synthetic import write_synthetic_games
+from data_modules.io import DataError, samples_dir
+
+
+def resolve(path: str) -> Path:
+    """``samples:reliable/x.csv`` -> the bundled sample; anything else as given."""
+    return samples_dir() / path[len("samples:"):] if path.startswith("samples:") else Path(path)
+
+
+@dataclass
+class SyntheticGames:
+    """Synthetic games to write (see ``synthetic.write_synthetic_games``)."""
+
+    n_games: int = 6
+    seed: int = 0
+    pbp_csv: list[str] = field(default_factory=lambda: ["samples:reliable/0021500001.csv",
+                                                        "samples:reliable/0021500492.csv",
+                                                        "samples:reliable/0021500659.csv"])
+    frames_per_second: int = 5
+    max_possessions: int = 12
+    max_possession_s: float = 10.0
+    p_pass_up_open: float = 0.5
+    outcome_noise: float = 0.15
+
+
+class StepDataset(Dataset):
+    """Decision steps of one split (memory-mapped arrays) -> dict of tensors for one transition."""
+
+    def __init__(self, split_dir: Path, window: int, trail: int):
+        self.a = {k: np.load(split_dir / f"{k}.npy", mmap_mode="r") for k in ARRAYS + ("game",)}
+        self.window, self.trail = window, trail
+        self.n = int(self.a["action"].shape[0])
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        a, W, T = self.a, self.window, self.trail
+        f, done = int(a["first"][i]), bool(a["done"][i])
+        nxt = i if done else i + 1
+        idx = [max(k, f) for k in range(i - (W - 1) - (T - 1), i + 1)] + [nxt]
+        imgs = render_frames(np.asarray(a["positions"][idx]), np.asarray(a["fg2"][i]), np.asarray(a["fg3"][i]), T)
+        out = {"image": torch.from_numpy(imgs[T - 1:T - 1 + W].copy()),
+               "next_image": torch.from_numpy(imgs[T:T + W].copy()),
+               "flat": torch.from_numpy(np.array(a["flat"][i])), "next_flat": torch.from_numpy(np.array(a["flat"][nxt])),
+               "positions": torch.from_numpy(np.array(a["positions"][i]))}
+        for k, dt in (("action", torch.long), ("reward", torch.float32), ("done", torch.float32), ("three", torch.long),
+                      ("beyond_arc", torch.bool), ("scored", torch.bool), ("better", torch.long), ("poss", torch.long),
+                      ("step", torch.long)):
+            out[k] = torch.tensor(np.asarray(a[k][i]).item(), dtype=dt)
+        return out
+
+
+class ReLiableDataModule(L.LightningDataModule):
+    """Offline RL transitions for ReLiable (dissertation ch. 6)."""
+
+    def __init__(self, games: list[str] | None = None, pbp_dir: str | None = None,
+                 synthetic: SyntheticGames | None = None, cache_dir: str = ".cache/reliable",
+                 preprocess: PreprocessSpec | None = None, window: int = 3, trail: int = 3,
+                 test_from_date: str | None = None, test_fraction: float = 0.34, batch_size: int = 32,
+                 num_workers: int = 0, seed: int = 0):
+        """games: SportVU ``.json``/``.7z`` paths or globs; pbp_dir: where ``<game_id>.csv`` play-by-play lie
+        (default: next to each game); synthetic: write these games instead; window: history steps per state
+        (1 = the MDP ablation); trail: steps drawn in each image's trajectory channels."""
+        super().__init__()
+        self.save_hyperparameters()
+        if not games and synthetic is None:
+            raise ValueError("give data.games (SportVU files) or data.synthetic")
+        self.games, self.pbp_dir, self.synthetic = games or [], pbp_dir, synthetic
+        self.cache_dir, self.spec = Path(cache_dir), preprocess or PreprocessSpec()
+        self.window, self.trail = window, trail
+        self.test_from_date, self.test_fraction = test_from_date, test_fraction
+        self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self.datasets: dict[str, StepDataset] = {}
+
+    @property
+    def flat_dim(self) -> int:
+        return flat_dim(self.spec.score_diff_max, self.spec.extra_flat)
+
+    @property
+    def in_channels(self) -> int:
+        return N_CHANNELS
+
+    def _game_paths(self) -> list[Path]:
+        if self.synthetic is not None:
+            s = self.synthetic
+            key = json.dumps(s.__dict__, sort_keys=True, default=str)
+            out = self.cache_dir / "synthetic" / __import__("hashlib").sha1(key.encode()).hexdigest()[:12]
+            done = out / "done.json"
+            if not done.is_file():
+                paths = write_synthetic_games(out, s.n_games, seed=s.seed, pbp_csv=[resolve(p) for p in s.pbp_csv],
+                                              frames_per_second=s.frames_per_second, max_possessions=s.max_possessions,
+                                              max_possession_s=s.max_possession_s, p_pass_up_open=s.p_pass_up_open,
+                                              outcome_noise=s.outcome_noise)
+                done.write_text(json.dumps([p.name for p in paths]))
+            return [out / n for n in json.loads(done.read_text())]
+        paths: list[Path] = []
+        for g in self.games:
+            hits = sorted(glob.glob(str(resolve(g)))) if any(c in g for c in "*?[") else [str(resolve(g))]
+            if not hits:
+                raise DataError("no game files match", path=g, field="data.games")
+            paths += [Path(h) for h in hits]
+        for p in paths:
+            if not p.is_file():
+                raise DataError("game file not found", path=p, field="data.games")
+        return paths
+
+    def _split_dirs(self) -> tuple[Path, dict]:
+        paths = self._game_paths()
+        pbp = resolve(self.pbp_dir) if self.pbp_dir else None
+        root = self.cache_dir / cache_key(paths, self.spec, pbp)
+        return root, {"paths": paths, "pbp": pbp}
+
+    def prepare_data(self) -> None:
+        root, info = self._split_dirs()
+        manifest = preprocess_games(info["paths"], root / "shards", self.spec, pbp_dir=info["pbp"])
+        games = [g for g in manifest["games"] if g["n_steps"] > 0]
+        if len(games) < 2:
+            raise DataError(f"need at least 2 games with steps for a train/test split, got {len(games)}", path=root)
+        if self.test_from_date:
+            test = [g for g in games if g["date"] >= self.test_from_date]
+        else:
+            test = games[len(games) - max(1, int(round(self.test_fraction * len(games)))):]
+        train = [g for g in games if g not in test]
+        if not train or not test:
+            raise DataError(f"chronological split left an empty side (train {len(train)}, test {len(test)})", path=root)
+        split_name = f"split_{self.test_from_date or self.test_fraction}"
+        for name, part in (("train", train), ("test", test)):
+            d = root / split_name / name
+            if (d / "done").is_file():
+                continue
+            _concat_shards([root / "shards" / g["shard"] for g in part], d)
+            (d / "games.json").write_text(json.dumps(part, indent=1))
+            (d / "done").write_text("ok")
+
+    def setup(self, stage: str | None = None) -> None:
+        root, _ = self._split_dirs()
+        split_name = f"split_{self.test_from_date or self.test_fraction}"
+        for name in ("train", "test"):
+            self.datasets[name] = StepDataset(root / split_name / name, self.window, self.trail)
+        self.n_test_games = len(json.loads((root / split_name / "test" / "games.json").read_text()))
+
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        g = torch.Generator().manual_seed(self.seed)
+        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
+                          num_workers=self.num_workers, generator=g if shuffle else None,
+                          persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("test", False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False)
+
+
+def _concat_shards(shards: list[Path], out: Path) -> None:
+    """Concatenate per-game shards into per-array ``.npy`` files, one shard in memory at a time.
+
+    Possession ids become global (game index * 100000 + local id) and ``first`` offsets become global rows."""
+    out.mkdir(parents=True, exist_ok=True)
+    sizes = []
+    for s in shards:
+        with np.load(s) as z:
+            sizes.append((int(z["action"].shape[0]), {k: (z[k].shape[1:], z[k].dtype) for k in ARRAYS}))
+    total = sum(n for n, _ in sizes)
+    mm = {k: np.lib.format.open_memmap(out / f"{k}.npy", mode="w+", dtype=sizes[0][1][k][1],
+                                       shape=(total,) + tuple(sizes[0][1][k][0])) for k in ARRAYS}
+    mm["game"] = np.lib.format.open_memmap(out / "game.npy", mode="w+", dtype=np.int64, shape=(total,))
+    row = 0
+    for gi, (s, (n, _)) in enumerate(zip(shards, sizes)):
+        with np.load(s) as z:
+            for k in ARRAYS:
+                v = z[k]
+                if k == "first":
+                    v = v + row
+                elif k == "poss":
+                    v = v + gi * 100000
+                mm[k][row:row + n] = v
+        mm["game"][row:row + n] = gi
+        row += n
+    for m in mm.values():
+        m.flush()

@@ -1,0 +1,255 @@
+"""TinyLLM: a small seq2seq student learns the answer and every teacher's rationale (dissertation ch. 3).
+
+Each training example yields ``1 + M`` seq2seq tasks on the same student input ``(question, options)``:
+the label task (prefix ``predict: ``, target = the answer text) and one rationale task per teacher (its own
+prefix, target = that teacher's rationale). ``L = γ·L_label + Σ_m α_m·L_Tm`` (:func:`tinyllm_loss`), every term
+logged. Examples without a usable rationale from teacher m are left out of ``L_Tm`` only.
+
+Evaluation uses the label prefix alone (no teacher at test time): (1) greedy generation, exact match of the
+normalised answer text (the released code's accuracy); (2) ranking the options by the student's likelihood of
+each option text. Both are reported per dataset and overall.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Literal
+
+import torch
+from lightning.pytorch.utilities import rank_zero_info
+from torchmetrics.aggregation import MeanMetric
+
+from lit_agents.backbone import BackboneConfig, unwrap
+from lit_agents.losses.distillation import IGNORE, sequence_logprob, task_nll, tinyllm_loss
+from lit_agents.methods.base import BackboneModule, Schedule
+from lit_agents.metrics import normalize_answer
+
+
+class DistillationModule(BackboneModule):
+    """Multi-teacher rationale distillation into a seq2seq student (TinyLLM).
+
+    Args:
+        backbone: the student (paper: ``google/flan-t5-{small,base,large}``; tests: a tiny T5).
+        label_prefix: prefix of the answer task, the only one used at test time.
+        teacher_prefixes: one prefix per rationale teacher, in the data module's ``rationale_teachers`` order
+            (released code: ``explain: `` / ``rationale: ``). ``[]`` = no rationale tasks (full fine-tuning,
+            standard KD).
+        teacher_names: names used in the logged keys (default: the data module's teacher names).
+        label_weight: γ, the weight of ``L_label`` (paper: 1).
+        teacher_weights: α_m per teacher (default 1 each; paper searches {0.01, 0.1, 0.5, 1, 2, 3}).
+        max_input_length: student input tokens (paper: 1024).
+        max_target_length: rationale target tokens (released code: 256).
+        max_label_length: answer target tokens and generation length at evaluation.
+        eval_generate: evaluate by generating and exact-matching the normalised answer text.
+        eval_rank: evaluate by ranking the options by likelihood.
+        option_score: ``sum`` (log-likelihood) or ``mean`` (per-token) for ranking.
+        learning_rate, weight_decay, warmup_steps, scheduler: AdamW + schedule (paper: lr 5e-5, constant).
+    """
+
+    def __init__(self, backbone: BackboneConfig, label_prefix: str = "predict: ",
+                 teacher_prefixes: list[str] | None = None, teacher_names: list[str] | None = None,
+                 label_weight: float = 1.0, teacher_weights: list[float] | None = None,
+                 max_input_length: int = 1024, max_target_length: int = 256, max_label_length: int = 128,
+                 eval_generate: bool = True, eval_rank: bool = True, option_score: Literal["sum", "mean"] = "sum",
+                 learning_rate: float = 5e-5, weight_decay: float = 0.0, warmup_steps: int = 0,
+                 scheduler: Schedule = "constant"):
+        super().__init__(backbone, task="seq2seq", learning_rate=learning_rate, weight_decay=weight_decay,
+                         warmup_steps=warmup_steps, scheduler=scheduler)
+        self.save_hyperparameters()
+        if not self.encoder_decoder:
+            raise ValueError("DistillationModule needs an encoder-decoder student (T5, BART); got a causal model")
+        prefixes = ["explain: ", "rationale: "] if teacher_prefixes is None else list(teacher_prefixes)
+        if len(set([label_prefix, *prefixes])) != len(prefixes) + 1:
+            raise ValueError(f"model: prefixes must be distinct, got label {label_prefix!r} and teachers {prefixes}")
+        weights = [1.0] * len(prefixes) if teacher_weights is None else list(teacher_weights)
+        if len(weights) != len(prefixes):
+            raise ValueError(f"model.teacher_weights has {len(weights)} values for {len(prefixes)} teacher prefixes")
+        if label_weight < 0 or any(w < 0 for w in weights):
+            raise ValueError("model: loss weights must be >= 0")
+        if teacher_names is not None and len(teacher_names) != len(prefixes):
+            raise ValueError(f"model.teacher_names has {len(teacher_names)} names for {len(prefixes)} prefixes")
+        self.label_prefix, self.teacher_prefixes, self.teacher_names = label_prefix, prefixes, teacher_names
+        self.label_weight, self.teacher_weights = float(label_weight), [float(w) for w in weights]
+        self.max_input_length, self.max_target_length = max_input_length, max_target_length
+        self.max_label_length = max_label_length
+        self.eval_generate, self.eval_rank, self.option_score = eval_generate, eval_rank, option_score
+        self.metrics = torch.nn.ModuleDict()
+        self._checked = False
+
+    # ---- set-up --------------------------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if self.teacher_names is None:
+            names = list(getattr(dm, "teacher_names", []) or [])
+            self.teacher_names = names if len(names) == len(self.teacher_prefixes) else \
+                [f"teacher{m}" for m in range(len(self.teacher_prefixes))]
+        datasets = ["all", *(getattr(dm, "dataset_names", []) or [])]
+        modes = [m for m, on in (("gen", self.eval_generate), ("rank", self.eval_rank)) if on]
+        for mode in modes:
+            for ds in datasets:
+                key = f"{mode}__{ds}"
+                if key not in self.metrics:
+                    self.metrics[key] = MeanMetric()
+
+    def task_weights(self) -> dict[str, float]:
+        return {"label": self.label_weight, **dict(zip(self.teacher_names or [], self.teacher_weights))}
+
+    # ---- tokenisation (the module owns the tokenizer) ------------------------------------------------------
+    def encode(self, inputs: list[str], targets: list[str], max_target: int) -> dict[str, torch.Tensor]:
+        """Encoder inputs, decoder inputs (shifted labels) and labels with ``-100`` on padding."""
+        enc = self.tokenizer(inputs, max_length=self.max_input_length, truncation=True, padding=True,
+                             return_tensors="pt")
+        tgt = self.tokenizer(text_target=targets, max_length=max_target, truncation=True, padding=True,
+                             return_tensors="pt")
+        labels = tgt["input_ids"].masked_fill(tgt["attention_mask"] == 0, IGNORE)
+        base = unwrap(self.model)
+        dec = base.prepare_decoder_input_ids_from_labels(labels=labels)
+        return {"input_ids": enc["input_ids"].to(self.device), "attention_mask": enc["attention_mask"].to(self.device),
+                "decoder_input_ids": dec.to(self.device), "labels": labels.to(self.device)}
+
+    def tasks(self, batch: dict[str, list]) -> dict[str, tuple[list[str], list[str], int]]:
+        """``task -> (prefixed inputs, targets, max target length)``; a teacher task keeps only the rows
+        where that teacher has a rationale."""
+        inputs = batch["input"]
+        out = {"label": ([self.label_prefix + x for x in inputs], list(batch["target"]), self.max_label_length)}
+        rats = batch.get("rationales") or [[] for _ in inputs]
+        n = {len(r) for r in rats}
+        if self.teacher_prefixes and n != {len(self.teacher_prefixes)}:
+            raise ValueError(f"the batch has {sorted(n)} rationales per example but model.teacher_prefixes has "
+                             f"{len(self.teacher_prefixes)}: match data.rationale_teachers and model.teacher_prefixes")
+        for m, (name, prefix) in enumerate(zip(self.teacher_names, self.teacher_prefixes)):
+            rows = [i for i, r in enumerate(rats) if r[m]]
+            if rows:
+                out[name] = ([prefix + inputs[i] for i in rows], [rats[i][m] for i in rows], self.max_target_length)
+        return out
+
+    def _forward_logits(self, enc: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                          decoder_input_ids=enc["decoder_input_ids"]).logits
+
+    # ---- training ------------------------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, list], batch_idx: int) -> torch.Tensor:
+        losses: dict[str, torch.Tensor] = {}
+        for task, (inputs, targets, max_t) in self.tasks(batch).items():
+            enc = self.encode(inputs, targets, max_t)
+            if not self._checked:
+                self._check_mask(task, inputs[0], enc["labels"][0])
+            losses[task] = task_nll(self._forward_logits(enc), enc["labels"])
+        self._checked = True
+        loss = tinyllm_loss(losses, self.task_weights())
+        bs = len(batch["input"])
+        self.log("train/loss", loss, prog_bar=True, batch_size=bs)
+        for task, value in losses.items():
+            self.log(f"train/loss_{task}", value, batch_size=bs)
+        return loss
+
+    def _check_mask(self, task: str, shown_input: str, labels: torch.Tensor) -> None:
+        """Loud masks: the target must have tokens and end with EOS; show one rendered sample at step 0."""
+        kept = labels[labels != IGNORE]
+        if kept.numel() == 0:
+            raise ValueError(f"task {task}: the first example has no target tokens")
+        eos = self.tokenizer.eos_token_id
+        if eos is not None and int(kept[-1]) != eos:
+            raise ValueError(f"task {task}: target does not end with EOS; the student would never learn to stop")
+        rank_zero_info(f"[tinyllm] task {task!r} sample\n  input : {shown_input[:300]!r}\n  target: "
+                       f"{self.tokenizer.decode(kept, skip_special_tokens=False)[:300]!r} ({kept.numel()} tokens)")
+
+    # ---- evaluation ----------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def predict_answers(self, inputs: list[str]) -> list[str]:
+        """Greedy answers generated with the label prefix."""
+        from lit_agents.generation import gathered_params, sample_with_model
+
+        with gathered_params(self.model):
+            return sample_with_model(self.model, self.tokenizer, [self.label_prefix + x for x in inputs],
+                                     max_new_tokens=self.max_label_length, temperature=0.0,
+                                     max_prompt_length=self.max_input_length)
+
+    @torch.no_grad()
+    def rank_options(self, inputs: list[str], choices: list[list[str]]) -> list[int]:
+        """Index of the option the student finds likeliest as the answer to each question.
+
+        Each question is encoded once; its encoder states are repeated for its options."""
+        base = unwrap(self.model)
+        enc = self.tokenizer([self.label_prefix + x for x in inputs], max_length=self.max_input_length,
+                             truncation=True, padding=True, return_tensors="pt").to(self.device)
+        hidden = base.get_encoder()(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])[0]
+        counts = torch.tensor([len(cs) for cs in choices], device=self.device)
+        tgt = self.tokenizer(text_target=[c for cs in choices for c in cs], max_length=self.max_label_length,
+                             truncation=True, padding=True, return_tensors="pt")
+        labels = tgt["input_ids"].masked_fill(tgt["attention_mask"] == 0, IGNORE).to(self.device)
+        logits = base(encoder_outputs=(hidden.repeat_interleave(counts, dim=0),),
+                      attention_mask=enc["attention_mask"].repeat_interleave(counts, dim=0),
+                      decoder_input_ids=base.prepare_decoder_input_ids_from_labels(labels=labels)).logits
+        scores = sequence_logprob(logits, labels, self.option_score)
+        out, start = [], 0
+        for cs in choices:
+            out.append(int(scores[start:start + len(cs)].argmax()))
+            start += len(cs)
+        return out
+
+    def _eval_step(self, batch: dict[str, list], stage: str) -> None:
+        bs = len(batch["input"])
+        enc = self.encode([self.label_prefix + x for x in batch["input"]], batch["answer_text"],
+                          self.max_label_length)
+        self.log(f"{stage}/loss_label", task_nll(self._forward_logits(enc), enc["labels"]), batch_size=bs,
+                 sync_dist=True)
+        results = {}
+        if self.eval_generate:
+            preds = self.predict_answers(batch["input"])
+            results["gen"] = [float(normalize_answer(p) == normalize_answer(g))
+                              for p, g in zip(preds, batch["answer_text"])]
+            if stage == "val" and self._is_first_eval_batch():
+                from lit_agents.logging_utils import log_table
+
+                log_table(self.trainer, "val/predictions", ["dataset", "input", "prediction", "gold"],
+                          [[d, x, p, g] for d, x, p, g in zip(batch["dataset"], batch["input"], preds,
+                                                              batch["answer_text"])][:4])
+        if self.eval_rank:
+            picked = self.rank_options(batch["input"], batch["choices"])
+            results["rank"] = [float(p == g) for p, g in zip(picked, batch["answer_index"])]
+        for mode, correct in results.items():
+            for ds, c in zip(batch["dataset"], correct):
+                for key in (f"{mode}__all", f"{mode}__{ds}"):
+                    if key in self.metrics:
+                        self.metrics[key].update(torch.tensor(c, device=self.device))
+
+    def _is_first_eval_batch(self) -> bool:
+        return getattr(self, "_eval_batches", 0) == 0
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        # Every rank computes every metric in the same order (each compute() syncs across ranks).
+        for key in sorted(self.metrics.keys()):
+            metric = self.metrics[key]
+            with warnings.catch_warnings():  # a dataset may have no example on this rank: compute still syncs
+                warnings.simplefilter("ignore", UserWarning)
+                value = metric.compute()
+            metric.reset()
+            mode, ds = key.split("__", 1)
+            if torch.isfinite(value):
+                name = f"{stage}/acc_{mode}" if ds == "all" else f"{stage}/acc_{mode}/{ds}"
+                # already synced by compute(); sync_dist averages identical values (and keeps Lightning quiet)
+                self.log(name, value, prog_bar=ds == "all", sync_dist=True)
+
+    def validation_step(self, batch: dict[str, list], batch_idx: int) -> None:
+        self._eval_batches = batch_idx
+        self._eval_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: dict[str, list], batch_idx: int) -> None:
+        self._eval_batches = batch_idx
+        self._eval_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def on_fit_start(self) -> None:
+        stats = getattr(getattr(self.trainer, "datamodule", None), "stats", None) or {}
+        numeric = {}
+        for teacher, s in (stats.get("teachers") or {}).items():
+            rank_zero_info(f"[tinyllm] teacher {teacher}: " + ", ".join(f"{k}={v}" for k, v in s.items()))
+            numeric.update({f"data/{teacher}/{k}": float(v) for k, v in s.items() if isinstance(v, (int, float))})
+        for logger in self.loggers:  # rationale counts next to the curves (rank zero only inside the loggers)
+            logger.log_metrics(numeric, step=0)

@@ -1,0 +1,334 @@
+"""GRPO (Shao et al. 2024) with pluggable verifiable rewards — RM-R1 stage 2, usable for any task.
+
+Each training step takes a batch of prompt records, samples ``num_generations`` completions per prompt from
+the current policy, scores them with a weighted list of reward functions (import paths in YAML, TRL's
+``(completions, **columns) -> list[float | None]`` contract), turns the rewards into group-normalised
+advantages, and takes ``num_iterations`` optimiser steps on that batch with the clipped objective of
+:mod:`lit_agents.losses.grpo`. Decoder-only and encoder-decoder policies, full or LoRA, are supported.
+
+Distributed notes: every rank samples its own prompts' groups (groups never straddle ranks, so advantages are
+local); gradients are averaged by DDP as usual (manual optimisation calls the reducer before each backward).
+Under FSDP, ``model.generate`` bypasses the root's forward, so generation runs inside
+:func:`lit_agents.generation.gathered_params` (full parameters summoned read-only, one rank's full copy of
+the model in memory during sampling). The frozen reference model (``beta > 0`` without LoRA) is a plain
+replica on every rank, not sharded: for large full-parameter runs prefer LoRA (reference = adapter disabled)
+or ``beta: 0``.
+"""
+from __future__ import annotations
+
+import copy
+import importlib
+import logging
+import math
+from typing import Any, Callable, Literal
+
+import torch
+import torch.distributed as dist
+
+from lit_agents.backbone import BackboneConfig
+from lit_agents.generation import gathered_params
+from lit_agents.logging_utils import log_table
+from lit_agents.losses.grpo import group_advantages, grpo_loss
+from lit_agents.methods.base import BackboneModule, Schedule
+from lit_agents.methods.grpo_rollout import Rollout, encode_prompts, generate_rollout, per_token_logps
+from lit_agents.methods.pairwise_eval import PairwiseEvalMixin
+
+log = logging.getLogger(__name__)
+
+
+def import_callable(path: str) -> Callable:
+    """``"package.module.function"`` → the function (the YAML way to name a reward)."""
+    module, _, name = path.rpartition(".")
+    if not module:
+        raise ValueError(f"reward function {path!r} must be a dotted import path, e.g. lit_agents.rewards.judgment_rewards")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"cannot import reward function {path!r}: {e}") from e
+    if not callable(fn):
+        raise ValueError(f"reward function {path!r} is not callable")
+    return fn
+
+
+class GRPOModule(PairwiseEvalMixin, BackboneModule):
+    """Group Relative Policy Optimisation with pluggable rewards (argument names follow TRL's GRPOConfig).
+
+    Args:
+        backbone: policy model (decoder-only or encoder-decoder; ``backbone.lora`` for LoRA).
+        reward_funcs: import paths of reward functions ``(completions, **batch_columns) -> list[float|None]``.
+        reward_weights: one weight per function (default all 1); the reward is the weighted sum, where a
+            ``None`` (abstain) counts as 0.
+        prompt_field: batch column holding the prompt (a string or a list of chat messages).
+        num_generations: completions sampled per prompt (the group, G).
+        max_prompt_length: prompts longer than this (in tokens) are dropped and counted (never truncated).
+        max_completion_length: new tokens per completion.
+        temperature / top_p / top_k / stop: sampling; log-probs use the same temperature.
+        beta: KL coefficient (k3 estimator) against the reference; 0 skips the reference entirely.
+        epsilon / epsilon_high: clip range ``[1−ε, 1+ε_high]`` (``epsilon_high`` defaults to ``epsilon``).
+        num_iterations: passes over each generated batch (μ, PPO epochs); >1 makes the ratio differ from 1.
+        steps_per_generation: optimiser steps per pass — the generated batch is split into this many
+            mini-batches (veRL's ``ppo_mini_batch_size``); ``num_iterations × steps_per_generation`` optimiser
+            steps per generation, off-policy (clipped against π_old) after the first.
+        loss_type: ``grpo`` | ``dr_grpo`` | ``dapo`` | ``bnpo`` (see :func:`aggregate_loss`).
+        scale_rewards: ``group`` | ``batch`` | ``none`` (Dr. GRPO: no std division).
+        importance_sampling_level: ``token`` | ``sequence`` (GSPO).
+        mask_truncated_completions: exclude completions that hit ``max_completion_length`` from the loss.
+        micro_batch_size: completions per forward/backward (gradient accumulation); default all at once.
+        max_grad_norm: gradient clipping (manual optimisation: set here, not on the Trainer).
+        apply_chat_template: render string prompts as a user turn (chat messages always are).
+        log_completions_every: write a sample table every N generation steps (0 = never).
+        eval_*: greedy judging for the pairwise validation/test (records with ``label`` A/B).
+    """
+
+    def __init__(self, backbone: BackboneConfig, reward_funcs: list[str],
+                 reward_weights: list[float] | None = None, prompt_field: str = "prompt",
+                 num_generations: int = 8, max_prompt_length: int = 512, max_completion_length: int = 256,
+                 temperature: float = 1.0, top_p: float = 1.0, top_k: int | None = None,
+                 stop: list[str] | None = None, beta: float = 0.0, epsilon: float = 0.2,
+                 epsilon_high: float | None = None, num_iterations: int = 1, steps_per_generation: int = 1,
+                 loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = "dapo",
+                 scale_rewards: Literal["group", "batch", "none"] = "group",
+                 importance_sampling_level: Literal["token", "sequence"] = "token",
+                 mask_truncated_completions: bool = False, micro_batch_size: int | None = None,
+                 max_grad_norm: float | None = 1.0, learning_rate: float = 1e-6, weight_decay: float = 0.0,
+                 warmup_steps: int = 0, scheduler: Schedule = "constant", apply_chat_template: bool = True,
+                 log_completions_every: int = 10, eval_max_new_tokens: int = 256, eval_batch_size: int = 8):
+        super().__init__(backbone, learning_rate=learning_rate, weight_decay=weight_decay,
+                         warmup_steps=warmup_steps, scheduler=scheduler)
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        if num_generations < 2:
+            raise ValueError(f"model.num_generations must be >= 2 for group-relative advantages, got {num_generations}")
+        if min(num_iterations, steps_per_generation, max_completion_length, max_prompt_length) < 1:
+            raise ValueError("model.num_iterations, steps_per_generation, max_completion_length and "
+                             "max_prompt_length must be >= 1")
+        if not reward_funcs:
+            raise ValueError("model.reward_funcs: give at least one reward function import path")
+        weights = reward_weights if reward_weights is not None else [1.0] * len(reward_funcs)
+        if len(weights) != len(reward_funcs):
+            raise ValueError(f"model.reward_weights has {len(weights)} entries for {len(reward_funcs)} reward_funcs")
+        self.reward_fns = [import_callable(p) for p in reward_funcs]
+        self.reward_names = [p.rpartition(".")[2] for p in reward_funcs]
+        self.register_buffer("reward_weights", torch.tensor(weights, dtype=torch.float32), persistent=False)
+        self.cfg = dict(num_generations=num_generations, max_prompt_length=max_prompt_length,
+                        max_completion_length=max_completion_length, temperature=temperature, top_p=top_p,
+                        top_k=top_k, stop=list(stop or []), beta=beta, epsilon=epsilon, epsilon_high=epsilon_high,
+                        num_iterations=num_iterations, steps_per_generation=steps_per_generation, loss_type=loss_type, scale_rewards=scale_rewards,
+                        importance_sampling_level=importance_sampling_level)
+        self.prompt_field, self.mask_truncated = prompt_field, mask_truncated_completions
+        self.micro_batch_size, self.max_grad_norm = micro_batch_size, max_grad_norm
+        self.apply_chat_template, self.log_completions_every = apply_chat_template, log_completions_every
+        self.eval_max_new_tokens, self.eval_batch_size = eval_max_new_tokens, eval_batch_size
+        self.uses_lora = hasattr(self.model, "disable_adapter")
+        # The reference is the initial policy. It is kept out of the module tree (no DDP sync, not in the
+        # checkpoint): on resume it is rebuilt from the same backbone config, i.e. the same initial weights.
+        ref = None
+        if beta != 0.0 and not self.uses_lora:
+            ref = copy.deepcopy(self.model).eval().requires_grad_(False)
+        object.__setattr__(self, "ref_model", ref)
+        # step counters saved in the checkpoint (the optimiser-step count is Lightning's global_step)
+        self.generation_steps = 0
+        self.filtered_prompts = 0
+        self.abstained_completions = 0
+
+    # ------------------------------------------------------------------ checkpoint state
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["grpo_state"] = {"generation_steps": self.generation_steps,
+                                    "filtered_prompts": self.filtered_prompts,
+                                    "abstained_completions": self.abstained_completions}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("grpo_state", {})
+        self.generation_steps = int(state.get("generation_steps", 0))
+        self.filtered_prompts = int(state.get("filtered_prompts", 0))
+        self.abstained_completions = int(state.get("abstained_completions", 0))
+
+    def on_fit_start(self) -> None:
+        if self.ref_model is not None:
+            self.ref_model.to(self.device)
+
+    # ------------------------------------------------------------------ rewards
+    def compute_rewards(self, completions: list[str], prompts: list[Any], columns: dict[str, list]) -> torch.Tensor:
+        """``[B, n_funcs]`` rewards (NaN where a function abstained)."""
+        out = torch.full((len(completions), len(self.reward_fns)), float("nan"))
+        for j, (fn, name) in enumerate(zip(self.reward_fns, self.reward_names)):
+            vals = fn(completions=completions, prompts=prompts, **columns)
+            if len(vals) != len(completions):
+                raise ValueError(f"reward function {name} returned {len(vals)} values for {len(completions)} completions")
+            for i, v in enumerate(vals):
+                if v is not None:
+                    if not math.isfinite(float(v)):
+                        raise ValueError(f"reward function {name} returned a non-finite value {v!r}")
+                    out[i, j] = float(v)
+        return out
+
+    # ------------------------------------------------------------------ rollout
+    def _filter_prompts(self, batch: dict[str, list]) -> tuple[list[int], list[list[int]]]:
+        # string prompts become a user turn only when the tokenizer has a chat template (tiny T5/BART have none)
+        templated = self.apply_chat_template and getattr(self.tokenizer, "chat_template", None) is not None
+        rows = encode_prompts(self.tokenizer, batch[self.prompt_field], encoder_decoder=self.encoder_decoder,
+                              apply_chat_template=templated)
+        keep = [i for i, r in enumerate(rows) if len(r) <= self.cfg["max_prompt_length"]]
+        dropped = len(rows) - len(keep)
+        if dropped:
+            self.filtered_prompts += dropped
+            log.warning("GRPO: dropped %d of %d prompts longer than max_prompt_length=%d (%d so far)", dropped,
+                        len(rows), self.cfg["max_prompt_length"], self.filtered_prompts)
+        return keep, [rows[i] for i in keep]
+
+    @torch.no_grad()
+    def make_rollout(self, batch: dict[str, list]) -> tuple[Rollout, dict[str, torch.Tensor]] | None:
+        """Generate and score one batch: ``(rollout, tensors)`` or None if every prompt was dropped.
+
+        Called from ``on_train_batch_start``, i.e. outside the strategy's forward: FSDP refuses to gather
+        full parameters inside its own forward/backward, and ``generate`` needs them gathered.
+        """
+        G = self.cfg["num_generations"]
+        keep, rows = self._filter_prompts(batch)
+        if not keep:
+            return None
+        with gathered_params(self):
+            ro = generate_rollout(self.model, self.tokenizer, rows, encoder_decoder=self.encoder_decoder,
+                                  num_generations=G, max_completion_length=self.cfg["max_completion_length"],
+                                  temperature=self.cfg["temperature"], top_p=self.cfg["top_p"],
+                                  top_k=self.cfg["top_k"], stop=self.cfg["stop"])
+        columns = {k: [v[i] for i in keep for _ in range(G)] for k, v in batch.items()}
+        prompts = columns.get(self.prompt_field, [])
+        per_fn = self.compute_rewards(ro.texts, prompts, columns)
+        abstain_all = torch.isnan(per_fn).all(dim=1)
+        self.abstained_completions += int(abstain_all.sum())
+        rewards = torch.nansum(per_fn * self.reward_weights.cpu(), dim=1)
+        adv, group_std = group_advantages(rewards, G, self.cfg["scale_rewards"])
+        mask = ro.completion_mask
+        if self.mask_truncated:
+            mask = mask * ro.terminated.unsqueeze(1).long()
+            ro.completion_mask = mask
+        return ro, dict(rewards=rewards, per_fn=per_fn, advantages=adv.to(self.device), group_std=group_std)
+
+    @torch.no_grad()
+    def add_old_and_ref_logps(self, ro: Rollout, t: dict[str, torch.Tensor]) -> None:
+        """π_old (when the batch is reused) and π_ref (when ``beta != 0``) log-probs, inside the forward."""
+        temp = self.cfg["temperature"]
+        if self.cfg["num_iterations"] > 1 or self.cfg["steps_per_generation"] > 1:
+            # π_old is the sampling policy; with a single on-policy step it is the detached π itself
+            t["old_logps"] = self._logps(self.model, ro, temp)
+        if self.cfg["beta"] != 0.0:
+            if self.uses_lora:
+                with self.model.disable_adapter():
+                    t["ref_logps"] = self._logps(self.model, ro, temp)
+            else:
+                t["ref_logps"] = self._logps(self.ref_model, ro, temp)
+
+    def _logps(self, model, ro: Rollout, temperature: float) -> torch.Tensor:
+        chunks = self._chunks(ro.completion_ids.shape[0])
+        return torch.cat([per_token_logps(model, ro.select(idx), encoder_decoder=self.encoder_decoder,
+                                          temperature=temperature) for idx in chunks])
+
+    def _chunks(self, n: int) -> list[torch.Tensor]:
+        size = self.micro_batch_size or n
+        return [torch.arange(s, min(n, s + size), device=self.device) for s in range(0, n, size)]
+
+    # ------------------------------------------------------------------ training
+    def _sync(self, value: float, op: str) -> float:
+        """all-reduce a Python number over ranks (``max`` or ``sum``); identity on one process."""
+        if dist.is_available() and dist.is_initialized() and self.trainer.world_size > 1:
+            t = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
+            dist.all_reduce(t, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
+            return float(t.item())
+        return float(value)
+
+    def on_train_batch_start(self, batch: dict[str, list], batch_idx: int) -> None:
+        self._pending = (self.make_rollout(batch),)
+
+    def training_step(self, batch: dict[str, list], batch_idx: int) -> None:
+        opt, sched = self.optimizers(), self.lr_schedulers()
+        pending, self._pending = getattr(self, "_pending", None), None
+        prepared = pending[0] if pending is not None else self.make_rollout(batch)
+        if prepared is not None:
+            self.add_old_and_ref_logps(*prepared)
+        self.generation_steps += 1
+        n_rows = 0 if prepared is None else prepared[0].completion_ids.shape[0]
+        steps = self.cfg["steps_per_generation"]
+        parts = list(torch.arange(n_rows, device=self.device).tensor_split(steps))
+        stats: dict[str, list[torch.Tensor]] = {"loss": [], "kl": [], "clip_low": [], "clip_high": [], "clip_region": []}
+        for _ in range(self.cfg["num_iterations"]):
+            for part in parts:
+                self._optimizer_step(opt, sched, prepared, part, stats)
+        self._log_generation(prepared, stats, batch_size=max(1, n_rows))
+
+    def _optimizer_step(self, opt, sched, prepared, part: torch.Tensor, stats: dict[str, list]) -> None:
+        """One optimiser step on the rows ``part`` of the rollout (micro-batched)."""
+        chunks = [part[c] for c in self._chunks(len(part))] if len(part) else []
+        n_chunks = int(self._sync(len(chunks), "max"))  # every rank runs as many backwards as the others (DDP)
+        tokens = 0.0 if prepared is None else float(prepared[0].completion_mask[part].sum())
+        # DAPO normaliser: active tokens of this step over all ranks, per process (DDP averages gradients)
+        global_tokens = self._sync(tokens, "sum") / max(1, self.trainer.world_size)
+        for c in range(n_chunks):
+            if c < len(chunks):
+                out = self._chunk_loss(prepared, chunks[c], len(part), global_tokens)
+                loss = out.loss
+                for k in stats:
+                    stats[k].append(getattr(out, k).detach())
+            else:  # this rank has fewer rows: a zero loss keeps the gradient all-reduce in step
+                loss = sum(p.sum() * 0.0 for p in self.trainable_parameters())
+            self.manual_backward(loss)
+        if self.max_grad_norm is not None:
+            self.clip_gradients(opt, gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm")
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        sched.step()
+
+    def _chunk_loss(self, prepared, idx: torch.Tensor, n_rows: int, global_tokens: float):
+        ro, t = prepared
+        sub = ro.select(idx)
+        logps = per_token_logps(self.model, sub, encoder_decoder=self.encoder_decoder,
+                                temperature=self.cfg["temperature"])
+        out = grpo_loss(logps, sub.completion_mask, t["advantages"][idx],
+                        t["old_logps"][idx] if "old_logps" in t else None,
+                        t["ref_logps"][idx] if "ref_logps" in t else None,
+                        beta=self.cfg["beta"], epsilon=self.cfg["epsilon"], epsilon_high=self.cfg["epsilon_high"],
+                        loss_type=self.cfg["loss_type"], importance_sampling_level=self.cfg["importance_sampling_level"],
+                        max_completion_length=self.cfg["max_completion_length"], num_items_in_batch=global_tokens)
+        if self.cfg["loss_type"] in ("grpo", "bnpo", "dr_grpo"):
+            # these normalise per chunk; weight chunks by their share so accumulation equals the full batch
+            out.loss = out.loss * (len(idx) / n_rows)
+        return out
+
+    def _log_generation(self, prepared, stats, batch_size: int) -> None:
+        def put(name: str, value: float | torch.Tensor) -> None:
+            v = torch.as_tensor(value, dtype=torch.float32, device=self.device)
+            self.log(name, v, on_step=True, on_epoch=False, sync_dist=True, batch_size=batch_size,
+                     prog_bar=name == "train/reward")
+
+        mean = lambda xs: torch.stack(xs).mean() if xs else torch.zeros(())  # noqa: E731
+        put("train/loss", mean(stats["loss"]))
+        put("train/kl", mean(stats["kl"]))
+        for k in ("clip_low", "clip_high", "clip_region"):
+            put(f"train/clip_ratio/{k.split('_')[1]}", mean(stats[k]))
+        put("train/filtered_prompts", float(self.filtered_prompts))
+        if prepared is None:
+            for name in ["reward", "reward_std", "frac_reward_zero_std", "completions/mean_length",
+                         "completions/min_length", "completions/max_length", "completions/clipped_ratio"] + [f"rewards/{n}/{s}" for n in self.reward_names
+                                                         for s in ("mean", "std")]:
+                put(f"train/{name}", 0.0)
+            return
+        ro, t = prepared
+        put("train/reward", t["rewards"].mean())
+        put("train/reward_std", t["group_std"].mean())
+        put("train/frac_reward_zero_std", (t["group_std"] < 1e-6).float().mean())
+        lengths = ro.completion_mask.sum(1).float()
+        put("train/completions/mean_length", lengths.mean())
+        put("train/completions/min_length", lengths.min())
+        put("train/completions/max_length", lengths.max())
+        put("train/completions/clipped_ratio", (~ro.terminated).float().mean())
+        for j, name in enumerate(self.reward_names):
+            col = t["per_fn"][:, j]
+            col = col[~torch.isnan(col)]
+            put(f"train/rewards/{name}/mean", col.mean() if col.numel() else 0.0)
+            put(f"train/rewards/{name}/std", col.std() if col.numel() > 1 else 0.0)
+        every = self.log_completions_every
+        if every and (self.generation_steps - 1) % every == 0:
+            G = self.cfg["num_generations"]
+            rows = [[self.generation_steps, str(ro.texts[i])[:2000], float(t["rewards"][i]), float(t["advantages"][i])]
+                    for i in range(0, len(ro.texts), max(1, G // 2))][:8]
+            log_table(self.trainer, "train/completions", ["generation_step", "completion", "reward", "advantage"], rows)

@@ -1,0 +1,121 @@
+"""Sampling a group of completions per prompt and scoring their tokens, for decoder-only and encoder-decoder
+policies. Token ids are kept from generation (never re-tokenised from text), so the log-probs the loss uses
+are exactly those of the sampled tokens.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from torch import Tensor
+
+from lit_agents.generation import Prompt, render_prompts
+from lit_agents.losses.grpo import selective_log_softmax
+
+
+@dataclass
+class Rollout:
+    """One generation batch: ``B = n_prompts × num_generations`` rows, grouped by prompt."""
+
+    prompt_ids: Tensor        # [B, P] (decoder-only: left-padded; encoder-decoder: right-padded encoder input)
+    prompt_mask: Tensor       # [B, P]
+    completion_ids: Tensor    # [B, C] sampled tokens (for encoder-decoder: without the decoder start token)
+    completion_mask: Tensor   # [B, C] 1 on tokens that count (up to and including EOS)
+    texts: list[str]          # decoded completions
+    terminated: Tensor        # [B] bool: ended with EOS or a stop string (False = cut at max_completion_length)
+
+    def select(self, idx: Tensor) -> "Rollout":
+        return Rollout(self.prompt_ids[idx], self.prompt_mask[idx], self.completion_ids[idx],
+                       self.completion_mask[idx], [self.texts[i] for i in idx.tolist()], self.terminated[idx])
+
+
+def encode_prompts(tokenizer, prompts: Sequence[Prompt], *, encoder_decoder: bool,
+                   apply_chat_template: bool | None) -> list[list[int]]:
+    """Token ids of each rendered prompt (chat template for message lists), unpadded."""
+    texts = render_prompts(tokenizer, prompts, apply_chat_template)
+    add_special = encoder_decoder or tokenizer.bos_token is not None
+    return [tokenizer(t, add_special_tokens=add_special)["input_ids"] for t in texts]
+
+
+def _pad(rows: list[list[int]], pad_id: int, left: bool) -> tuple[Tensor, Tensor]:
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        if left:
+            ids[i, width - len(r):], mask[i, width - len(r):] = torch.tensor(r), 1
+        else:
+            ids[i, :len(r)], mask[i, :len(r)] = torch.tensor(r), 1
+    return ids, mask
+
+
+def completion_mask_from_ids(ids: Tensor, eos_id: int, pad_id: int | None) -> tuple[Tensor, Tensor]:
+    """Mask tokens after the first EOS (EOS itself counts) and the padding ``generate`` appends once a row
+    stops early (stop string). Returns ``(mask, terminated)``."""
+    is_end = ids == eos_id
+    if pad_id is not None and pad_id != eos_id:
+        is_pad = ids == pad_id
+        # a pad can only follow a finished row (pad is suppressed while sampling), so it ends the row too
+        ended_before = torch.cumsum((is_end | is_pad).long(), dim=1) - (is_end | is_pad).long()
+        mask = (ended_before == 0) & ~is_pad
+        terminated = (is_end | is_pad).any(dim=1)
+    else:
+        ended_before = torch.cumsum(is_end.long(), dim=1) - is_end.long()
+        mask = ended_before == 0
+        terminated = is_end.any(dim=1)
+    return mask.long(), terminated
+
+
+@torch.no_grad()
+def generate_rollout(model, tokenizer, prompt_rows: list[list[int]], *, encoder_decoder: bool, num_generations: int,
+                     max_completion_length: int, temperature: float = 1.0, top_p: float = 1.0, top_k: int | None = None,
+                     stop: Sequence[str] | None = None, do_sample: bool = True) -> Rollout:
+    """Sample ``num_generations`` completions for each tokenised prompt (rows grouped by prompt)."""
+    pad, eos = tokenizer.pad_token_id, tokenizer.eos_token_id
+    p_ids, p_mask = _pad(prompt_rows, pad, left=not encoder_decoder)
+    device = next(model.parameters()).device
+    p_ids, p_mask = p_ids.to(device), p_mask.to(device)
+    kwargs: dict[str, Any] = dict(max_new_tokens=max_completion_length, num_return_sequences=num_generations,
+                                  pad_token_id=pad, eos_token_id=eos, do_sample=do_sample)
+    if do_sample:
+        kwargs.update(temperature=temperature, top_p=top_p, top_k=top_k or 0)
+    if pad is not None and pad != eos:
+        kwargs["suppress_tokens"] = [pad]  # so a pad in the output can only mean "this row had stopped"
+    if stop:
+        kwargs.update(stop_strings=list(stop), tokenizer=tokenizer)
+    was_training = model.training
+    model.eval()
+    try:
+        out = model.generate(input_ids=p_ids, attention_mask=p_mask, **kwargs)
+    finally:
+        model.train(was_training)
+    comp = out[:, 1:] if encoder_decoder else out[:, p_ids.shape[1]:]
+    if comp.shape[1] == 0:
+        comp = torch.full((out.shape[0], 1), eos, dtype=torch.long, device=out.device)
+    mask, terminated = completion_mask_from_ids(comp, eos, pad)
+    if stop:  # a row cut by a stop string is finished even though no EOS was sampled
+        terminated = terminated | (mask.sum(1) < comp.shape[1])
+    texts = [tokenizer.decode(row[m.bool()], skip_special_tokens=True) for row, m in zip(comp, mask)]
+    rep = lambda t: t.repeat_interleave(num_generations, dim=0)  # noqa: E731 - generate groups the same way
+    return Rollout(rep(p_ids), rep(p_mask), comp, mask, texts, terminated)
+
+
+def per_token_logps(model, rollout: Rollout, *, encoder_decoder: bool, temperature: float = 1.0) -> Tensor:
+    """log π(completion token | prefix) for every completion position, ``[B, C]`` (temperature-scaled)."""
+    c_ids = rollout.completion_ids
+    if encoder_decoder:
+        start = getattr(model.config, "decoder_start_token_id", None)
+        if start is None:
+            start = model.generation_config.decoder_start_token_id
+        dec_in = torch.cat([torch.full_like(c_ids[:, :1], start), c_ids[:, :-1]], dim=1)
+        logits = model(input_ids=rollout.prompt_ids, attention_mask=rollout.prompt_mask,
+                       decoder_input_ids=dec_in).logits
+        return selective_log_softmax(logits, c_ids, temperature)
+    ids = torch.cat([rollout.prompt_ids, c_ids], dim=1)
+    attn = torch.cat([rollout.prompt_mask, torch.ones_like(c_ids)], dim=1)
+    # positions as generate computes them for left-padded prompts (cumsum of the attention mask)
+    pos = (attn.cumsum(-1) - 1).clamp(min=0)
+    logits = model(input_ids=ids, attention_mask=attn, position_ids=pos).logits
+    p_len = rollout.prompt_ids.shape[1]
+    return selective_log_softmax(logits[:, p_len - 1:-1], c_ids, temperature)

@@ -1,0 +1,392 @@
+"""IterAlign (Chen et al., NAACL 2024; dissertation ch. 5): iterative constitution discovery and self-alignment.
+
+One IterAlign iteration = one training epoch = one training step (manual optimisation):
+
+1. red teaming: the policy answers this epoch's chunk of red-team prompts (``RedTeamDataModule``; each rank
+   gets its share of the chunk);
+2. a judge r(x, y) marks each answer good or bad (:mod:`lit_agents.alignment.judges`);
+3. the proposer turns all bad cases of the chunk into constitutions (rank 0 calls it; the result is broadcast);
+4. self-reflection: the policy revises each bad answer against each constitution, one after the other in a
+   random order seeded per prompt (paper §5.5.4), with ``reflection_template``;
+5. the judge re-checks the revisions; with ``keep_revisions="accepted"`` only revisions it judges good enter
+   SFT (the released code kept all: ``"all"``);
+6. SFT on (original prompt, revision) with the response-only causal-LM loss (paper eq. 5.1), ``sft_epochs``
+   passes of ``sft_batch_size`` per rank; every rank runs the same number of steps (DDP).
+
+Loop state (iteration, prompts consumed, every iteration's constitutions and pass rates, evaluation scores) is
+saved in the checkpoint; a resumed run continues with the next chunk and rewrites the run directory's
+``constitutions.jsonl``, ``evaluation.jsonl`` and ``summary.md`` in full. Validation/test rank the options of
+TruthfulQA MC1 and BIG-bench HHH items by the policy's likelihood (:mod:`lit_agents.scoring`).
+Under FSDP, generation runs inside ``gathered_params`` (full parameters gathered for ``generate``).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import asdict, dataclass, field, is_dataclass
+
+import torch
+import torch.distributed as dist
+from torchmetrics import MeanMetric
+
+from lit_agents.alignment.judges import SafetyJudge, load_text
+from lit_agents.alignment.parsing import constitution_order, reflection_prompt, sft_schedule
+from lit_agents.alignment.proposer import ConstitutionProposer, Proposal
+from lit_agents.alignment.report import log_wandb_tables, write_outputs
+from lit_agents.backbone import BackboneConfig
+from lit_agents.generation import gathered_params, sample_with_model
+from lit_agents.logging_utils import run_dir
+from lit_agents.methods.base import BackboneModule, Schedule
+from lit_agents.methods.sft import check_loss_mask, response_nll, tokenize_prompt_response
+from lit_agents.scoring import choice_logprobs, ranked_choice_correct
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SamplingSpec:
+    """Policy sampling for red-teaming and reflection (released code: greedy, stop at a blank line, <= 500
+    tokens; paper text: top-p 0.9, temperature 0.7)."""
+
+    max_new_tokens: int = 128
+    temperature: float = 0.0
+    top_p: float = 1.0
+    stop: list[str] = field(default_factory=lambda: ["\n\nHuman:"])
+    max_prompt_length: int | None = 512
+
+
+def _gather(obj, world: int) -> list:
+    """Every rank's ``obj`` (a picklable list of plain records), on every rank."""
+    if world == 1 or not dist.is_available() or not dist.is_initialized():
+        return [obj]
+    out = [None] * world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def _broadcast(obj, world: int):
+    if world == 1 or not dist.is_available() or not dist.is_initialized():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _plain(obj):
+    """Dataclasses (nested) as dicts; everything else unchanged."""
+    return asdict(obj) if is_dataclass(obj) and not isinstance(obj, type) else obj
+
+
+def keep_for_sft(revision: str, verdict: str | None, keep_revisions: str) -> bool:
+    """Whether a revision becomes an SFT target: non-empty, and judged good unless ``keep_revisions="all"``."""
+    return bool(revision.strip()) and (keep_revisions == "all" or verdict == "good")
+
+
+class IterAlignModule(BackboneModule):
+    """The IterAlign loop on a causal-LM policy.
+
+    Args:
+        backbone: the policy (paper: Llama-2-7b / 13b, vicuna, full fine-tuning).
+        judge: r(x, y): :class:`~lit_agents.alignment.judges.LLMJudge` (GPT-3.5 in the paper),
+            ``RefusalKeywordJudge`` or ``ClassifierJudge``.
+        proposer: constitution proposer (GPT-4 in the paper) around any ``TextGenerator``.
+        learning_rate / weight_decay / warmup_steps / scheduler: AdamW for SFT (paper: lr 2e-6).
+        red_team_sampling: how the policy answers red-team prompts.
+        reflection_sampling: how it writes revisions (default: same as ``red_team_sampling``).
+        reflection_template: prompt name or file; ``{prompt}``, ``{response}``, ``{constitution}``,
+            ``{prompt_with_constitution}`` (``iteralign_reflection_append`` reproduces the released code:
+            constitution appended to the last human turn, answer regenerated).
+        reflect_with: ``current`` (this iteration's constitutions) or ``all`` (every constitution so far).
+        keep_revisions: ``accepted`` (only revisions the judge marks good enter SFT) or ``all`` (released code).
+        sft_epochs: passes over each iteration's SFT pairs (released code: 3).
+        sft_batch_size: pairs per rank per optimizer step (paper: 2).
+        max_length: SFT sequence length in tokens (paper: 512).
+        apply_chat_template: wrap prompts in the tokenizer's chat template for generation and SFT (off: the
+            red-team prompts are already in ``Human: ... Assistant:`` form, as for the base models of the paper).
+        gradient_clip_val: gradient-norm clipping for SFT steps (``None``: off).
+        eval_max_length / eval_batch_size / eval_normalize: likelihood-ranking settings.
+        eval_tasks: evaluation task -> categories logged separately (every task is also logged as a whole).
+        eval_before_training: score the evaluation sets once before the first iteration (the base model's
+            numbers, recorded as iteration 0 and logged at step 0).
+        check_replicas: under DDP, verify after each iteration that all ranks hold the same weights.
+        seed: seeds the reflection order and the SFT shuffling.
+    """
+
+    def __init__(self, backbone: BackboneConfig, judge: SafetyJudge, proposer: ConstitutionProposer,
+                 learning_rate: float = 2e-6, weight_decay: float = 0.0, warmup_steps: int = 0,
+                 scheduler: Schedule = "constant", red_team_sampling: SamplingSpec | None = None,
+                 reflection_sampling: SamplingSpec | None = None, reflection_template: str = "iteralign_reflection",
+                 reflect_with: str = "current", keep_revisions: str = "accepted", sft_epochs: int = 3,
+                 sft_batch_size: int = 2, max_length: int = 512, apply_chat_template: bool = False,
+                 gradient_clip_val: float | None = 1.0, eval_max_length: int = 1024, eval_batch_size: int = 16,
+                 eval_normalize: str = "sum", eval_tasks: dict[str, list[str]] | None = None,
+                 eval_before_training: bool = True, check_replicas: bool = True, seed: int = 0):
+        super().__init__(backbone, task="causal", learning_rate=learning_rate, weight_decay=weight_decay,
+                         warmup_steps=warmup_steps, scheduler=scheduler)
+        # plain values only (dataclasses as dicts), so checkpoints load with torch.load(weights_only=True)
+        self.save_hyperparameters({
+            "backbone": _plain(backbone), "learning_rate": learning_rate, "weight_decay": weight_decay,
+            "warmup_steps": warmup_steps, "scheduler": scheduler, "red_team_sampling": _plain(red_team_sampling),
+            "reflection_sampling": _plain(reflection_sampling), "reflection_template": reflection_template,
+            "reflect_with": reflect_with, "keep_revisions": keep_revisions, "sft_epochs": sft_epochs,
+            "sft_batch_size": sft_batch_size, "max_length": max_length, "apply_chat_template": apply_chat_template,
+            "gradient_clip_val": gradient_clip_val, "eval_max_length": eval_max_length,
+            "eval_batch_size": eval_batch_size, "eval_normalize": eval_normalize, "eval_tasks": eval_tasks,
+            "eval_before_training": eval_before_training, "check_replicas": check_replicas, "seed": seed,
+            "judge": type(judge).__name__, "proposer_generator": type(proposer.generator).__name__})
+        if self.encoder_decoder:
+            raise ValueError("IterAlign trains a decoder-only (causal) policy")
+        for name, val, ok in (("reflect_with", reflect_with, ("current", "all")),
+                              ("keep_revisions", keep_revisions, ("accepted", "all")),
+                              ("eval_normalize", eval_normalize, ("sum", "mean"))):
+            if val not in ok:
+                raise ValueError(f"model.{name} must be one of {ok}, got {val!r}")
+        if sft_epochs < 1 or sft_batch_size < 1:
+            raise ValueError("model.sft_epochs and model.sft_batch_size must be >= 1")
+        self.automatic_optimization = False
+        self.judge, self.proposer = judge, proposer
+        self.red_team_sampling = red_team_sampling or SamplingSpec()
+        self.reflection_sampling = reflection_sampling or self.red_team_sampling
+        self.reflection_template = load_text(reflection_template)
+        self.reflect_with, self.keep_revisions = reflect_with, keep_revisions
+        self.sft_epochs, self.sft_batch_size, self.max_length = sft_epochs, sft_batch_size, max_length
+        self.apply_chat_template, self.gradient_clip_val = apply_chat_template, gradient_clip_val
+        self.eval_max_length, self.eval_batch_size, self.eval_normalize = eval_max_length, eval_batch_size, \
+            eval_normalize
+        self.check_replicas, self.seed, self.eval_before_training = check_replicas, seed, eval_before_training
+        tasks = eval_tasks if eval_tasks is not None else {"truthfulqa_mc1": [],
+                                                           "hhh": ["harmless", "helpful", "honest", "other"]}
+        self.metric_names = [f"{t}/all" for t in tasks] + [f"{t}/{c}" for t, cs in tasks.items() for c in cs]
+        self.eval_metrics = torch.nn.ModuleDict({n.replace("/", "__"): MeanMetric() for n in self.metric_names})
+        # loop state, saved in checkpoints
+        self.iteration = 0
+        self.prompts_consumed = 0
+        self.history: list[dict] = []
+        self.eval_history: list[dict] = []
+        self.last_cases: list[dict] = []  # the latest iteration's cases (inspection and tests)
+
+    # ---------------- state ----------------
+    @property
+    def constitutions(self) -> list[str]:
+        """Every constitution proposed so far, in order."""
+        return [c for h in self.history for c in h["constitutions"]]
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["iteralign"] = {"iteration": self.iteration, "prompts_consumed": self.prompts_consumed,
+                                   "history": self.history, "eval_history": self.eval_history}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("iteralign")
+        if state is None:
+            raise KeyError("checkpoint has no 'iteralign' loop state (not an IterAlign checkpoint)")
+        self.iteration, self.prompts_consumed = state["iteration"], state["prompts_consumed"]
+        self.history, self.eval_history = list(state["history"]), list(state["eval_history"])
+
+    # ---------------- generation ----------------
+    def _generate(self, prompts: list[str], spec: SamplingSpec, seed: int) -> list[str]:
+        if not prompts:
+            return []
+        with gathered_params(self):
+            return sample_with_model(self.model, self.tokenizer, prompts, max_new_tokens=spec.max_new_tokens,
+                                     temperature=spec.temperature, top_p=spec.top_p, stop=spec.stop,
+                                     max_prompt_length=spec.max_prompt_length, seed=seed,
+                                     apply_chat_template=self.apply_chat_template)
+
+    def _reflect(self, cases: list[dict], constitutions: list[str]) -> list[str]:
+        """Revise each case's answer against every constitution in its own random order (batched by step)."""
+        current = [c["response"] for c in cases]
+        orders = [constitution_order(len(constitutions), seed=self.seed, key=c["stream_index"]) for c in cases]
+        for step in range(len(constitutions)):
+            prompts = [reflection_prompt(self.reflection_template, prompt=c["prompt"], response=current[i],
+                                         constitution=constitutions[orders[i][step]]) for i, c in enumerate(cases)]
+            current = self._generate(prompts, self.reflection_sampling,
+                                     seed=self.seed + 7919 * self.iteration + step + 1)
+        return current
+
+    # ---------------- the loop ----------------
+    def training_step(self, batch: dict[str, list], batch_idx: int) -> None:
+        chunk = batch["chunk_index"][0]
+        if chunk < self.iteration:  # resumed from a checkpoint taken after this chunk's step, mid-epoch
+            log.warning("IterAlign: chunk %d was already done (resumed at iteration %d); skipping it",
+                        chunk, self.iteration)
+            return None
+        if chunk != self.iteration:
+            raise RuntimeError(f"IterAlign: got chunk {chunk} but the loop is at iteration {self.iteration}; "
+                               "the data module and the loop state disagree (was the checkpoint's state lost?)")
+        world, rank = self.trainer.world_size, self.trainer.global_rank
+        it = self.iteration
+        # 1-2: red teaming and judging, each rank on its share of the chunk
+        responses = self._generate(list(batch["prompt"]), self.red_team_sampling, seed=self.seed + 7919 * it)
+        verdicts = self.judge.judge(batch["prompt"], responses)
+        local = [{"uid": u, "stream_index": s, "question": q, "prompt": p, "response": r, "verdict": v, "raw": raw}
+                 for u, s, q, p, r, v, raw in zip(batch["uid"], batch["stream_index"], batch["question"],
+                                                  batch["prompt"], responses, verdicts.verdicts, verdicts.raw)]
+        stats = {"judge_errors": verdicts.errors, "judge_unparseable": verdicts.unparseable}
+        all_cases = sorted((c for part in _gather(local, world) for c in part), key=lambda c: c["stream_index"])
+        bad = [c for c in all_cases if c["verdict"] == "bad"]
+        # 3: constitution proposal on rank 0
+        proposal = Proposal(constitutions=[])
+        if bad and rank == 0:
+            proposal = self.proposer.propose([c["prompt"] for c in bad], [c["response"] for c in bad],
+                                             [c["question"] for c in bad])
+        proposal = _broadcast(asdict(proposal), world)
+        new = proposal["constitutions"]
+        use = (self.constitutions + new) if self.reflect_with == "all" else new
+        # 4-5: self-reflection and re-judging, each rank on its own bad cases
+        mine = [c for c in local if c["verdict"] == "bad"] if use else []
+        revisions = self._reflect(mine, use)
+        rejudged = self.judge.judge([c["prompt"] for c in mine], revisions)
+        for c, rev, v in zip(mine, revisions, rejudged.verdicts):
+            c.update(revision=rev, revision_verdict=v, in_sft=keep_for_sft(rev, v, self.keep_revisions))
+        stats["judge_errors"] += rejudged.errors
+        stats["judge_unparseable"] += rejudged.unparseable
+        gathered_stats = _gather(stats, world)
+        all_cases = sorted((c for part in _gather(local, world) for c in part), key=lambda c: c["stream_index"])
+        pairs = [(c["prompt"], c["revision"]) for c in all_cases if c.get("in_sft")]
+        self.last_cases = all_cases
+        # 6: SFT on (prompt, revision)
+        losses = self._sft(pairs, world, rank)
+        self._check_replicas(world)
+        # bookkeeping
+        judged = sum(1 for c in all_cases if c["verdict"] is not None)
+        fixed = sum(1 for c in all_cases if c.get("revision_verdict") == "good")
+        row = {"iteration": it, "prompts": [self.prompts_consumed, self.prompts_consumed + len(all_cases)],
+               "judged": judged, "bad": len(bad),
+               "asr_before": len(bad) / judged if judged else None,
+               "asr_after": (len(bad) - fixed) / judged if judged else None,
+               "revised": sum(1 for c in all_cases if "revision" in c), "accepted": fixed, "sft_pairs": len(pairs),
+               "judge_errors": sum(s["judge_errors"] for s in gathered_stats),
+               "judge_unparseable": sum(s["judge_unparseable"] for s in gathered_stats),
+               "constitutions": new, "proposer_raw": proposal["raw"], "proposer_errors": proposal["errors"],
+               "sft_steps": len(losses), "sft_loss_first": losses[0] if losses else None,
+               "sft_loss_last": losses[-1] if losses else None,
+               "sft_loss_mean": sum(losses) / len(losses) if losses else None, "sft_losses": losses}
+        self.history.append(row)
+        self.prompts_consumed += len(all_cases)
+        self.iteration += 1
+        self._log_iteration(row, all_cases)
+        return None
+
+    def _sft(self, pairs: list[tuple[str, str]], world: int, rank: int) -> list[float]:
+        schedule = sft_schedule(len(pairs), epochs=self.sft_epochs, batch_size=self.sft_batch_size,
+                                world_size=world, rank=rank, seed=self.seed + self.iteration)
+        if not schedule:
+            return []
+        opt, sched = self.optimizers(), self.lr_schedulers()
+        losses = []
+        for k, idx in enumerate(schedule):
+            enc = tokenize_prompt_response(self.tokenizer, [pairs[i][0] for i in idx], [pairs[i][1] for i in idx],
+                                           max_length=self.max_length, encoder_decoder=False,
+                                           apply_chat_template=self.apply_chat_template)
+            enc = {key: v.to(self.device) for key, v in enc.items()}
+            if k == 0 and self.iteration == 0:
+                log.info("IterAlign SFT sample (trained part in ⟦…⟧):\n%s",
+                         check_loss_mask(self.tokenizer, enc, encoder_decoder=False))
+            loss = response_nll(self.model, enc, encoder_decoder=False)
+            opt.zero_grad()
+            self.manual_backward(loss)
+            if self.gradient_clip_val:
+                self.clip_gradients(opt, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
+            opt.step()
+            if sched is not None:
+                sched.step()
+            losses.append(float(loss.detach()))
+        return losses
+
+    @torch.no_grad()
+    def _check_replicas(self, world: int) -> None:
+        if not self.check_replicas or world == 1 or not dist.is_initialized() or \
+                "fsdp" in type(self.trainer.strategy).__name__.lower():
+            return
+        total = torch.stack([p.detach().float().sum() for p in self.model.parameters()]).sum().cpu()
+        sums = _gather(float(total), world)
+        if max(sums) - min(sums) > 1e-4 * max(1.0, abs(sums[0])):
+            raise RuntimeError(f"IterAlign: model replicas diverged across ranks after SFT (weight sums {sums})")
+
+    def _log_iteration(self, row: dict, cases: list[dict]) -> None:
+        n = max(1, row["judged"])
+        for key in ("asr_before", "asr_after"):
+            if row[key] is not None:
+                self.log(f"iteralign/{key}", row[key], batch_size=n, rank_zero_only=True)
+        for key in ("bad", "accepted", "sft_pairs", "judge_errors", "judge_unparseable", "sft_steps"):
+            self.log(f"iteralign/{key}", float(row[key]), batch_size=n, rank_zero_only=True)
+        self.log("iteralign/constitutions_total", float(len(self.constitutions)), batch_size=n, rank_zero_only=True)
+        if row["sft_loss_mean"] is not None:  # Lightning's step axis here is the iteration (one batch per epoch)
+            self.log("train/sft_loss", row["sft_loss_mean"], prog_bar=True, batch_size=n, rank_zero_only=True)
+            self.log("train/sft_loss_first", row["sft_loss_first"], batch_size=n, rank_zero_only=True)
+            self.log("train/sft_loss_last", row["sft_loss_last"], batch_size=n, rank_zero_only=True)
+        if self.trainer.is_global_zero:
+            write_outputs(run_dir(self.trainer), self.history, self.eval_history)
+            log_wandb_tables(self.trainer, self.history, [dict(c, iteration=row["iteration"]) for c in cases])
+        log.info("IterAlign iteration %d: %d/%d bad (ASR %s -> %s), %d constitutions, %d SFT pairs",
+                 row["iteration"], row["bad"], row["judged"], row["asr_before"], row["asr_after"],
+                 len(row["constitutions"]), row["sft_pairs"])
+
+    # ---------------- evaluation ----------------
+    def _score_batch(self, batch: dict[str, list]) -> None:
+        with gathered_params(self):
+            scores = choice_logprobs(self.model, self.tokenizer, batch["context"], batch["choices"],
+                                     max_length=self.eval_max_length, batch_size=self.eval_batch_size,
+                                     normalize=self.eval_normalize)
+        for task, cat, ok in zip(batch["task"], batch["category"], ranked_choice_correct(scores, batch["label"])):
+            key = f"{task}/all".replace("/", "__")
+            if key not in self.eval_metrics:
+                raise ValueError(f"evaluation task {task!r} is not in model.eval_tasks {self.metric_names}")
+            self.eval_metrics[key].update(float(ok))
+            cat_key = f"{task}/{cat}".replace("/", "__")
+            if cat_key in self.eval_metrics:
+                self.eval_metrics[cat_key].update(float(ok))
+
+    def on_train_start(self) -> None:
+        dm = self.trainer.datamodule
+        if not self.eval_before_training or self.iteration > 0 or self.eval_history or dm is None:
+            return
+        loaders = dm.val_dataloader() or []
+        world, rank = self.trainer.world_size, self.trainer.global_rank
+        for loader in loaders:  # plain loaders: shard the batches by rank here
+            for i, batch in enumerate(loader):
+                if i % world == rank:
+                    self._score_batch(batch)
+        values = self._finish_eval("val", to_logger=False)
+        if values:
+            self.eval_history.append({"iteration": 0, "stage": "val", "metrics": values})
+            for lg in self.loggers:
+                lg.log_metrics({f"val/{k}": v for k, v in values.items()}, step=0)
+            if self.trainer.is_global_zero:
+                write_outputs(run_dir(self.trainer), self.history, self.eval_history)
+
+    def validation_step(self, batch: dict[str, list], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._score_batch(batch)
+
+    def test_step(self, batch: dict[str, list], batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._score_batch(batch)
+
+    def _finish_eval(self, prefix: str, to_logger: bool = True) -> dict[str, float]:
+        values = {}
+        for name in self.metric_names:
+            metric = self.eval_metrics[name.replace("/", "__")]
+            with warnings.catch_warnings():  # a task absent from this run's eval sets was never updated
+                warnings.simplefilter("ignore", UserWarning)
+                val = metric.compute()  # syncs across ranks: every rank computes every metric, in the same order
+            metric.reset()
+            if torch.isfinite(val):
+                values[name] = float(val)
+                if to_logger:
+                    self.log(f"{prefix}/{name}", val.item(), rank_zero_only=True)
+        return values
+
+    def on_validation_epoch_end(self) -> None:
+        values = self._finish_eval("val")
+        if self.trainer.sanity_checking or not values:
+            return
+        self.eval_history.append({"iteration": self.iteration, "stage": "val", "metrics": values})
+        if self.trainer.is_global_zero:
+            write_outputs(run_dir(self.trainer), self.history, self.eval_history)
+
+    def on_test_epoch_end(self) -> None:
+        values = self._finish_eval("test")
+        if values:
+            self.eval_history.append({"iteration": self.iteration, "stage": "test", "metrics": values})
+            if self.trainer.is_global_zero:
+                write_outputs(run_dir(self.trainer), self.history, self.eval_history)

@@ -1,0 +1,145 @@
+"""ReLiable evaluation shared by the double DQN and the supervised baselines (dissertation §6.6.2-6.6.4).
+
+* Action copy on scoring possessions: F1 of the 3-point decision (binary) and micro/macro F1 of
+  dribble/pass/shoot (torchmetrics, synchronised across DDP ranks).
+* Known better action (synthetic data only): in open states the generator makes "shoot" better than "pass"
+  (a passed-up open shot ends in a contested miss). ``better_action_rate``: the policy's argmax is "shoot";
+  ``shoot_over_pass_rate``: Q(shoot) > Q(pass) there; each with the logged behaviour's rate beside it.
+* Importance-sampling OPE of J(pi) against the behaviour policy pi_beta (a classifier head), pi = softmax(Q/T).
+  J is per possession and, times the mean possessions per test game, per game (the chapter's "points per game").
+* A PNG of one test possession with the logged and chosen actions.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchmetrics import MeanMetric
+from torchmetrics.classification import BinaryF1Score, MulticlassF1Score
+
+from data_modules.basketball.labels import PASS, SHOOT
+from lit_agents.losses.ope import importance_sampling
+
+
+class ReLiableEvalMixin:
+    """Adds metrics, OPE and the possession plot to a LightningModule whose ``policy_outputs(batch)`` returns
+    ``(scores [B, A] for the greedy policy, logits of pi_theta [B, A], logits of pi_beta [B, A])``."""
+
+    def _init_eval(self, action_set: str, ope_gamma: float, ope_clip: float | None, plot_possessions: int) -> None:
+        if action_set not in ("dps", "three_point"):
+            raise ValueError(f"action_set must be 'dps' or 'three_point', got {action_set!r}")
+        self.action_set, self.ope_gamma, self.ope_clip, self.plot_possessions = action_set, ope_gamma, ope_clip, plot_possessions
+        for split in ("val", "test"):
+            setattr(self, f"{split}_f1_3pt", BinaryF1Score())
+            setattr(self, f"{split}_f1_micro", MulticlassF1Score(num_classes=3, average="micro"))
+            setattr(self, f"{split}_f1_macro", MulticlassF1Score(num_classes=3, average="macro"))
+            setattr(self, f"{split}_better", MeanMetric())
+            setattr(self, f"{split}_better_behaviour", MeanMetric())
+            setattr(self, f"{split}_over_worse", MeanMetric())
+            setattr(self, f"{split}_over_worse_behaviour", MeanMetric())
+        self._ope_rows: list[Tensor] = []
+        self._plot_rows: list[tuple] = []
+
+    @property
+    def n_actions(self) -> int:
+        return 3 if self.action_set == "dps" else 2
+
+    def map_actions(self, batch: dict) -> Tensor:
+        """Logged actions in the configured action set (three_point: 1 = a 3-point attempt, else 0)."""
+        if self.action_set == "dps":
+            return batch["action"]
+        return ((batch["action"] == SHOOT) & (batch["three"] > 0)).long()
+
+    def _eval_step(self, batch: dict, split: str) -> None:
+        greedy_scores, logits_pi, logits_beta = self.policy_outputs(batch)
+        pred = greedy_scores.argmax(-1)
+        act = self.map_actions(batch)
+        label3 = ((batch["action"] == SHOOT) & (batch["three"] > 0)).long()
+        if self.action_set == "dps":
+            pred_dps, pred3 = pred, ((pred == SHOOT) & batch["beyond_arc"]).long()
+            better = batch["better"]
+        else:
+            pred_dps, pred3 = None, pred
+            better = torch.where((batch["better"] == SHOOT) & batch["beyond_arc"], 1, -1)
+        sc = batch["scored"]
+        if sc.any():
+            getattr(self, f"{split}_f1_3pt").update(pred3[sc], label3[sc])
+            if pred_dps is not None:
+                getattr(self, f"{split}_f1_micro").update(pred_dps[sc], batch["action"][sc])
+                getattr(self, f"{split}_f1_macro").update(pred_dps[sc], batch["action"][sc])
+        known = better >= 0
+        if known.any():
+            getattr(self, f"{split}_better").update((pred[known] == better[known]).float())
+            getattr(self, f"{split}_better_behaviour").update((act[known] == better[known]).float())
+            if self.action_set == "dps":   # the generator's worse action in open states is passing the shot up
+                gs = greedy_scores[known]
+                getattr(self, f"{split}_over_worse").update((gs[:, SHOOT] > gs[:, PASS]).float())
+                getattr(self, f"{split}_over_worse_behaviour").update((act[known] != PASS).float())
+        lp_pi = F.log_softmax(logits_pi.float(), -1).gather(-1, act[:, None]).squeeze(-1)
+        lp_b = F.log_softmax(logits_beta.float(), -1).gather(-1, act[:, None]).squeeze(-1)
+        self._ope_rows.append(torch.stack([batch["poss"].double(), batch["step"].double(), batch["reward"].double(),
+                                           lp_pi.double(), lp_b.double()], -1).detach())
+        if split == "test" and "positions" in batch and len({r[0] for r in self._plot_rows}) < self.plot_possessions:
+            for i in range(batch["poss"].shape[0]):
+                self._plot_rows.append((int(batch["poss"][i]), int(batch["step"][i]), batch["positions"][i].cpu(),
+                                        int(act[i]), int(pred[i]), bool(batch["scored"][i])))
+
+    def _eval_epoch_end(self, split: str) -> None:
+        log = dict(sync_dist=False, prog_bar=split == "val")
+        names = ["f1_3pt"] + (["f1_micro", "f1_macro"] if self.action_set == "dps" else [])
+        for name in names:
+            m = getattr(self, f"{split}_{name}")
+            if m.update_count:
+                self.log(f"{split}/{name}", m, **log)
+        for name, key in (("better", "better_action_rate"), ("better_behaviour", "better_behaviour_action_rate"),
+                          ("over_worse", "shoot_over_pass_rate"), ("over_worse_behaviour", "shoot_over_pass_behaviour_rate")):
+            m = getattr(self, f"{split}_{name}")
+            if m.update_count:
+                self.log(f"{split}/{key}", m)
+        if not getattr(self, "ope_enabled", True):
+            self._ope_rows = []
+            if split == "test" and self._plot_rows:
+                self._plot()
+            return
+        rows = torch.cat(self._ope_rows) if self._ope_rows else torch.zeros(0, 5, dtype=torch.float64, device=self.device)
+        self._ope_rows = []
+        if self.trainer.world_size > 1:
+            rows = self.all_gather(rows).reshape(-1, 5)   # DistributedSampler pads to equal lengths
+        if rows.shape[0] == 0:
+            return
+        key = rows[:, 0] * 100000 + rows[:, 1]              # padding repeats rows: keep each (possession, step) once
+        _, inv = torch.unique(key, return_inverse=True)
+        keep = torch.zeros(int(inv.max()) + 1, dtype=torch.long, device=rows.device).scatter_(
+            0, inv, torch.arange(rows.shape[0], device=rows.device))
+        rows = rows[keep]
+        common = dict(gamma=self.ope_gamma, clip=self.ope_clip)
+        pd = importance_sampling(rows[:, 2], rows[:, 3], rows[:, 4], rows[:, 0].long(), rows[:, 1].long(),
+                                 mode="per_decision", weighted=True, **common)
+        tr = importance_sampling(rows[:, 2], rows[:, 3], rows[:, 4], rows[:, 0].long(), rows[:, 1].long(),
+                                 mode="trajectory", weighted=False, **common)
+        n_poss = torch.unique(rows[:, 0]).numel()
+        dm = getattr(self.trainer, "datamodule", None)
+        per_game = n_poss / max(getattr(dm, "n_test_games", 1) or 1, 1)
+        vals = {"J_pi": pd["J"], "J_pi_var": pd["variance"], "J_pi_ess": pd["ess"], "J_pi_trajectory_is": tr["J"],
+                "J_pi_trajectory_is_var": tr["variance"], "J_behaviour": pd["J_behaviour"],
+                "J_pi_per_game": pd["J"] * per_game, "J_behaviour_per_game": pd["J_behaviour"] * per_game}
+        for k, v in vals.items():
+            self.log(f"{split}/{k}", v.float(), rank_zero_only=True, prog_bar=split == "val" and k == "J_pi")
+        if split == "test" and self._plot_rows:
+            self._plot()
+
+    def _plot(self) -> None:
+        from data_modules.basketball.plot import plot_possession
+        from lit_agents.logging_utils import log_image, run_dir
+
+        rows, self._plot_rows = sorted(self._plot_rows), []
+        if not self.trainer.is_global_zero:
+            return
+        first = rows[0][0]
+        rows = [r for r in rows if r[0] == first]
+        names = ("dribble", "pass", "shoot") if self.action_set == "dps" else ("no 3PA", "3PA")
+        path = run_dir(self.trainer) / "reliable_possession.png"
+        plot_possession(torch.stack([r[2] for r in rows]).numpy(), [r[3] for r in rows], [r[4] for r in rows],
+                        names, path, title=f"test possession {first} (scored={rows[0][5]})")
+        log_image(self.trainer, "test/possession", path)

@@ -1,0 +1,46 @@
+"""RM-R1 stage 1: reasoning-trace distillation (SFT on ``y_trace = r ⊕ l``) with pairwise evaluation.
+
+Training is the shared :class:`~lit_agents.methods.sft.SFTModule` (NLL on the trace tokens given the CoR
+prompt); validation/test judge preference pairs in both A/B orders (:class:`PairwiseEvalMixin`). With
+``export_dir`` the trained policy is saved as a transformers directory at the end of fit, which stage 2 loads
+with ``backbone.name_or_path`` (LoRA adapters are merged into a copy first).
+"""
+from __future__ import annotations
+
+import copy
+import logging
+from pathlib import Path
+
+from lit_agents.backbone import BackboneConfig
+from lit_agents.methods.base import Schedule
+from lit_agents.methods.pairwise_eval import PairwiseEvalMixin
+from lit_agents.methods.sft import SFTModule
+
+log = logging.getLogger(__name__)
+
+
+class RMR1DistillModule(PairwiseEvalMixin, SFTModule):
+    """SFT on distilled CoR traces; validation = pairwise judge accuracy (both orders, position bias)."""
+
+    def __init__(self, backbone: BackboneConfig, learning_rate: float = 5e-6, weight_decay: float = 0.0,
+                 warmup_steps: int = 0, scheduler: Schedule = "cosine", max_length: int = 4096,
+                 packing: bool = False, apply_chat_template: bool = True, eval_max_new_tokens: int = 512,
+                 eval_batch_size: int = 8, export_dir: str | None = None):
+        super().__init__(backbone, learning_rate=learning_rate, weight_decay=weight_decay, warmup_steps=warmup_steps,
+                         scheduler=scheduler, max_length=max_length, packing=packing,
+                         apply_chat_template=apply_chat_template, num_val_samples=0)
+        self.save_hyperparameters()
+        self.eval_max_new_tokens, self.eval_batch_size = eval_max_new_tokens, eval_batch_size
+        self.export_dir = export_dir
+
+    def on_train_end(self) -> None:
+        if self.export_dir is None or not self.trainer.is_global_zero:
+            return
+        model = self.model
+        if hasattr(model, "merge_and_unload"):
+            model = copy.deepcopy(model).merge_and_unload()
+        out = Path(self.export_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(out)
+        self.tokenizer.save_pretrained(out)
+        log.info("RM-R1 stage 1: policy exported to %s (stage 2: backbone.name_or_path=%s)", out, out)

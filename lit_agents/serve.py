@@ -1,0 +1,143 @@
+"""A minimal OpenAI-compatible HTTP server in front of any local :class:`TextGenerator`.
+
+It serves ``POST /v1/chat/completions`` and ``POST /v1/completions`` (non-streaming) and ``GET /v1/models``,
+enough for :class:`~lit_agents.generation.OpenAIGenerator` and other OpenAI clients. Use it to share one local
+teacher or judge between processes, and in tests (a real server on 127.0.0.1, no mock of the client). For
+throughput at scale use vLLM or TGI, which speak the same protocol. Built on the standard library's
+``http.server`` so that serving a tiny model needs no extra dependency.
+
+    python -m lit_agents.serve --port 8000 --tiny llama      # a tiny random model, for wiring checks
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from lit_agents.generation import TextGenerator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "OpenAICompatibleServer"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # keep test output quiet
+        pass
+
+    def _send(self, code: int, payload: dict, headers: dict[str, str] | None = None) -> None:
+        body = json.dumps(payload).encode("utf-8")
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        if self.path.rstrip("/") == "/v1/models":
+            self._send(200, {"object": "list", "data": [{"id": self.server.model_name, "object": "model"}]})
+        else:
+            self._send(404, {"error": {"message": f"no route {self.path}"}})
+
+    def do_POST(self) -> None:  # noqa: N802
+        length = int(self.headers.get("Content-Length", 0))
+        try:
+            req = json.loads(self.rfile.read(length) or b"{}")
+        except json.JSONDecodeError as e:
+            self._send(400, {"error": {"message": f"invalid JSON body: {e}", "type": "invalid_request_error"}})
+            return
+        route = self.path.rstrip("/")
+        if route not in ("/v1/chat/completions", "/v1/completions"):
+            self._send(404, {"error": {"message": f"no route {self.path}"}})
+            return
+        fault = self.server.next_fault()
+        if fault is not None and fault(self):
+            return
+        chat = route.endswith("chat/completions")
+        prompt = req.get("messages") if chat else req.get("prompt")
+        if not prompt:
+            self._send(400, {"error": {"message": "missing 'messages' or 'prompt'", "type": "invalid_request_error"}})
+            return
+        stop = req.get("stop") or []
+        sampling = dict(max_new_tokens=int(req.get("max_tokens") or 64), temperature=float(req.get("temperature", 0.0)),
+                        top_p=float(req.get("top_p", 1.0)), stop=[stop] if isinstance(stop, str) else list(stop),
+                        seed=req.get("seed"))
+        with self.server.lock:  # one generation at a time on the local model
+            self.server.requests_served += 1
+            text = self.server.generator.generate([prompt], **sampling)[0]
+        created = int(time.time())
+        choice = ({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"} if chat
+                  else {"index": 0, "text": text, "finish_reason": "stop"})
+        self._send(200, {"id": f"cmpl-{uuid.uuid4().hex}", "object": "chat.completion" if chat else "text_completion",
+                         "created": created, "model": self.server.model_name, "choices": [choice],
+                         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}})
+
+
+class OpenAICompatibleServer(ThreadingHTTPServer):
+    """Serve ``generator`` on ``(host, port)``; ``port=0`` picks a free port (see ``.url``).
+
+    ``faults`` is an optional list of callables ``(handler) -> bool`` consumed one per request before the
+    normal answer (a callable that answers the request itself returns True): a way for tests to make the
+    server misbehave (HTTP 500/429, slow or malformed answers, dropped connections) deterministically.
+    """
+
+    daemon_threads = True
+
+    def __init__(self, generator: TextGenerator, host: str = "127.0.0.1", port: int = 0,
+                 model_name: str = "local", faults: list | None = None):
+        super().__init__((host, port), _Handler)
+        self.generator, self.model_name = generator, model_name
+        self.lock, self.requests_served = threading.Lock(), 0
+        self._faults = list(faults or [])
+        self._fault_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def next_fault(self):
+        with self._fault_lock:
+            return self._faults.pop(0) if self._faults else None
+
+    def add_faults(self, faults: list) -> None:
+        with self._fault_lock:
+            self._faults.extend(faults)
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host}:{port}/v1"
+
+    def start(self) -> "OpenAICompatibleServer":
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+def main() -> None:
+    from lit_agents.backbone import BackboneConfig, TinySpec
+    from lit_agents.generation import TransformersGenerator
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = ap.add_mutually_exclusive_group(required=True)
+    src.add_argument("--model", help="hub name or local directory of a transformers model")
+    src.add_argument("--tiny", choices=["llama", "t5", "bart"], help="a tiny randomly initialised model")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=8000)
+    ap.add_argument("--name", default="local", help="the model id the server reports")
+    args = ap.parse_args()
+    cfg = BackboneConfig(name_or_path=args.model) if args.model else BackboneConfig(tiny=TinySpec(arch=args.tiny))
+    server = OpenAICompatibleServer(TransformersGenerator(cfg), args.host, args.port, args.name)
+    print(f"serving {args.model or 'tiny ' + args.tiny} at {server.url}", flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""FSDP that finds what to shard from the model itself, so one YAML fragment serves every backbone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lightning.pytorch.strategies import FSDPStrategy
+from torch.nn import Module
+
+from lit_agents.backbone import transformer_block_classes
+
+
+class BackboneFSDPStrategy(FSDPStrategy):
+    """``FSDPStrategy`` whose wrap (and activation-checkpointing) policy is the backbone's transformer block
+    classes, read from the model's ``_no_split_modules`` at set-up (LlamaDecoderLayer, T5Block, ...).
+
+    Non-LM modules (the basketball nets) fall back to wrapping the whole module as one unit.
+    """
+
+    def __init__(self, activation_checkpointing_blocks: bool = True, state_dict_type: str = "sharded",
+                 sharding_strategy: str = "FULL_SHARD", **kwargs: Any):
+        super().__init__(state_dict_type=state_dict_type, sharding_strategy=sharding_strategy, **kwargs)
+        self.activation_checkpointing_blocks = activation_checkpointing_blocks
+
+    def _setup_model(self, model: Module) -> Module:
+        from torch.distributed.fsdp.wrap import ModuleWrapPolicy
+
+        blocks = transformer_block_classes(model)
+        if blocks and "auto_wrap_policy" not in self.kwargs:
+            self.kwargs["auto_wrap_policy"] = ModuleWrapPolicy(blocks)
+            if self.activation_checkpointing_blocks and not self._activation_checkpointing_kwargs:
+                self._activation_checkpointing_kwargs = {"auto_wrap_policy": ModuleWrapPolicy(blocks)}
+        return super()._setup_model(model)

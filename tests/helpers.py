@@ -1,0 +1,39 @@
+"""Shared test helpers: run the CLI in a subprocess, tiny backbones, the repo's paths."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lit_agents.backbone import BackboneConfig, TinySpec
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def tiny_backbone(arch: str = "llama", **kw) -> BackboneConfig:
+    """A 2-layer model of ``arch`` with the byte tokenizer (no files, no network)."""
+    spec = dict(arch=arch, d_model=32, n_layers=2, n_heads=4, d_ff=64, tokenizer="byt5")
+    spec.update(kw)
+    return BackboneConfig(tiny=TinySpec(**spec))
+
+
+def run_cli(args: list[str], tmp_path: Path, timeout: int = 300, check: bool = True,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run ``lit-agents <args>`` in a subprocess from the repo root, logs under ``tmp_path``.
+
+    Use it for end-to-end and DDP runs: ``--trainer.strategy ddp --trainer.devices 2 --trainer.accelerator cpu``.
+    """
+    full_env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": "offline",
+                "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
+    cmd = [sys.executable, "-m", "lit_agents.cli", *args]
+    if not any(a.startswith("--trainer.default_root_dir") for a in args) and args and args[0] != "--help":
+        if not any(a == "--print_config" or a.startswith("--print_config") for a in args):
+            cmd += ["--trainer.default_root_dir", str(tmp_path)]
+    proc = subprocess.run(cmd, cwd=REPO, env=full_env, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"lit-agents {' '.join(args)} failed ({proc.returncode}):\n"
+                             f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-8000:]}")
+    return proc

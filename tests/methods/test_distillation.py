@@ -1,0 +1,99 @@
+import csv
+
+import pytest
+import torch
+
+from lit_agents.losses.distillation import task_nll
+from lit_agents.methods.distillation import DistillationModule
+from tests.helpers import run_cli, tiny_backbone
+
+BATCH = {
+    "input": ["Q1?\nAnswer Choices:\n(a) x\n(b) y", "Q2?\nAnswer Choices:\n(a) u\n(b) v\n(c) w"],
+    "target": ["y", "u"], "answer_text": ["y", "u"], "answer_index": [1, 0], "choices": [["x", "y"], ["u", "v", "w"]],
+    "dataset": ["d1", "d2"], "id": ["1", "2"],
+    "rationales": [["because of x", ""], ["teacher one says u", "teacher two says u"]],
+}
+
+
+@pytest.fixture(scope="module")
+def module():
+    torch.manual_seed(0)
+    m = DistillationModule(tiny_backbone("t5"), teacher_names=["t5", "llama"], teacher_weights=[2.0, 0.5],
+                           label_weight=0.7, max_input_length=128, max_target_length=64, max_label_length=16)
+    return m
+
+
+def test_prefixes_route_to_the_right_targets(module):
+    tasks = module.tasks(BATCH)
+    assert list(tasks) == ["label", "t5", "llama"]
+    inputs, targets, _ = tasks["label"]
+    assert [i.split("\n")[0] for i in inputs] == ["predict: Q1?", "predict: Q2?"] and targets == ["y", "u"]
+    inputs, targets, _ = tasks["t5"]
+    assert [i.split("\n")[0] for i in inputs] == ["explain: Q1?", "explain: Q2?"]
+    assert targets == ["because of x", "teacher one says u"]
+    inputs, targets, _ = tasks["llama"]  # the first example has no rationale from this teacher: left out
+    assert [i.split("\n")[0] for i in inputs] == ["rationale: Q2?"] and targets == ["teacher two says u"]
+
+
+def test_training_loss_is_the_weighted_sum_of_task_losses(module):
+    module.eval()  # no dropout: both computations see the same network
+    total = module.training_step(BATCH, 0)
+    expected = 0.0
+    with torch.no_grad():
+        for task, (inputs, targets, max_t) in module.tasks(BATCH).items():
+            enc = module.encode(inputs, targets, max_t)
+            out = module.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], labels=enc["labels"])
+            expected += {"label": 0.7, "t5": 2.0, "llama": 0.5}[task] * out.loss  # HF's own seq2seq loss
+    assert torch.allclose(total.detach(), expected, atol=1e-5)
+    total.backward()
+    assert all(p.grad is not None for p in module.model.parameters() if p.requires_grad)
+
+
+def test_target_ends_with_eos_and_decoder_inputs_are_shifted_labels(module):
+    enc = module.encode(["predict: q"], ["abc"], 16)
+    lab = enc["labels"][0]
+    assert lab[-1].item() == module.tokenizer.eos_token_id
+    assert enc["decoder_input_ids"][0, 0].item() == module.model.config.decoder_start_token_id
+    assert torch.equal(enc["decoder_input_ids"][0, 1:], lab[:-1])
+
+
+def test_ranking_with_shared_encoder_matches_full_forward(module):
+    module.eval()
+    picked = module.rank_options(BATCH["input"], BATCH["choices"])
+    for x, cs, p in zip(BATCH["input"], BATCH["choices"], picked):
+        scores = []
+        for c in cs:
+            enc = module.encode([module.label_prefix + x], [c], 16)
+            logits = module.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                                  decoder_input_ids=enc["decoder_input_ids"]).logits
+            scores.append(-task_nll(logits, enc["labels"]).item())  # option_score "sum" vs mean: one row
+        n_tok = [len(module.tokenizer(text_target=c)["input_ids"]) for c in cs]
+        sums = [s * n for s, n in zip(scores, n_tok)]
+        assert p == max(range(len(cs)), key=lambda i: sums[i])
+
+
+def test_teacher_count_mismatch_and_bad_settings_are_clear_errors(module):
+    with pytest.raises(ValueError, match="teacher_prefixes"):
+        module.tasks({**BATCH, "rationales": [["a"], ["b"]]})
+    with pytest.raises(ValueError, match="distinct"):
+        DistillationModule(tiny_backbone("t5"), teacher_prefixes=["predict: "])
+    with pytest.raises(ValueError, match="teacher_weights"):
+        DistillationModule(tiny_backbone("t5"), teacher_weights=[1.0])
+    with pytest.raises(ValueError, match="seq2seq"):
+        DistillationModule(tiny_backbone("llama"))
+
+
+def test_cli_ddp_two_processes_trains_and_reports_per_dataset_accuracy(tmp_path):
+    run_cli(["fit", "--config", "configs/tinyllm.yaml", "--trainer.strategy", "ddp", "--trainer.devices", "2",
+             "--trainer.accelerator", "cpu", "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2",
+             "--trainer.limit_val_batches", "2", "--trainer.log_every_n_steps", "1",
+             "--trainer.enable_progress_bar", "false", "--data.init_args.cache_dir", str(tmp_path / "cache"),
+             "--data.init_args.eval_batch_size", "4", "--model.init_args.max_label_length", "8",
+             "--model.init_args.max_target_length", "64"], tmp_path, timeout=240)
+    rows = list(csv.DictReader(open(next(tmp_path.rglob("metrics.csv")))))
+    keys = {k for r in rows for k, v in r.items() if v}
+    assert {"train/loss", "train/loss_label", "train/loss_flan-t5-xl", "train/loss_llama-2-chat"} <= keys
+    assert {"val/acc_rank", "val/acc_gen", "val/loss_label"} <= keys
+    assert any(k.startswith("val/acc_rank/") for k in keys)
+    stats = next((tmp_path / "cache").rglob("stats.json"))
+    assert '"flan-t5-xl"' in stats.read_text()

@@ -1,0 +1,122 @@
+"""GRPO module: rollouts, reference handling, prompt filtering, learning signal, DDP CLI run."""
+import json
+
+import lightning as L
+import pytest
+import torch
+
+from data_modules.io import collate_records
+from lit_agents.methods.grpo import GRPOModule, import_callable
+from lit_agents.methods.grpo_rollout import completion_mask_from_ids
+from tests.helpers import run_cli, tiny_backbone
+
+
+def byte_a_reward(completions, **_):
+    """Test reward: share of lower-case ASCII letters in the completion (learnable in a few steps)."""
+    return [sum("a" <= ch <= "z" for ch in c) / max(1, len(c)) for c in completions]
+
+
+def abstain_on_odd(completions, idx, **_):
+    return [None if i % 2 else 1.0 for i in idx]
+
+
+class PromptData(L.LightningDataModule):
+    def __init__(self, prompts, batch_size=2):
+        super().__init__()
+        self.records = [{"prompt": p, "idx": i} for i, p in enumerate(prompts)]
+        self.batch_size = batch_size
+
+    def train_dataloader(self):
+        return torch.utils.data.DataLoader(self.records, batch_size=self.batch_size, collate_fn=collate_records)
+
+
+def _fit(module, data, steps):
+    trainer = L.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    trainer.fit(module, data)
+    return trainer
+
+
+def test_completion_mask_stops_at_eos_and_trailing_pad():
+    ids = torch.tensor([[5, 6, 1, 7, 7], [5, 0, 0, 0, 0], [5, 6, 7, 8, 9]])  # eos=1, pad=0
+    mask, term = completion_mask_from_ids(ids, eos_id=1, pad_id=0)
+    assert mask.tolist() == [[1, 1, 1, 0, 0], [1, 0, 0, 0, 0], [1, 1, 1, 1, 1]]
+    assert term.tolist() == [True, True, False]
+
+
+def test_import_callable_errors_name_the_path():
+    assert import_callable("lit_agents.rewards.judgment_rewards").__name__ == "judgment_rewards"
+    with pytest.raises(ValueError, match="nope"):
+        import_callable("lit_agents.rewards.nope")
+
+
+def test_multi_iteration_with_reference_steps_and_logs():
+    L.seed_everything(0)
+    m = GRPOModule(tiny_backbone(), reward_funcs=["tests.methods.test_grpo.byte_a_reward",
+                                                  "tests.methods.test_grpo.abstain_on_odd"],
+                   reward_weights=[1.0, 0.5], num_generations=3, max_completion_length=6, beta=0.1,
+                   num_iterations=2, steps_per_generation=2, micro_batch_size=2, learning_rate=1e-2,
+                   log_completions_every=0)
+    before = [p.detach().clone() for p in m.model.parameters()]
+    tr = _fit(m, PromptData(["hi there", "abc", "what?", "ok"]), steps=8)
+    assert tr.global_step == 8 and m.generation_steps == 2  # 2 generations x 2 iterations x 2 mini-batches
+    assert any(not torch.equal(a, b) for a, b in zip(before, m.model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, m.ref_model.parameters()))  # reference frozen
+    metrics = tr.callback_metrics
+    for key in ("train/reward", "train/kl", "train/clip_ratio/region", "train/frac_reward_zero_std",
+                "train/rewards/byte_a_reward/mean", "train/rewards/abstain_on_odd/std",
+                "train/completions/mean_length"):
+        assert key in metrics, key
+    assert float(metrics["train/kl"]) > 0  # second iteration moved away from the reference
+    ckpt = {}
+    m.on_save_checkpoint(ckpt)
+    assert ckpt["grpo_state"]["generation_steps"] == 2
+
+
+def test_encoder_decoder_lora_reference_is_adapter_off_and_long_prompts_are_counted():
+    L.seed_everything(0)
+    bb = tiny_backbone("t5")
+    bb.lora = {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": ["q", "v"]}
+    m = GRPOModule(bb, reward_funcs=["tests.methods.test_grpo.byte_a_reward"], num_generations=2,
+                   max_completion_length=5, max_prompt_length=12, beta=0.05, learning_rate=1e-2,
+                   log_completions_every=0)
+    assert m.ref_model is None and m.uses_lora
+    long_prompt = "x" * 40
+    tr = _fit(m, PromptData(["short", long_prompt, "tiny", long_prompt]), steps=2)
+    assert m.filtered_prompts == 2 and float(tr.callback_metrics["train/filtered_prompts"]) == 2
+    assert "train/kl" in tr.callback_metrics
+
+
+def test_reward_rises_on_a_learnable_reward():
+    L.seed_everything(1)
+    m = GRPOModule(tiny_backbone(), reward_funcs=["tests.methods.test_grpo.byte_a_reward"], num_generations=8,
+                   max_completion_length=6, learning_rate=2e-2, beta=0.0, log_completions_every=0,
+                   apply_chat_template=False)
+    data = PromptData(["q"] * 4, batch_size=4)
+    rewards = []
+
+    class Track(L.Callback):
+        def on_train_batch_end(self, trainer, *args):
+            rewards.append(float(trainer.callback_metrics["train/reward"]))
+
+    trainer = L.Trainer(max_steps=25, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[Track()])
+    trainer.fit(m, data)
+    assert sum(rewards[-5:]) / 5 > sum(rewards[:5]) / 5 + 0.1, rewards
+
+
+def test_ddp_cli_run_with_pairwise_validation(tmp_path):
+    run_cli(["fit", "--config", "configs/rm_r1_grpo.yaml", "--trainer.strategy", "ddp", "--trainer.devices", "2",
+             "--trainer.accelerator", "cpu", "--trainer.max_steps", "2", "--trainer.val_check_interval", "2",
+             "--trainer.limit_val_batches", "1", "--model.init_args.backbone.tiny.d_model", "32",
+             "--model.init_args.num_generations", "2", "--model.init_args.max_completion_length", "8",
+             "--model.init_args.eval_max_new_tokens", "8", "--data.init_args.batch_size", "1",
+             "--data.init_args.eval_batch_size", "2", "--data.init_args.max_response_chars", "40"],
+            tmp_path, timeout=300)
+    ckpts = list(tmp_path.rglob("last.ckpt"))
+    assert ckpts, list(tmp_path.rglob("*"))
+    ckpt = torch.load(ckpts[0], map_location="cpu", weights_only=True)
+    assert ckpt["global_step"] == 2 and ckpt["grpo_state"]["generation_steps"] == 2
+    report = json.loads(next(tmp_path.rglob("val_pairwise_report.json")).read_text())
+    assert report["n"] == 4  # 2 val records per rank x 2 ranks, both orders of 2 pairs
+    assert 0.0 <= report["accuracy"] <= 1.0 and "position_bias" in report

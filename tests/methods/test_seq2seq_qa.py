@@ -1,0 +1,119 @@
+"""Seq2SeqQAModule: answer parsing, L = L_ori + λ·L_aug, evaluation with predictions, DDP via the CLI."""
+
+import json
+
+import lightning as L
+import pytest
+import torch
+
+from data_modules.qa_datamodule import FewShotQADataModule, _PairedLoader
+from lit_agents.methods.seq2seq_qa import Seq2SeqQAModule, augmented_loss, parse_answer
+from tests.helpers import run_cli, tiny_backbone
+
+QA = {"id": ["q1", "q2"], "question": ["Who won?", "Where?"],
+      "context": ["The Denver Broncos won the game.", "It was played in Santa Clara."],
+      "answers": [["Denver Broncos"], ["Santa Clara", "Santa Clara, California"]]}
+AUG = {"id": ["a1", "a2"], "question": ["What is the masked entity?"] * 2,
+       "context": ["The <mask> Broncos won the game.", "It was played in <mask>."],
+       "answers": [["Denver"], ["Santa Clara"]]}
+
+
+def test_parse_answer_follows_the_released_rule():
+    assert parse_answer("Question: Who won? Answer: Denver Broncos Context: The Denver...") == "Denver Broncos"
+    assert parse_answer("Question: q Answer:  Denver ") == "Denver"
+    assert parse_answer("Denver Broncos") == ""  # no "Answer:" -> empty, as released
+    assert parse_answer("Answer: a Answer: b") == "a Answer: b"
+
+
+def test_augmented_loss_is_l_ori_plus_lambda_l_aug():
+    ori, aug = torch.tensor(2.0), torch.tensor(3.0)
+    assert float(augmented_loss(ori, aug, 0.1)) == pytest.approx(2.3)
+    assert float(augmented_loss(ori, None, 0.1)) == 2.0
+
+
+@pytest.fixture(scope="module")
+def module():
+    torch.manual_seed(0)
+    m = Seq2SeqQAModule(tiny_backbone("t5"), lambda_aug=0.5, max_source_length=128, max_target_length=64,
+                        max_new_tokens=8)
+    return m.eval()  # no dropout: the loss is deterministic
+
+
+def test_training_loss_is_ori_plus_lambda_aug(module):
+    with torch.no_grad():
+        total = module.training_step({"qa": QA, "aug": AUG}, 1)
+        # independent reference: the transformers model's own mean token cross-entropy on each batch
+        ori = module.model(**module.encode_batch(QA)).loss
+        aug = module.model(**module.encode_batch(AUG, augmented=True)).loss
+        only_qa = module.training_step({"qa": QA}, 1)
+    assert float(total) == pytest.approx(float(ori + 0.5 * aug), rel=1e-5)
+    assert float(only_qa) == pytest.approx(float(ori), rel=1e-5)
+    assert float(aug) > 0 and float(ori) > 0
+
+
+def test_prompt_format_and_mtl_ablation(module):
+    assert module.sources(QA)[0] == "Question: Who won? Answer: <mask>. Context: The Denver Broncos won the game."
+    assert module.targets(QA)[1] == "Question: Where? Answer: Santa Clara"
+    enc = module.encode_batch(AUG, augmented=True)
+    module.aug_format = "mtl"
+    try:
+        mtl = module.encode_batch(AUG, augmented=True)
+    finally:
+        module.aug_format = "prompt"
+    tok = module.tokenizer
+    assert tok.decode(mtl["input_ids"][0], skip_special_tokens=True) == AUG["context"][0]
+    assert tok.decode(mtl["labels"][0][mtl["labels"][0] >= 0], skip_special_tokens=True) == "Denver"
+    assert tok.decode(enc["labels"][0][enc["labels"][0] >= 0], skip_special_tokens=True).endswith("Answer: Denver")
+    with pytest.raises(ValueError, match="placeholder"):
+        Seq2SeqQAModule(tiny_backbone("t5"), source_template="Q: {query}")
+
+
+def test_paired_loader_cycles_the_augmented_loader():
+    qa = torch.utils.data.DataLoader(list(range(6)), batch_size=2)
+    aug = torch.utils.data.DataLoader(list(range(100, 104)), batch_size=2)
+    loader = _PairedLoader(qa, aug)
+    first = [(b["qa"].tolist(), b["aug"].tolist()) for b in loader]
+    second = [b["aug"].tolist() for b in loader]
+    assert len(loader) == 3 and [q for q, _ in first] == [[0, 1], [2, 3], [4, 5]]
+    assert [a for _, a in first] == [[100, 101], [102, 103], [100, 101]]
+    assert second == [[102, 103], [100, 101], [102, 103]]  # the position carries over epochs
+
+
+def test_fit_validate_test_write_predictions(tmp_path):
+    torch.manual_seed(0)
+    dm = FewShotQADataModule(num_examples=4, val_size=4, augmentation="gotta", batch_size=2, eval_batch_size=4,
+                             cache_dir=str(tmp_path / "cache"))
+    model = Seq2SeqQAModule(tiny_backbone("t5"), learning_rate=3e-3, max_source_length=128, max_target_length=96,
+                            max_new_tokens=8)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=2, limit_test_batches=1,
+                        num_sanity_val_steps=0, default_root_dir=tmp_path, enable_progress_bar=False,
+                        enable_model_summary=False, enable_checkpointing=False)
+    trainer.fit(model, dm)
+    assert dm.aug_records and all(r["question"] == "What is the masked entity?" for r in dm.aug_records)
+    assert {"train/loss_ori", "train/loss_aug", "val/f1", "val/em"} <= set(trainer.callback_metrics)
+    trainer.test(model, dm)
+    out = next(tmp_path.rglob("predictions"))
+    rows = [json.loads(x) for x in (out / "val_epoch0.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and {"prediction", "answers", "f1", "em"} <= set(rows[0])
+    assert len(json.loads((out / "test_predictions.json").read_text())) == 4
+    assert float(trainer.callback_metrics["test/f1"]) == pytest.approx(
+        100 * sum(json.loads(x)["f1"] for x in (out / "test.jsonl").read_text().splitlines()) / 4)
+
+
+DDP = ["--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu",
+       "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2", "--trainer.check_val_every_n_epoch", "1",
+       "--data.val_size", "4", "--data.eval_batch_size", "2", "--model.max_new_tokens", "8",
+       "--model.max_source_length", "256", "--model.max_target_length", "160"]
+
+
+@pytest.mark.parametrize("method", ["gotta", "minprompt"])
+def test_cli_ddp_two_processes(method, tmp_path):
+    run_cli(["fit", "--config", f"configs/{method}.yaml", *DDP, "--data.cache_dir", str(tmp_path / "cache")],
+            tmp_path, timeout=600)
+    preds = list(tmp_path.rglob("predictions/val_epoch0.jsonl"))
+    assert len(preds) == 1
+    rows = [json.loads(x) for x in preds[0].read_text().splitlines()]
+    assert len(rows) == 4 and len({r["id"] for r in rows}) == 4  # gathered from both ranks, de-duplicated
+    summary = [json.loads(x) for x in (preds[0].parent / "summary.jsonl").read_text().splitlines()]
+    assert summary[-1]["stage"] == "val" and summary[-1]["n"] == 4
+    assert list((tmp_path / "cache").glob(f"{method}-*.jsonl"))  # augmentation computed once and cached
