@@ -4,10 +4,38 @@ from __future__ import annotations
 
 import random
 
+from collections.abc import Iterator
+from typing import Any
+
 import lightning as L
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from data_modules.io import collate_records
+
+
+class ResumableSampler(DistributedSampler):
+    """A seeded per-epoch shuffle (``seed + epoch``, like ``DistributedSampler``) that can skip the samples a
+    checkpointed run already consumed in the interrupted epoch.
+
+    Lightning restarts a resumed epoch's iterator from the beginning but counts the batches already done, so
+    a plain loader repeats the first batches and never reaches the last ones. Being a ``DistributedSampler``,
+    Lightning leaves it in place under DDP (each rank keeps its own shard and skips its own consumed part).
+    """
+
+    def __init__(self, dataset, *, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 0):
+        super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
+        self.resume_epoch: int | None = None
+        self.skip_samples = 0
+
+    def resume(self, epoch: int, samples_done: int) -> None:
+        self.resume_epoch, self.skip_samples = epoch, samples_done
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(super().__iter__())
+        if self.resume_epoch is not None and self.epoch == self.resume_epoch:
+            indices = indices[self.skip_samples:]
+        self.resume_epoch = None  # skip once
+        return iter(indices)
 
 
 class RecordsDataModule(L.LightningDataModule):
@@ -32,18 +60,38 @@ class RecordsDataModule(L.LightningDataModule):
         self.test_records: list[dict] = []
         self.predict_records: list[dict] = []
 
-    def _loader(self, records: list[dict], *, train: bool) -> DataLoader:
-        import torch
+        self._resume: dict[str, int] | None = None
 
-        gen = torch.Generator().manual_seed(self.seed)
-        return DataLoader(records, batch_size=self.batch_size if train else self.eval_batch_size, shuffle=train,
-                          generator=gen if train else None, num_workers=self.num_workers,
+    def _loader(self, records: list[dict], *, train: bool) -> DataLoader:
+        if not train:
+            return DataLoader(records, batch_size=self.eval_batch_size, shuffle=False, num_workers=self.num_workers,
+                              collate_fn=collate_records)
+        trainer = self.trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = ResumableSampler(records, num_replicas=world, rank=rank, seed=self.seed)
+        if self._resume is not None:
+            sampler.resume(self._resume["epoch"], self._resume["batches"] * self.batch_size)
+            self._resume = None
+        return DataLoader(records, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
                           collate_fn=collate_records, drop_last=False)
 
     def train_dataloader(self) -> DataLoader:
         if not self.train_records:
             raise ValueError(f"{type(self).__name__}: no training records (check the data paths)")
         return self._loader(self.train_records, train=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Where training stands in the current epoch, so a resumed run neither repeats nor skips examples."""
+        trainer = self.trainer
+        if trainer is None or not trainer.training:
+            return {}
+        loop = trainer.fit_loop
+        return {"epoch": loop.epoch_progress.current.processed,
+                "batches": loop.epoch_loop.batch_progress.current.processed}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            self._resume = {"epoch": int(state["epoch"]), "batches": int(state["batches"])}
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_records, train=False)

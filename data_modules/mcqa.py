@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
 import random
 import re
 from collections.abc import Iterable, Iterator
@@ -23,6 +24,7 @@ from typing import Any, Literal
 
 from data_modules.io import DataError, SkipCounter, iter_raw, samples_dir
 
+log = logging.getLogger(__name__)
 MCQA_FIELDS = ("id", "dataset", "split", "question", "choices", "answer_index", "answer_text")
 Format = Literal["tinyllm", "ai2", "arc_llm_adapters", "piqa", "pubmedqa", "bioasq", "jsonl"]
 OnError = Literal["raise", "skip"]
@@ -272,9 +274,7 @@ def load_bioasq(path: str | Path, *, dataset: str = "bioasq", split: str = "all"
                 raise
             skips.add(err)
     if other:
-        import logging
-
-        logging.getLogger(__name__).info("%s: %d non-yes/no questions left out (not multiple choice)", path, other)
+        log.info("%s: %d non-yes/no questions left out (not multiple choice)", path, other)
     skips.report(str(path))
     return out
 

@@ -63,8 +63,9 @@ class MCQADistillDataModule(L.LightningDataModule):
         if not datasets:
             raise ValueError("data.datasets: give at least one dataset")
         names = [d.name for d in datasets]
-        if len(set(names)) != len(names):
-            raise ValueError(f"data.datasets: dataset names must be unique, got {names}")
+        if len(set(names)) != len(names) or "all" in names:
+            raise ValueError(f"data.datasets: dataset names must be unique and not 'all' (the overall metric), "
+                             f"got {names}")
         self.sources, self.teachers = list(datasets), list(teachers or [])
         tnames = [t.name for t in self.teachers]
         if len(set(tnames)) != len(tnames):

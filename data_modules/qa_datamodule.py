@@ -47,6 +47,9 @@ class ClozeOptions:
     min_length: int = 2
     variant: ClozeVariant = "entity"  # entity | random (Gotta-random) | what (Gotta-what)
     max_per_context: int | None = None
+    # Cache the built automaton under cache_dir/matcher. Off by default: pyahocorasick's load() measured
+    # slower than a rebuild (benchmarks/bench_entity_matcher.py); the augmented examples are cached anyway.
+    cache_matcher: bool = False
 
 
 @dataclass
@@ -191,7 +194,8 @@ class FewShotQADataModule(RecordsDataModule):
         if self.augmentation == "gotta":
             c = self.cloze
             matcher = EntityMatcher(resolve_path(c.gazetteer), case_sensitive=c.case_sensitive,
-                                    min_length=c.min_length, cache_dir=self.cache_dir / "matcher")
+                                    min_length=c.min_length,
+                                    cache_dir=self.cache_dir / "matcher" if c.cache_matcher else None)
             aug = make_cloze_examples(train, matcher, variant=c.variant, mask_token=self.mask_token,
                                       seed=self.sample_seed, max_per_context=c.max_per_context)
         elif self.augmentation == "minprompt":

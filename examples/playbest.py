@@ -12,11 +12,13 @@ import argparse
 from pathlib import Path
 
 import lightning as L
+import torch
 
 from data_modules.basketball.datamodule import SyntheticGames
 from data_modules.basketball.trajectories import to_positions
 from data_modules.basketball.trajectory_data import PlayBestDataModule
 from lit_agents.methods.diffusion_planner import DiffusionPlanner, EvalConfig, UNetConfig
+from lit_agents.planning import offline_baselines
 from lit_agents.planning.ema import EMAConfig
 from lit_agents.planning.plots import plot_possession
 from lit_agents.planning.rollout import PlanningConfig
@@ -51,6 +53,10 @@ def main(argv: list[str] | None = None) -> dict:
     png = plot_possession(plan["positions"][0].numpy(), Path(args.root) / "planned_play.png",
                           title=f"guided plan (alpha={max(model.eval_cfg.alphas):g}), J={float(plan['values'][0]):.3f}")
     result["png"] = str(png)
+    if not args.tiny and offline_baselines.available():   # Table 7.3's BCQ / CQL / IQL (d3rlpy), same starts
+        starts = to_positions(torch.from_numpy(dm.splits["test"]["traj"][: model.eval_cfg.n_starts, 0]))
+        for name, r in offline_baselines.evaluate_baselines(model, dm.splits["train"], starts, n_steps=300).items():
+            result[f"test/J_{name}"], result[f"test/points_{name}"] = r["J"], r["points"]
     print({k: (round(float(v), 4) if k != "png" else v) for k, v in result.items()})
     return result
 

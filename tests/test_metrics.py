@@ -1,11 +1,13 @@
 """SQuAD v1.1 F1/EM: hand cases from the official script's definition, and agreement with torchmetrics."""
 
+import importlib
 import random
 
 import pytest
-from torchmetrics.functional.text import squad as tm_squad
 
 from lit_agents.metrics import SquadF1EM, normalize_answer, qa_scores, squad_exact_match, squad_f1
+
+tm_squad = importlib.import_module("torchmetrics.functional.text.squad")  # the package re-exports a function
 
 
 def test_normalisation_matches_official_order():
@@ -19,7 +21,7 @@ def test_hand_cases():
     assert squad_f1("Denver Broncos", "the Denver Broncos") == 1.0
     assert squad_f1("Broncos", "Denver Broncos") == pytest.approx(2 * 1.0 * 0.5 / 1.5)
     assert squad_f1("the cat sat on the mat", "cat on mat") == pytest.approx(2 * (3 / 4) * 1 / (3 / 4 + 1))
-    assert squad_f1("a b a", "a a c") == pytest.approx(2 / 3)  # bag of words: counts matter
+    assert squad_f1("x y x", "x x z") == pytest.approx(2 / 3)  # bag of words: counts matter
     assert squad_f1("", "Denver") == 0.0 and squad_f1("the", "a") == 0.0  # v1.1: num_same == 0 -> 0
     assert squad_exact_match("The Broncos.", "broncos") == 1.0
     assert qa_scores("10th", ["10th century", "the 10th"]) == (1.0, 1.0)

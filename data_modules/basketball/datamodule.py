@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from data_modules.basketball.features import N_CHANNELS, flat_dim, render_frames
 from data_modules.basketball.preprocess import ARRAYS, PreprocessSpec, cache_key, preprocess_games
-from data_modules.basketball.synthetic import write_synthetic_games
+from data_modules.basketball.synthetic import GENERATOR_VERSION, write_synthetic_games
 from data_modules.io import DataError, samples_dir
 
 
@@ -45,6 +45,7 @@ class SyntheticGames:
     max_possession_s: float = 10.0
     p_pass_up_open: float = 0.5
     outcome_noise: float = 0.15
+    generator_version: int = GENERATOR_VERSION   # part of the cache key: cached games are rewritten when it changes
 
 
 class StepDataset(Dataset):

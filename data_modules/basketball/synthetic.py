@@ -26,6 +26,8 @@ import numpy as np
 from data_modules.basketball.court import BASKET_X, BASKET_Y, RIM_HEIGHT_FT, orient
 from data_modules.basketball.pbp import MADE, MISS, REBOUND, TURNOVER, pbp_possessions, read_pbp
 
+GENERATOR_VERSION = 2
+"""Bumped whenever the generated positions change, so caches keyed on the synthetic settings are redone."""
 PBP_COLUMNS = ["GAME_ID", "EVENTNUM", "EVENTMSGTYPE", "EVENTMSGACTIONTYPE", "PERIOD", "WCTIMESTRING",
                "PCTIMESTRING", "HOMEDESCRIPTION", "NEUTRALDESCRIPTION", "VISITORDESCRIPTION", "SCORE", "SCOREMARGIN",
                "PERSON1TYPE", "PLAYER1_ID", "PLAYER1_NAME", "PLAYER1_TEAM_ID", "PLAYER3_TEAM_ID"]
@@ -102,8 +104,11 @@ class _Sim:
         shooter = h
         if plan.ending == "shot":
             # the shooter moves to a 3-pt or a 2-pt spot before releasing
-            tgt = SPOTS_3[rng.integers(0, 5)] if plan.three else SPOTS_2[rng.integers(0, 5)]
             rel = n - shot_len
+            cand = SPOTS_3 if plan.three else SPOTS_2    # the spot farthest from the teammates (so their
+            mates = np.delete(off[max(rel - 1, 0)], shooter, axis=0)   # defenders do not crowd the shooter)
+            gaps = np.linalg.norm(cand[:, None] - mates[None], axis=-1).min(1)
+            tgt = cand[int(np.argmax(gaps + rng.uniform(0, 1, len(cand))))]
             for k in range(max(rel - int(1.2 * fps), 0), n):
                 a = min(1.0, (k - (rel - int(1.2 * fps)) + 1) / max(int(1.0 * fps), 1))
                 off[k, shooter] = off[k, shooter] * (1 - a) + tgt * a

@@ -1,4 +1,5 @@
-"""What an IterAlign run leaves for people to read: ``constitutions.jsonl``, ``evaluation.jsonl``, ``summary.md``.
+"""What an IterAlign run leaves for people to read: ``constitutions.jsonl``, ``evaluation.jsonl``, ``summary.md``,
+``iteralign_progress.png``.
 
 Files are rewritten in full from the loop state each time (the state lives in the checkpoint), so a resumed
 run's directory shows every iteration, including those run before the restart.
@@ -53,7 +54,8 @@ def summary_markdown(history: list[dict], evals: list[dict]) -> str:
 
 
 def write_outputs(directory: str | Path, history: list[dict], evals: list[dict]) -> Path:
-    """Rewrite the three files in ``directory``; returns the summary path."""
+    """Rewrite ``constitutions.jsonl``, ``evaluation.jsonl``, ``summary.md`` and ``iteralign_progress.png`` in
+    ``directory``; returns the summary path."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     with open(d / "constitutions.jsonl", "w", encoding="utf-8") as f:
@@ -64,6 +66,7 @@ def write_outputs(directory: str | Path, history: list[dict], evals: list[dict])
             f.write(json.dumps(e, ensure_ascii=False) + "\n")
     path = d / "summary.md"
     path.write_text(summary_markdown(history, evals), encoding="utf-8")
+    plot_progress(history, evals, d / "iteralign_progress.png")
     return path
 
 
@@ -80,3 +83,35 @@ def log_wandb_tables(trainer, history: list[dict], cases: list[dict]) -> None:
         lg.log_table(key="iteralign/constitutions", columns=["iteration", "rank", "constitution"], data=rows)
         cols = ["iteration", "prompt", "response", "verdict", "revision", "revision_verdict", "in_sft"]
         lg.log_table(key="iteralign/cases", columns=cols, data=[[str(c.get(k)) for k in cols] for c in cases])
+
+
+def plot_progress(history: list[dict], evals: list[dict], path: str | Path) -> Path | None:
+    """``iteralign_progress.png``: ASR before/after reflection and SFT loss per iteration, evaluation scores."""
+    if not history:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    its = [h["iteration"] for h in history]
+    for key, label in (("asr_before", "before reflection"), ("asr_after", "after reflection")):
+        axes[0].plot(its, [h[key] if h[key] is not None else float("nan") for h in history], marker="o", label=label)
+    axes[0].set(title="attack success rate", xlabel="iteration", ylim=(-0.05, 1.05))
+    axes[0].legend()
+    axes[1].plot(its, [h["sft_loss_mean"] if h["sft_loss_mean"] is not None else float("nan") for h in history],
+                 marker="o")
+    axes[1].set(title="SFT loss (mean per iteration)", xlabel="iteration")
+    for key in sorted({k for e in evals for k in e["metrics"]}):
+        pts = [(e["iteration"], e["metrics"][key]) for e in evals if key in e["metrics"] and e["stage"] == "val"]
+        if pts:
+            axes[2].plot(*zip(*pts), marker="o", label=key)
+    axes[2].set(title="likelihood-ranked accuracy", xlabel="after iteration", ylim=(-0.05, 1.05))
+    if evals:
+        axes[2].legend(fontsize=7)
+    fig.tight_layout()
+    out = Path(path)
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out

@@ -139,7 +139,9 @@ class DiffusionPlanner(L.LightningModule):
         self.register_buffer("norm_fitted", torch.tensor(False))
         if init_from:
             self.load_weights(init_from)
-        if stage == "value":
+        if stage == "value":  # the planner is frozen at its averaged (sampling) weights
+            if init_from:
+                self.nets["unet"].load_state_dict(self.ema.model["unet"].state_dict())
             self.nets["unet"].requires_grad_(False)
         # No save_hyperparameters(): the CLI saves the resolved config.yaml, and LightningCLI would re-parse
         # checkpoint hparams of dataclass-typed arguments as plain dicts on `predict --ckpt_path`.

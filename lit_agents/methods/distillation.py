@@ -74,20 +74,25 @@ class DistillationModule(BackboneModule):
         self.max_label_length = max_label_length
         self.eval_generate, self.eval_rank, self.option_score = eval_generate, eval_rank, option_score
         self.metrics = torch.nn.ModuleDict()
+        self._metric_ids: dict[tuple[str, str], str] = {}
         self._checked = False
 
     # ---- set-up --------------------------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        names = list(getattr(dm, "teacher_names", []) or [])
+        if self.teacher_names is not None and names and names != list(self.teacher_names):
+            raise ValueError(f"model.teacher_names {self.teacher_names} do not match data.rationale_teachers {names} "
+                             "(same teachers, same order: prefix m goes with rationale m)")
         if self.teacher_names is None:
-            names = list(getattr(dm, "teacher_names", []) or [])
             self.teacher_names = names if len(names) == len(self.teacher_prefixes) else \
                 [f"teacher{m}" for m in range(len(self.teacher_prefixes))]
         datasets = ["all", *(getattr(dm, "dataset_names", []) or [])]
         modes = [m for m, on in (("gen", self.eval_generate), ("rank", self.eval_rank)) if on]
         for mode in modes:
-            for ds in datasets:
-                key = f"{mode}__{ds}"
+            for i, ds in enumerate(datasets):
+                key = f"{mode}_{i}"  # ModuleDict keys cannot hold every dataset name ('.' is refused)
+                self._metric_ids[(mode, ds)] = key
                 if key not in self.metrics:
                     self.metrics[key] = MeanMetric()
 
@@ -210,8 +215,9 @@ class DistillationModule(BackboneModule):
             results["rank"] = [float(p == g) for p, g in zip(picked, batch["answer_index"])]
         for mode, correct in results.items():
             for ds, c in zip(batch["dataset"], correct):
-                for key in (f"{mode}__all", f"{mode}__{ds}"):
-                    if key in self.metrics:
+                for name in ("all", ds):
+                    key = self._metric_ids.get((mode, name))
+                    if key is not None:
                         self.metrics[key].update(torch.tensor(c, device=self.device))
 
     def _is_first_eval_batch(self) -> bool:
@@ -219,13 +225,12 @@ class DistillationModule(BackboneModule):
 
     def _eval_epoch_end(self, stage: str) -> None:
         # Every rank computes every metric in the same order (each compute() syncs across ranks).
-        for key in sorted(self.metrics.keys()):
+        for (mode, ds), key in sorted(self._metric_ids.items(), key=lambda kv: kv[1]):
             metric = self.metrics[key]
             with warnings.catch_warnings():  # a dataset may have no example on this rank: compute still syncs
                 warnings.simplefilter("ignore", UserWarning)
                 value = metric.compute()
             metric.reset()
-            mode, ds = key.split("__", 1)
             if torch.isfinite(value):
                 name = f"{stage}/acc_{mode}" if ds == "all" else f"{stage}/acc_{mode}/{ds}"
                 # already synced by compute(); sync_dist averages identical values (and keeps Lightning quiet)

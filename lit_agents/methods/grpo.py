@@ -20,6 +20,7 @@ import copy
 import importlib
 import logging
 import math
+from dataclasses import asdict, is_dataclass
 from typing import Any, Callable, Literal
 
 import torch
@@ -73,6 +74,8 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         scale_rewards: ``group`` | ``batch`` | ``none`` (Dr. GRPO: no std division).
         importance_sampling_level: ``token`` | ``sequence`` (GSPO).
         mask_truncated_completions: exclude completions that hit ``max_completion_length`` from the loss.
+        disable_dropout: set every dropout probability to 0 (policy and reference), so π_old, π_θ and π_ref
+            are deterministic functions of the weights and the ratio is exactly 1 on-policy.
         micro_batch_size: completions per forward/backward (gradient accumulation); default all at once.
         max_grad_norm: gradient clipping (manual optimisation: set here, not on the Trainer).
         apply_chat_template: render string prompts as a user turn (chat messages always are).
@@ -89,13 +92,16 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                  loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = "dapo",
                  scale_rewards: Literal["group", "batch", "none"] = "group",
                  importance_sampling_level: Literal["token", "sequence"] = "token",
-                 mask_truncated_completions: bool = False, micro_batch_size: int | None = None,
+                 mask_truncated_completions: bool = False, disable_dropout: bool = True,
+                 micro_batch_size: int | None = None,
                  max_grad_norm: float | None = 1.0, learning_rate: float = 1e-6, weight_decay: float = 0.0,
                  warmup_steps: int = 0, scheduler: Schedule = "constant", apply_chat_template: bool = True,
                  log_completions_every: int = 10, eval_max_new_tokens: int = 256, eval_batch_size: int = 8):
         super().__init__(backbone, learning_rate=learning_rate, weight_decay=weight_decay,
                          warmup_steps=warmup_steps, scheduler=scheduler)
         self.save_hyperparameters()
+        # plain values only, so checkpoints load with torch.load(weights_only=True)
+        self.hparams["backbone"] = asdict(backbone) if is_dataclass(backbone) else backbone
         self.automatic_optimization = False
         if num_generations < 2:
             raise ValueError(f"model.num_generations must be >= 2 for group-relative advantages, got {num_generations}")
@@ -120,6 +126,13 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         self.apply_chat_template, self.log_completions_every = apply_chat_template, log_completions_every
         self.eval_max_new_tokens, self.eval_batch_size = eval_max_new_tokens, eval_batch_size
         self.uses_lora = hasattr(self.model, "disable_adapter")
+        if disable_dropout:
+            for mod in self.model.modules():
+                if isinstance(mod, torch.nn.Dropout):
+                    mod.p = 0.0
+                for attr in ("dropout", "attention_dropout"):  # functional dropout rates (T5, BART, Llama)
+                    if isinstance(getattr(mod, attr, None), float):
+                        setattr(mod, attr, 0.0)
         # The reference is the initial policy. It is kept out of the module tree (no DDP sync, not in the
         # checkpoint): on resume it is rebuilt from the same backbone config, i.e. the same initial weights.
         ref = None

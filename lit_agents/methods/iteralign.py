@@ -36,7 +36,7 @@ from lit_agents.alignment.proposer import ConstitutionProposer, Proposal
 from lit_agents.alignment.report import log_wandb_tables, write_outputs
 from lit_agents.backbone import BackboneConfig
 from lit_agents.generation import gathered_params, sample_with_model
-from lit_agents.logging_utils import run_dir
+from lit_agents.logging_utils import log_image, run_dir
 from lit_agents.methods.base import BackboneModule, Schedule
 from lit_agents.methods.sft import check_loss_mask, response_nll, tokenize_prompt_response
 from lit_agents.scoring import choice_logprobs, ranked_choice_correct
@@ -124,8 +124,11 @@ class IterAlignModule(BackboneModule):
                  eval_before_training: bool = True, check_replicas: bool = True, seed: int = 0):
         super().__init__(backbone, task="causal", learning_rate=learning_rate, weight_decay=weight_decay,
                          warmup_steps=warmup_steps, scheduler=scheduler)
-        # plain values only (dataclasses as dicts), so checkpoints load with torch.load(weights_only=True)
+        # plain values only (dataclasses as dicts), so checkpoints load with torch.load(weights_only=True);
+        # judge and proposer are left out (objects; the run's config.yaml has them), `_class_path` lets
+        # LightningCLI re-read these from a checkpoint given as --ckpt_path
         self.save_hyperparameters({
+            "_class_path": f"{type(self).__module__}.{type(self).__qualname__}",
             "backbone": _plain(backbone), "learning_rate": learning_rate, "weight_decay": weight_decay,
             "warmup_steps": warmup_steps, "scheduler": scheduler, "red_team_sampling": _plain(red_team_sampling),
             "reflection_sampling": _plain(reflection_sampling), "reflection_template": reflection_template,
@@ -133,8 +136,7 @@ class IterAlignModule(BackboneModule):
             "sft_batch_size": sft_batch_size, "max_length": max_length, "apply_chat_template": apply_chat_template,
             "gradient_clip_val": gradient_clip_val, "eval_max_length": eval_max_length,
             "eval_batch_size": eval_batch_size, "eval_normalize": eval_normalize, "eval_tasks": eval_tasks,
-            "eval_before_training": eval_before_training, "check_replicas": check_replicas, "seed": seed,
-            "judge": type(judge).__name__, "proposer_generator": type(proposer.generator).__name__})
+            "eval_before_training": eval_before_training, "check_replicas": check_replicas, "seed": seed})
         if self.encoder_decoder:
             raise ValueError("IterAlign trains a decoder-only (causal) policy")
         for name, val, ok in (("reflect_with", reflect_with, ("current", "all")),
@@ -182,6 +184,10 @@ class IterAlignModule(BackboneModule):
             raise KeyError("checkpoint has no 'iteralign' loop state (not an IterAlign checkpoint)")
         self.iteration, self.prompts_consumed = state["iteration"], state["prompts_consumed"]
         self.history, self.eval_history = list(state["history"]), list(state["eval_history"])
+
+    def setup(self, stage: str) -> None:
+        # every rank asks: Trainer.log_dir broadcasts from rank 0 (a collective), so it must not be rank-0 only
+        self._out_dir = run_dir(self.trainer)
 
     # ---------------- generation ----------------
     def _generate(self, prompts: list[str], spec: SamplingSpec, seed: int) -> list[str]:
@@ -317,8 +323,9 @@ class IterAlignModule(BackboneModule):
             self.log("train/sft_loss_first", row["sft_loss_first"], batch_size=n, rank_zero_only=True)
             self.log("train/sft_loss_last", row["sft_loss_last"], batch_size=n, rank_zero_only=True)
         if self.trainer.is_global_zero:
-            write_outputs(run_dir(self.trainer), self.history, self.eval_history)
+            write_outputs(self._out_dir, self.history, self.eval_history)
             log_wandb_tables(self.trainer, self.history, [dict(c, iteration=row["iteration"]) for c in cases])
+            log_image(self.trainer, "iteralign/progress", self._out_dir / "iteralign_progress.png")
         log.info("IterAlign iteration %d: %d/%d bad (ASR %s -> %s), %d constitutions, %d SFT pairs",
                  row["iteration"], row["bad"], row["judged"], row["asr_before"], row["asr_after"],
                  len(row["constitutions"]), row["sft_pairs"])
@@ -354,7 +361,7 @@ class IterAlignModule(BackboneModule):
             for lg in self.loggers:
                 lg.log_metrics({f"val/{k}": v for k, v in values.items()}, step=0)
             if self.trainer.is_global_zero:
-                write_outputs(run_dir(self.trainer), self.history, self.eval_history)
+                write_outputs(self._out_dir, self.history, self.eval_history)
 
     def validation_step(self, batch: dict[str, list], batch_idx: int, dataloader_idx: int = 0) -> None:
         self._score_batch(batch)
@@ -382,11 +389,11 @@ class IterAlignModule(BackboneModule):
             return
         self.eval_history.append({"iteration": self.iteration, "stage": "val", "metrics": values})
         if self.trainer.is_global_zero:
-            write_outputs(run_dir(self.trainer), self.history, self.eval_history)
+            write_outputs(self._out_dir, self.history, self.eval_history)
 
     def on_test_epoch_end(self) -> None:
         values = self._finish_eval("test")
         if values:
             self.eval_history.append({"iteration": self.iteration, "stage": "test", "metrics": values})
             if self.trainer.is_global_zero:
-                write_outputs(run_dir(self.trainer), self.history, self.eval_history)
+                write_outputs(self._out_dir, self.history, self.eval_history)

@@ -125,7 +125,8 @@ class ReLiableEvalMixin:
                 "J_pi_trajectory_is_var": tr["variance"], "J_behaviour": pd["J_behaviour"],
                 "J_pi_per_game": pd["J"] * per_game, "J_behaviour_per_game": pd["J_behaviour"] * per_game}
         for k, v in vals.items():
-            self.log(f"{split}/{k}", v.float(), rank_zero_only=True, prog_bar=split == "val" and k == "J_pi")
+            # every rank gathered the same rows, so every rank logs the same value (ModelCheckpoint may monitor it)
+            self.log(f"{split}/{k}", v.float(), prog_bar=split == "val" and k == "J_pi")
         if split == "test" and self._plot_rows:
             self._plot()
 

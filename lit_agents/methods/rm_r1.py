@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 from lit_agents.backbone import BackboneConfig
@@ -30,6 +31,8 @@ class RMR1DistillModule(PairwiseEvalMixin, SFTModule):
                          scheduler=scheduler, max_length=max_length, packing=packing,
                          apply_chat_template=apply_chat_template, num_val_samples=0)
         self.save_hyperparameters()
+        # plain values only, so checkpoints load with torch.load(weights_only=True)
+        self.hparams["backbone"] = asdict(backbone) if is_dataclass(backbone) else backbone
         self.eval_max_new_tokens, self.eval_batch_size = eval_max_new_tokens, eval_batch_size
         self.export_dir = export_dir
 

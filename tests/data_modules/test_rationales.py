@@ -176,3 +176,29 @@ def test_garbage_and_empty_teacher_outputs_are_counted_not_fatal(tmp_path):
     rats = [r["rationales"][0] for r in dm.splits["train"]]
     assert sum(bool(r) for r in rats) == 2  # only usable rationales become targets
     assert dm.splits["train"][2]["target"] == dm.splits["train"][2]["choices"][1]  # KD: the teacher's own label
+
+
+def test_two_live_teachers_local_seq2seq_and_openai_endpoint(tmp_path, tiny_teacher_model):
+    """The paper set-up in miniature: one local seq2seq teacher, one behind an OpenAI-compatible server."""
+    from lit_agents.generation import OpenAIGenerator
+    from lit_agents.serve import OpenAICompatibleServer
+
+    model, tok = tiny_teacher_model
+    server = OpenAICompatibleServer(TransformersGenerator(model=model, tokenizer=tok, max_new_tokens=6),
+                                    model_name="tiny-chat").start()
+    try:
+        local = TransformersGenerator(tiny_backbone("t5"), max_new_tokens=6, batch_size=4)
+        remote = OpenAIGenerator("tiny-chat", server.url, endpoint="completions", max_new_tokens=6, max_concurrency=2)
+        dm = _dm(tmp_path, [GeneratorTeacher("t5-local", local, max_new_tokens=6),
+                            GeneratorTeacher("chat-remote", remote, teacher_forcing=False, max_new_tokens=6)])
+        dm.prepare_data()
+        assert server.requests_served == 6  # one call per training question
+        dm.setup("fit")
+    finally:
+        server.stop()
+    for name in ("t5-local", "chat-remote"):
+        s = dm.stats["teachers"][name]
+        assert sum(s[k] for k in ("ok", "empty", "unparseable", "missing")) == 6
+    assert len((tmp_path / "cache" / "teacher_chat-remote.jsonl").read_text().splitlines()) == 6
+    batch = next(iter(dm.train_dataloader()))
+    assert len(batch["rationales"][0]) == 2 and batch["input"][0].count("\n(") == 4

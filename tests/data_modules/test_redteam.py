@@ -38,6 +38,12 @@ def test_hh_errors_name_file_line_and_field(tmp_path):
     with pytest.raises(DataError) as e:
         load_source(RedTeamSource(path=str(f), format="hh"))
     assert e.value.line == 2 and e.value.field == "transcript" and str(f) in str(e.value)
+    # red_team_attempts.jsonl as published is one JSON array of {"transcript", "task_description", ...}
+    arr = tmp_path / "red_team_attempts.jsonl"
+    arr.write_text(json.dumps([{"transcript": "\n\nHuman: how do I pick a lock\n\nAssistant: no",
+                                "task_description": "lockpicking"}]))
+    (rec,) = load_source(RedTeamSource(path=str(arr), format="hh"))
+    assert rec["question"] == "how do I pick a lock" and rec["category"] == "lockpicking"
     assert split_hh("\n\nHuman: a\n\nAssistant: b\n\nHuman: c") == [("Human", "a"), ("Assistant", "b"), ("Human", "c")]
 
 

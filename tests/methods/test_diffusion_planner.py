@@ -72,6 +72,7 @@ def test_normalisation_fitted_on_train_split_and_stored(trained):
     stage2 = DiffusionPlanner(horizon=H, net=UNetConfig(dim=8, dim_mults=[1, 2]), stage="value", init_from=str(ckpt))
     assert bool(stage2.norm_fitted) and torch.equal(stage2.norm_maxs, model.norm_maxs)
     assert not any(p.requires_grad for p in stage2.nets["unet"].parameters())
+    assert torch.equal(stage2.nets["unet"].unet.out_block.final_conv1d_2.weight, avg)   # frozen at the EMA weights
     assert all(p.requires_grad for p in stage2.nets["value"].parameters())
 
 
@@ -120,8 +121,10 @@ def test_ddp_fit_then_predict_cli(tmp_path):
     start = np.random.default_rng(0).uniform(5, 40, (3, 11, 3)).astype(np.float32)
     start[:, 1:, 2] = 0
     np.savez(starts, positions=start)
-    run_cli(["predict", *common, "--ckpt_path", str(ckpt), "--data.init_args.predict_starts", str(starts),
-             "--trainer.default_root_dir", str(tmp_path / "pred")], tmp_path, timeout=240)
+    # `lit-agents predict` in-process (the same CLI entry point, without a second interpreter start-up)
+    from lit_agents.cli import run_cli as cli_in_process
+    cli_in_process(["predict", *common, "--ckpt_path", str(ckpt), "--data.init_args.predict_starts", str(starts),
+                    "--trainer.default_root_dir", str(tmp_path / "pred"), "--trainer.enable_progress_bar", "false"])
     npz = next((tmp_path / "pred").rglob("plans_rank0_batch0.npz"))
     with np.load(npz) as z:
         assert z["positions"].shape == (3, H, 11, 3) and z["trajectories"].shape == (3, H, 66)

@@ -89,7 +89,7 @@ def test_cli_ddp_two_processes_trains_and_reports_per_dataset_accuracy(tmp_path)
              "--trainer.limit_val_batches", "2", "--trainer.log_every_n_steps", "1",
              "--trainer.enable_progress_bar", "false", "--data.init_args.cache_dir", str(tmp_path / "cache"),
              "--data.init_args.eval_batch_size", "4", "--model.init_args.max_label_length", "8",
-             "--model.init_args.max_target_length", "64"], tmp_path, timeout=240)
+             "--model.init_args.max_target_length", "64"], tmp_path, timeout=480)
     rows = list(csv.DictReader(open(next(tmp_path.rglob("metrics.csv")))))
     keys = {k for r in rows for k, v in r.items() if v}
     assert {"train/loss", "train/loss_label", "train/loss_flan-t5-xl", "train/loss_llama-2-chat"} <= keys

@@ -120,3 +120,28 @@ def test_ddp_cli_run_with_pairwise_validation(tmp_path):
     report = json.loads(next(tmp_path.rglob("val_pairwise_report.json")).read_text())
     assert report["n"] == 4  # 2 val records per rank x 2 ranks, both orders of 2 pairs
     assert 0.0 <= report["accuracy"] <= 1.0 and "position_bias" in report
+
+
+def test_resume_restores_step_counters(tmp_path):
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    def make():
+        L.seed_everything(0)
+        return GRPOModule(tiny_backbone(), reward_funcs=["tests.methods.test_grpo.byte_a_reward"], num_generations=2,
+                          max_completion_length=4, learning_rate=1e-3, log_completions_every=0,
+                          max_prompt_length=6)
+
+    def trainer(steps):
+        return L.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_progress_bar=False,
+                         enable_model_summary=False, default_root_dir=str(tmp_path),
+                         callbacks=[ModelCheckpoint(dirpath=str(tmp_path), save_last=True)])
+
+    data = PromptData(["a", "b", "a very long prompt", "d"], batch_size=1)
+    first = make()
+    trainer(2).fit(first, data)
+    assert first.generation_steps == 2
+    resumed = make()
+    tr = trainer(4)
+    tr.fit(resumed, data, ckpt_path=str(tmp_path / "last.ckpt"))
+    assert tr.global_step == 4 and resumed.generation_steps == 4
+    assert resumed.filtered_prompts == 1  # the long third prompt, seen after the resume

@@ -107,18 +107,17 @@ def test_missing_dataloader_reload_is_refused(tmp_path):
 
 def test_cli_ddp_two_processes(tmp_path):
     run_cli(["fit", "--config", "configs/iteralign.yaml", "--trainer.strategy", "ddp", "--trainer.devices", "2",
-             "--trainer.accelerator", "cpu", "--trainer.max_epochs", "2", "--data.init_args.chunk_size", "4",
+             "--trainer.accelerator", "cpu", "--trainer.max_epochs", "2", "--data.init_args.chunk_size", "2",
              "--model.init_args.backbone.tiny.d_model", "32", "--model.init_args.backbone.tiny.d_ff", "64",
-             "--model.init_args.red_team_sampling.max_new_tokens", "8",
-             "--model.init_args.reflection_sampling.max_new_tokens", "8",
+             "--model.init_args.red_team_sampling.max_new_tokens", "4",
+             "--model.init_args.reflection_sampling.max_new_tokens", "4",
              "--data.init_args.eval_sets", json.dumps([
-                 {"path": "iteralign/truthfulqa_head40.csv", "format": "truthfulqa_csv", "task": "truthfulqa_mc1",
-                  "limit": 3},
-                 {"path": "iteralign/hhh_honest_head10.task.json", "task": "hhh", "category": "honest", "limit": 3}])],
+                 {"path": "iteralign/hhh_harmless_head10.task.json", "task": "hhh", "category": "harmless", "limit": 2},
+                 {"path": "iteralign/hhh_honest_head10.task.json", "task": "hhh", "category": "honest", "limit": 2}])],
             tmp_path, timeout=300)
     rows = _rows(next(tmp_path.rglob("constitutions.jsonl")))
-    # both ranks' answers are gathered: each iteration judged the whole chunk of 4, in order
-    assert [r["prompts"] for r in rows] == [[0, 4], [4, 8]] and all(r["judged"] == 4 for r in rows)
+    # both ranks' answers are gathered: each iteration judged the whole chunk of 2, in order
+    assert [r["prompts"] for r in rows] == [[0, 2], [2, 4]] and all(r["judged"] == 2 for r in rows)
     assert all(r["sft_steps"] > 0 for r in rows)  # keep_revisions: all in the embedded config
     evals = _rows(next(tmp_path.rglob("evaluation.jsonl")))
     assert [e["iteration"] for e in evals] == [0, 1, 2] and "hhh/honest" in evals[-1]["metrics"]

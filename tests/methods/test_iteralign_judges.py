@@ -81,3 +81,24 @@ def test_refusal_keyword_judge():
     assert RefusalKeywordJudge(refusal_patterns=[r"\bno\b"]).judge(["p"], ["no way"]).verdicts == ["good"]
     with pytest.raises(ValueError, match="refusal_patterns"):
         RefusalKeywordJudge(refusal_patterns=["("])
+
+
+def test_classifier_judge_with_a_local_sequence_classifier(tmp_path):
+    """A (tiny, randomly initialised) sequence classifier saved to disk and loaded like any local checkpoint."""
+    from transformers import ByT5Tokenizer, LlamaConfig, LlamaForSequenceClassification
+
+    from lit_agents.alignment.judges import ClassifierJudge
+
+    tok = ByT5Tokenizer()
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                      num_attention_heads=2, num_key_value_heads=2, pad_token_id=tok.pad_token_id, num_labels=2,
+                      id2label={0: "safe", 1: "unsafe"}, label2id={"safe": 0, "unsafe": 1})
+    LlamaForSequenceClassification(cfg).save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    strict = ClassifierJudge(str(tmp_path), bad_labels=["unsafe"], threshold=0.0)  # any P(unsafe) >= 0 is bad
+    lenient = ClassifierJudge(str(tmp_path), bad_labels=["unsafe"], threshold=1.01)
+    assert strict.judge(PROMPTS, ANSWERS).verdicts == ["bad", "bad"]
+    res = lenient.judge(PROMPTS, ANSWERS)
+    assert res.verdicts == ["good", "good"] and all(r.startswith("p_bad=") for r in res.raw)
+    with pytest.raises(ValueError, match="toxic"):
+        ClassifierJudge(str(tmp_path), bad_labels=["toxic"])

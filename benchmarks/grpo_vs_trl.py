@@ -1,0 +1,115 @@
+"""Seconds per GRPO optimiser step: lit-agents' GRPOModule vs TRL's GRPOTrainer, same tiny policy, same work.
+
+Both runs load the same tiny Llama saved to a directory, see the same prompts, sample the same number of
+completions per prompt with the same lengths, use the same reward function, β (so both compute reference
+log-probs), ε, learning rate and one optimiser step per generation. The first steps (warm-up) are excluded.
+
+    python benchmarks/grpo_vs_trl.py [--steps 12] [--beta 0.04]
+
+Needs ``trl`` (``pip install trl``; it does not change torch). Prints both times and ours/TRL.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+import time
+
+import lightning as L
+import torch
+
+from lit_agents.backbone import BackboneConfig, TinySpec
+from lit_agents.methods.grpo import GRPOModule
+
+PROMPTS = [f"Question {i}: which answer is safer, A or B? Reply with <answer>[[A]]</answer> or [[B]]." for i in range(64)]
+
+
+def char_reward(completions, **_):
+    """Cheap, deterministic reward used by both trainers: share of lower-case ASCII letters."""
+    texts = [c if isinstance(c, str) else c[-1]["content"] for c in completions]
+    return [sum("a" <= ch <= "z" for ch in t) / max(1, len(t)) for t in texts]
+
+
+def save_tiny_policy(path: str) -> None:
+    model, tok = BackboneConfig(tiny=TinySpec(d_model=64, n_layers=2, n_heads=4, d_ff=128)).build()
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+
+
+class StepTimer(L.Callback):
+    def __init__(self):
+        self.stamps: list[float] = []
+
+    def on_train_batch_end(self, trainer, *args):
+        self.stamps.append(time.perf_counter())
+
+
+def per_step(stamps: list[float], warmup: int) -> float:
+    s = stamps[warmup:]
+    return (s[-1] - s[0]) / (len(s) - 1)
+
+
+def run_ours(path: str, a) -> float:
+    L.seed_everything(0)
+    module = GRPOModule(BackboneConfig(name_or_path=path), reward_funcs=["benchmarks.grpo_vs_trl.char_reward"],
+                        num_generations=a.num_generations, max_completion_length=a.max_completion_length,
+                        max_prompt_length=256, beta=a.beta, epsilon=0.2, learning_rate=1e-5, loss_type="dapo",
+                        apply_chat_template=False, log_completions_every=0, max_grad_norm=1.0)
+    data = torch.utils.data.DataLoader([{"prompt": p} for p in PROMPTS], batch_size=a.prompts_per_step,
+                                       collate_fn=lambda rs: {"prompt": [r["prompt"] for r in rs]})
+    timer = StepTimer()
+    trainer = L.Trainer(max_steps=a.steps, accelerator="cpu", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer])
+    trainer.fit(module, data)
+    return per_step(timer.stamps, a.warmup)
+
+
+def run_trl(path: str, a) -> float:
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    class Timer(TrainerCallback):
+        def __init__(self):
+            self.stamps: list[float] = []
+
+        def on_step_end(self, args, state, control, **kw):
+            self.stamps.append(time.perf_counter())
+
+    cfg = GRPOConfig(output_dir=tempfile.mkdtemp(), per_device_train_batch_size=a.prompts_per_step * a.num_generations,
+                     num_generations=a.num_generations, max_completion_length=a.max_completion_length,
+                     beta=a.beta, epsilon=0.2, learning_rate=1e-5, loss_type="dapo", max_steps=a.steps,
+                     temperature=1.0, top_p=1.0, max_grad_norm=1.0, use_cpu=True, bf16=False, report_to="none",
+                     logging_steps=1000, save_strategy="no", seed=0, dataloader_num_workers=0)
+    timer = Timer()
+    trainer = GRPOTrainer(model=path, reward_funcs=[char_reward], args=cfg,
+                          train_dataset=Dataset.from_dict({"prompt": PROMPTS}), callbacks=[timer])
+    trainer.train()
+    return per_step(timer.stamps, a.warmup)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--steps", type=int, default=12)
+    p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--prompts-per-step", type=int, default=4)
+    p.add_argument("--num-generations", type=int, default=8)
+    p.add_argument("--max-completion-length", type=int, default=32)
+    p.add_argument("--beta", type=float, default=0.04)
+    a = p.parse_args()
+    logging.disable(logging.WARNING)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    with tempfile.TemporaryDirectory() as path:
+        save_tiny_policy(path)
+        ours = run_ours(path, a)
+        theirs = run_trl(path, a)
+    print(f"threads={torch.get_num_threads()} prompts/step={a.prompts_per_step} G={a.num_generations} "
+          f"completion={a.max_completion_length} beta={a.beta}")
+    print(f"lit-agents GRPOModule : {ours:.3f} s/step")
+    print(f"trl GRPOTrainer       : {theirs:.3f} s/step")
+    print(f"ratio (ours / TRL)    : {ours / theirs:.2f}x")
+
+
+if __name__ == "__main__":
+    main()

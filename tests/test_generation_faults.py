@@ -1,0 +1,99 @@
+"""The HTTP backend against a real server on 127.0.0.1 that misbehaves on purpose: every finished call is
+kept, and the run either completes after retries or stops with an error that says how many calls failed
+and how to resume."""
+
+import json
+import time
+
+import pytest
+
+from lit_agents.generation import CachedGenerator, GenerationError, OpenAIGenerator, TransformersGenerator
+from lit_agents.serve import OpenAICompatibleServer
+from tests.helpers import tiny_backbone
+
+
+@pytest.fixture(scope="module")
+def local_gen():
+    return TransformersGenerator(tiny_backbone("llama"), max_new_tokens=4)
+
+
+@pytest.fixture()
+def server(local_gen):
+    srv = OpenAICompatibleServer(local_gen, model_name="tiny").start()
+    yield srv
+    srv.stop()
+
+
+def slow(seconds):
+    def fault(handler):
+        time.sleep(seconds)
+        return False  # then answer normally (too late for the client's timeout)
+    return fault
+
+
+def malformed(handler):
+    body = b'{"id": "x", "choices": [{"message": '
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+    return True
+
+
+def dropped(handler):
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", "500")
+    handler.end_headers()
+    handler.wfile.write(b'{"id": "cmpl-1", "choi')
+    handler.wfile.flush()
+    handler.close_connection = True
+    import socket
+
+    handler.connection.shutdown(socket.SHUT_RDWR)
+    return True
+
+
+def test_slow_answer_past_timeout_is_retried(server):
+    server.add_faults([slow(4.0)])
+    gen = OpenAIGenerator("tiny", server.url, timeout=2.0, max_retries=3, max_concurrency=1, max_new_tokens=2)
+    assert len(gen.generate(["a"])) == 1
+
+
+def test_dropped_connection_is_retried(server):
+    server.add_faults([dropped])
+    gen = OpenAIGenerator("tiny", server.url, max_retries=3, max_concurrency=1, max_new_tokens=2)
+    assert len(gen.generate(["a"])) == 1
+
+
+def test_malformed_json_fails_with_count_and_keeps_finished_calls(server, tmp_path):
+    cache = tmp_path / "c.jsonl"
+    gen = CachedGenerator(OpenAIGenerator("tiny", server.url, max_retries=0, max_concurrency=1, max_new_tokens=2), str(cache),
+                          progress=False)
+    prompts = ["p0", "p1", "p2", "p3"]
+    server.add_faults([lambda h: False, lambda h: False, malformed, lambda h: False])  # the 3rd request breaks
+    with pytest.raises(GenerationError) as info:
+        gen.generate(prompts)
+    msg = str(info.value)
+    assert "1 of 4 calls" in msg and "3 of 4 new results were saved" in msg and "re-run" in msg
+    kept = [json.loads(line) for line in cache.read_text().splitlines()]
+    assert sorted(r["prompt"] for r in kept) == ["p0", "p1", "p3"]
+    served = server.requests_served
+    again = CachedGenerator(OpenAIGenerator("tiny", server.url, max_retries=0, max_new_tokens=2), str(cache), progress=False)
+    assert len(again.generate(prompts)) == 4
+    assert server.requests_served - served == 1  # only the failed prompt is asked again
+    lines = cache.read_text().splitlines()
+    assert len(lines) == 4 and len({json.loads(line)["key"] for line in lines}) == 4
+
+
+def test_persistent_5xx_stops_with_how_to_resume(server, tmp_path):
+    def always_500(handler):
+        handler._send(500, {"error": {"message": "down"}})
+        return True
+
+    server.add_faults([always_500] * 10)
+    gen = CachedGenerator(OpenAIGenerator("tiny", server.url, max_retries=1, max_concurrency=1, max_new_tokens=2),
+                          str(tmp_path / "c.jsonl"), progress=False)
+    with pytest.raises(GenerationError, match="2 of 2 calls .*re-run the same command"):
+        gen.generate(["a", "b"])
