@@ -19,10 +19,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
-import lightning as L
-from torch.utils.data import DataLoader
-
-from data_modules.io import DataError, collate_records
+from data_modules.base import RecordsDataModule
+from data_modules.io import DataError
 from data_modules.mcqa import MCQASource, student_input
 from data_modules.rationales import STATUSES, RationaleSource, parse_rationale
 
@@ -35,7 +33,7 @@ def _item(ex: dict, target: str, rationales: list[str]) -> dict:
             "answer_index": ex["answer_index"], "rationales": rationales}
 
 
-class MCQADistillDataModule(L.LightningDataModule):
+class MCQADistillDataModule(RecordsDataModule):
     """Multiple-choice QA with multi-teacher rationales (TinyLLM, dissertation ch. 3).
 
     Args:
@@ -51,7 +49,7 @@ class MCQADistillDataModule(L.LightningDataModule):
         min_words: a rationale with fewer words is counted as unparseable and not used.
         batch_size, eval_batch_size, num_workers: dataloaders.
         on_error: ``raise`` on a bad record (file, line, field named) or ``skip`` it (counted and logged).
-        seed: seeds the training-set shuffle.
+        seed: seeds the training-set shuffle (a resumable sampler: a resumed run neither repeats nor skips).
     """
 
     def __init__(self, datasets: list[MCQASource], teachers: list[RationaleSource] | None = None,
@@ -59,7 +57,7 @@ class MCQADistillDataModule(L.LightningDataModule):
                  cache_dir: str = "runs/tinyllm/cache", max_rationale_chars: int | None = 1024, min_words: int = 3,
                  batch_size: int = 8, eval_batch_size: int = 16, num_workers: int = 0,
                  on_error: Literal["raise", "skip"] = "raise", seed: int = 0):
-        super().__init__()
+        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers, seed=seed)
         if not datasets:
             raise ValueError("data.datasets: give at least one dataset")
         names = [d.name for d in datasets]
@@ -77,9 +75,7 @@ class MCQADistillDataModule(L.LightningDataModule):
         if label_source != "gold" and label_source not in tnames:
             raise ValueError(f"data.label_source: 'gold' or a teacher name {tnames}, got {label_source!r}")
         self.label_source, self.cache_dir = label_source, Path(cache_dir)
-        self.max_rationale_chars, self.min_words = max_rationale_chars, min_words
-        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
-        self.on_error, self.seed = on_error, seed
+        self.max_rationale_chars, self.min_words, self.on_error = max_rationale_chars, min_words, on_error
         self.splits: dict[str, list[dict]] = {}
         self.stats: dict = {}
 
@@ -184,21 +180,4 @@ class MCQADistillDataModule(L.LightningDataModule):
         self.splits = {"train": train}
         for split in ("val", "test"):
             self.splits[split] = [_item(ex, ex["answer_text"], []) for ex in loaded[split]]
-
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        if not self.splits.get(split):
-            raise RuntimeError(f"no {split} examples (check data.datasets[*].{split} / split_fractions)")
-        import torch
-
-        gen = torch.Generator().manual_seed(self.seed) if shuffle else None
-        return DataLoader(self.splits[split], batch_size=self.batch_size if split == "train" else self.eval_batch_size,
-                          shuffle=shuffle, generator=gen, num_workers=self.num_workers, collate_fn=collate_records)
-
-    def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        self.train_records, self.val_records, self.test_records = (self.splits[s] for s in ("train", "val", "test"))

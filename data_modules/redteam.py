@@ -3,11 +3,12 @@
 The red-team prompts of every source are merged into one stream; pass ``p`` over the stream is a permutation
 seeded by ``seed + p``, so the stream is infinite and the same on every rank and after a restart. Epoch ``e``
 (one IterAlign iteration) serves stream positions ``[e * chunk_size, (e + 1) * chunk_size)``; the chunk is split
-across ranks by this module (``chunk[rank::world_size]``, one batch per rank), so no prompt is duplicated
-or dropped by a distributed sampler. Because the chunk depends on ``trainer.current_epoch``, the train
+across ranks by this module (``chunk[rank::world_size]``), so no prompt is duplicated or dropped by a
+distributed sampler. Each epoch yields ``max_steps_per_iteration`` copies of the rank's share (``slot`` 0, 1, ...):
+the module red-teams on slot 0 and runs one SFT step per slot until its schedule is done (later slots: no-ops). Because the chunk depends on ``trainer.current_epoch``, the train
 dataloader must be rebuilt every epoch (``trainer.reload_dataloaders_every_n_epochs: 1``, checked here) and
-a resumed run continues with the next chunk. Records carry ``stream_index``/``chunk_index`` so the module can
-check that.
+a resumed run continues with the next chunk. Batches carry ``stream_index`` per prompt and the ``chunk_index``
+so the module can check that.
 """
 
 from __future__ import annotations
@@ -26,17 +27,23 @@ from data_modules.redteam_sources import RedTeamSource, load_source
 log = logging.getLogger(__name__)
 
 
-class _Shard(IterableDataset):
-    """This rank's part of the current chunk (an iterable, so Lightning does not add a DistributedSampler)."""
+class _Slots(IterableDataset):
+    """``slots`` ready-made batches, each this rank's share of the chunk plus its slot number (an iterable, so
+    Lightning adds no DistributedSampler)."""
 
-    def __init__(self, records: list[dict]):
-        self.records = records
+    def __init__(self, batch: dict, slots: int):
+        self.batch, self.slots = batch, slots
 
     def __iter__(self):
-        return iter(self.records)
+        for k in range(self.slots):
+            yield dict(self.batch, slot=k)
 
     def __len__(self) -> int:
-        return len(self.records)
+        return self.slots
+
+
+def _as_is(batch):
+    return batch
 
 
 class _Items(Dataset):
@@ -66,10 +73,14 @@ class RedTeamDataModule(LightningDataModule):
         eval_sets: TruthfulQA / HHH files used for validation and test (see :class:`EvalSet`).
         eval_batch_size: evaluation items per batch per rank.
         num_workers: dataloader workers for the evaluation sets.
+        max_steps_per_iteration: training batches served per iteration (per rank): an upper bound on the SFT
+            steps of one iteration (batches after the SFT schedule is done are no-ops); the module says so if
+            it is too small (worst case ``ceil(chunk_size * sft_epochs / (world_size * sft_batch_size))``).
     """
 
     def __init__(self, sources: list[RedTeamSource], chunk_size: int = 20, shuffle: bool = True, seed: int = 0,
-                 eval_sets: list[EvalSet] | None = None, eval_batch_size: int = 4, num_workers: int = 0):
+                 eval_sets: list[EvalSet] | None = None, eval_batch_size: int = 4, num_workers: int = 0,
+                 max_steps_per_iteration: int = 64):
         super().__init__()
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -79,6 +90,9 @@ class RedTeamDataModule(LightningDataModule):
         self.eval_sets = [e if isinstance(e, EvalSet) else EvalSet(**e) for e in (eval_sets or [])]
         self.chunk_size, self.shuffle, self.seed = chunk_size, shuffle, seed
         self.eval_batch_size, self.num_workers = eval_batch_size, num_workers
+        if max_steps_per_iteration < 1:
+            raise ValueError(f"max_steps_per_iteration must be >= 1, got {max_steps_per_iteration}")
+        self.max_steps_per_iteration = max_steps_per_iteration
         self.prompts: list[dict] = []
         self.eval_items: list[list[dict]] = []
 
@@ -119,8 +133,9 @@ class RedTeamDataModule(LightningDataModule):
         if self.chunk_size < world:
             raise ValueError(f"chunk_size={self.chunk_size} is smaller than the {world} ranks; every rank needs "
                              "at least one prompt per iteration")
-        shard = self.chunk(epoch)[rank::world]
-        return DataLoader(_Shard(shard), batch_size=len(shard), collate_fn=collate_records)
+        shard = [{k: v for k, v in r.items() if k != "chunk_index"} for r in self.chunk(epoch)[rank::world]]
+        batch = dict(collate_records(shard), chunk_index=epoch, slots=self.max_steps_per_iteration)
+        return DataLoader(_Slots(batch, self.max_steps_per_iteration), batch_size=None, collate_fn=_as_is)
 
     # ---- evaluation ----
     def _eval_loaders(self) -> list[DataLoader]:

@@ -2,7 +2,8 @@
 
 Every method is a LightningModule and its data a LightningDataModule, picked by ``class_path`` in YAML, so a
 config file is the whole description of a run. Each run seeds everything (``seed_everything: 42`` by default),
-saves its resolved config beside its logs and checkpoints, keeps ``last.ckpt`` for ``--ckpt_path last``, and
+saves its resolved config beside its logs and checkpoints, keeps ``last.ckpt`` for ``--ckpt_path last`` (written
+atomically, see :mod:`lit_agents.checkpoint_io`), and
 shows a rich progress bar when attached to a terminal.
 """
 
@@ -15,6 +16,8 @@ import sys
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
+
+from lit_agents.checkpoint_io import AtomicCheckpointIO
 
 
 class LoggerAwareLRMonitor(LearningRateMonitor):
@@ -39,6 +42,15 @@ class LitAgentsCLI(LightningCLI):
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 1})
 
+    def before_instantiate_classes(self) -> None:
+        # Checkpoints go to a fixed `<default_root_dir>/checkpoints` (not the logger's version_N directory), so
+        # that `--ckpt_path last` on a re-run of the same config finds the interrupted run's last.ckpt.
+        cfg = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
+        ckpt = cfg.get("checkpoint")
+        if ckpt is not None and ckpt.get("dirpath") is None:
+            root = cfg.get("trainer", {}).get("default_root_dir") or os.getcwd()
+            ckpt["dirpath"] = os.path.join(str(root), "checkpoints")
+
 
 def default_callbacks() -> list[L.Callback]:
     cbs: list[L.Callback] = [LoggerAwareLRMonitor(logging_interval="step")]
@@ -58,7 +70,7 @@ def run_cli(args: list[str] | None = None) -> LightningCLI:
         subclass_mode_data=True,
         seed_everything_default=42,
         save_config_kwargs={"overwrite": True},
-        trainer_defaults={"callbacks": default_callbacks()},
+        trainer_defaults={"callbacks": default_callbacks(), "plugins": [AtomicCheckpointIO()]},
         args=args,
     )
 

@@ -135,9 +135,14 @@ def main() -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=8000)
     ap.add_argument("--name", default="local", help="the model id the server reports")
+    ap.add_argument("--device", default=None, help="e.g. cuda (default: cpu)")
+    ap.add_argument("--dtype", default="float32", help="float32, bfloat16, float16")
+    ap.add_argument("--batch-size", type=int, default=8)
     args = ap.parse_args()
-    cfg = BackboneConfig(name_or_path=args.model) if args.model else BackboneConfig(tiny=TinySpec(arch=args.tiny))
-    server = OpenAICompatibleServer(TransformersGenerator(cfg), args.host, args.port, args.name)
+    cfg = BackboneConfig(name_or_path=args.model, dtype=args.dtype) if args.model \
+        else BackboneConfig(tiny=TinySpec(arch=args.tiny))
+    server = OpenAICompatibleServer(TransformersGenerator(cfg, device=args.device, batch_size=args.batch_size),
+                                    args.host, args.port, args.name)
     print(f"serving {args.model or 'tiny ' + args.tiny} at {server.url}", flush=True)
     server.serve_forever()
 

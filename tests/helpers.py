@@ -37,3 +37,38 @@ def run_cli(args: list[str], tmp_path: Path, timeout: int = 300, check: bool = T
         raise AssertionError(f"lit-agents {' '.join(args)} failed ({proc.returncode}):\n"
                              f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-8000:]}")
     return proc
+
+
+def lit_agents_cmd(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "lit_agents.cli", *args]
+
+
+def kill_after_checkpoint_and_resume(config: str, args: list[str], root: Path, *, steps_before_kill: int,
+                                     timeout: int = 300) -> None:
+    """Start ``lit-agents fit``, SIGKILL it once ``checkpoints/step=<n>`` exists, then resume with
+    ``--ckpt_path last`` to the end. Checkpoints are written every step so the kill lands between saves."""
+    import signal
+    import time
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "WANDB_MODE": "offline",
+           "HF_HUB_OFFLINE": "1"}
+    base = ["fit", "--config", config, *args, "--trainer.default_root_dir", str(root),
+            "--checkpoint.every_n_train_steps", "1", "--checkpoint.save_top_k", "-1",
+            "--checkpoint.filename", "{step}"]
+    proc = subprocess.Popen(lit_agents_cmd(base), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    marker = root / "checkpoints" / f"step={steps_before_kill}.ckpt"
+    deadline = time.time() + timeout
+    while not marker.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended before step {steps_before_kill}:\n{proc.stderr.read()[-4000:]}")
+        if time.time() > deadline:
+            proc.kill()
+            raise AssertionError("timed out waiting for the checkpoint")
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = subprocess.run(lit_agents_cmd(base + ["--ckpt_path", "last"]), cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise AssertionError(f"resume failed:\n{done.stderr[-6000:]}")

@@ -1,6 +1,7 @@
 """IterAlign (Chen et al., NAACL 2024; dissertation ch. 5): iterative constitution discovery and self-alignment.
 
-One IterAlign iteration = one training epoch = one training step (manual optimisation):
+One IterAlign iteration = one training epoch. In ``on_train_batch_start`` of the epoch's first batch (outside
+the DDP/FSDP forward):
 
 1. red teaming: the policy answers this epoch's chunk of red-team prompts (``RedTeamDataModule``; each rank
    gets its share of the chunk);
@@ -9,15 +10,18 @@ One IterAlign iteration = one training epoch = one training step (manual optimis
 4. self-reflection: the policy revises each bad answer against each constitution, one after the other in a
    random order seeded per prompt (paper §5.5.4), with ``reflection_template``;
 5. the judge re-checks the revisions; with ``keep_revisions="accepted"`` only revisions it judges good enter
-   SFT (the released code kept all: ``"all"``);
-6. SFT on (original prompt, revision) with the response-only causal-LM loss (paper eq. 5.1), ``sft_epochs``
-   passes of ``sft_batch_size`` per rank; every rank runs the same number of steps (DDP).
+   SFT (the released code kept all: ``"all"``).
+
+6. Then each batch of the epoch carries one SFT step (manual optimisation: one forward/backward/step) on
+   (original prompt, revision) with the response-only causal-LM loss (paper eq. 5.1): ``sft_epochs`` passes of
+   ``sft_batch_size`` pairs per rank; every rank holds the same schedule length, and the batches after it are
+   no-ops. The data module serves ``max_steps_per_iteration`` batches per epoch.
 
 Loop state (iteration, prompts consumed, every iteration's constitutions and pass rates, evaluation scores) is
 saved in the checkpoint; a resumed run continues with the next chunk and rewrites the run directory's
-``constitutions.jsonl``, ``evaluation.jsonl`` and ``summary.md`` in full. Validation/test rank the options of
-TruthfulQA MC1 and BIG-bench HHH items by the policy's likelihood (:mod:`lit_agents.scoring`).
-Under FSDP, generation runs inside ``gathered_params`` (full parameters gathered for ``generate``).
+``constitutions.jsonl``, ``evaluation.jsonl``, ``summary.md`` and ``iteralign_progress.png`` in full.
+Validation/test rank the options of TruthfulQA MC1 and BIG-bench HHH items by the policy's likelihood
+(:mod:`lit_agents.scoring`). Under FSDP, generation (outside the forward) runs inside ``gathered_params``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import asdict, dataclass, field, is_dataclass
+from typing import Literal
 
 import torch
 import torch.distributed as dist
@@ -91,7 +96,11 @@ class IterAlignModule(BackboneModule):
         judge: r(x, y): :class:`~lit_agents.alignment.judges.LLMJudge` (GPT-3.5 in the paper),
             ``RefusalKeywordJudge`` or ``ClassifierJudge``.
         proposer: constitution proposer (GPT-4 in the paper) around any ``TextGenerator``.
-        learning_rate / weight_decay / warmup_steps / scheduler: AdamW for SFT (paper: lr 2e-6).
+        learning_rate / weight_decay / warmup_steps / scheduler: AdamW for SFT (paper: lr 2e-6). The schedule
+            is stepped once per SFT step; a decaying schedule's horizon is the number of *served* batches
+            (``max_epochs * max_steps_per_iteration``), an upper bound.
+        gradient_clip_val: gradient-norm clipping of each SFT step (``None``: off; manual optimisation, so the
+            Trainer's own ``gradient_clip_val`` cannot be used).
         red_team_sampling: how the policy answers red-team prompts.
         reflection_sampling: how it writes revisions (default: same as ``red_team_sampling``).
         reflection_template: prompt name or file; ``{prompt}``, ``{response}``, ``{constitution}``,
@@ -104,7 +113,6 @@ class IterAlignModule(BackboneModule):
         max_length: SFT sequence length in tokens (paper: 512).
         apply_chat_template: wrap prompts in the tokenizer's chat template for generation and SFT (off: the
             red-team prompts are already in ``Human: ... Assistant:`` form, as for the base models of the paper).
-        gradient_clip_val: gradient-norm clipping for SFT steps (``None``: off).
         eval_max_length / eval_batch_size / eval_normalize: likelihood-ranking settings.
         eval_tasks: evaluation task -> categories logged separately (every task is also logged as a whole).
         eval_before_training: score the evaluation sets once before the first iteration (the base model's
@@ -117,10 +125,11 @@ class IterAlignModule(BackboneModule):
                  learning_rate: float = 2e-6, weight_decay: float = 0.0, warmup_steps: int = 0,
                  scheduler: Schedule = "constant", red_team_sampling: SamplingSpec | None = None,
                  reflection_sampling: SamplingSpec | None = None, reflection_template: str = "iteralign_reflection",
-                 reflect_with: str = "current", keep_revisions: str = "accepted", sft_epochs: int = 3,
+                 reflect_with: Literal["current", "all"] = "current",
+                 keep_revisions: Literal["accepted", "all"] = "accepted", sft_epochs: int = 3,
                  sft_batch_size: int = 2, max_length: int = 512, apply_chat_template: bool = False,
                  gradient_clip_val: float | None = 1.0, eval_max_length: int = 1024, eval_batch_size: int = 16,
-                 eval_normalize: str = "sum", eval_tasks: dict[str, list[str]] | None = None,
+                 eval_normalize: Literal["sum", "mean"] = "sum", eval_tasks: dict[str, list[str]] | None = None,
                  eval_before_training: bool = True, check_replicas: bool = True, seed: int = 0):
         super().__init__(backbone, task="causal", learning_rate=learning_rate, weight_decay=weight_decay,
                          warmup_steps=warmup_steps, scheduler=scheduler)
@@ -146,7 +155,6 @@ class IterAlignModule(BackboneModule):
                 raise ValueError(f"model.{name} must be one of {ok}, got {val!r}")
         if sft_epochs < 1 or sft_batch_size < 1:
             raise ValueError("model.sft_epochs and model.sft_batch_size must be >= 1")
-        self.automatic_optimization = False
         self.judge, self.proposer = judge, proposer
         self.red_team_sampling = red_team_sampling or SamplingSpec()
         self.reflection_sampling = reflection_sampling or self.red_team_sampling
@@ -154,6 +162,9 @@ class IterAlignModule(BackboneModule):
         self.reflect_with, self.keep_revisions = reflect_with, keep_revisions
         self.sft_epochs, self.sft_batch_size, self.max_length = sft_epochs, sft_batch_size, max_length
         self.apply_chat_template, self.gradient_clip_val = apply_chat_template, gradient_clip_val
+        # manual optimisation: one SFT step per served batch while the schedule lasts, a no-op afterwards
+        # (automatic optimisation may not skip a step under DDP, and ending the epoch early skips validation)
+        self.automatic_optimization = False
         self.eval_max_length, self.eval_batch_size, self.eval_normalize = eval_max_length, eval_batch_size, \
             eval_normalize
         self.check_replicas, self.seed, self.eval_before_training = check_replicas, seed, eval_before_training
@@ -211,15 +222,28 @@ class IterAlignModule(BackboneModule):
         return current
 
     # ---------------- the loop ----------------
-    def training_step(self, batch: dict[str, list], batch_idx: int) -> None:
-        chunk = batch["chunk_index"][0]
-        if chunk < self.iteration:  # resumed from a checkpoint taken after this chunk's step, mid-epoch
+    def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
+        """Batch 0 of an epoch runs steps 1-5 of the iteration, outside the DDP/FSDP forward (so generation
+        can gather FSDP parameters); every batch then carries one SFT step until the schedule is done."""
+        if batch_idx != 0:
+            return
+        self._schedule, self._pairs = [], []
+        chunk = batch["chunk_index"]
+        if chunk < self.iteration:  # resumed from a checkpoint taken inside this iteration's epoch
             log.warning("IterAlign: chunk %d was already done (resumed at iteration %d); skipping it",
                         chunk, self.iteration)
-            return None
+            return
         if chunk != self.iteration:
             raise RuntimeError(f"IterAlign: got chunk {chunk} but the loop is at iteration {self.iteration}; "
                                "the data module and the loop state disagree (was the checkpoint's state lost?)")
+        self._run_iteration(batch)
+        if len(self._schedule) > batch["slots"]:
+            raise ValueError(f"IterAlign needs {len(self._schedule)} SFT steps this iteration but the data module "
+                             f"serves {batch['slots']} batches per iteration: raise data.max_steps_per_iteration "
+                             "(or lower model.sft_epochs)")
+
+    def _run_iteration(self, batch: dict) -> None:
+        """Red-team, judge, propose, reflect, re-judge; leaves the SFT pairs and this rank's step schedule."""
         world, rank = self.trainer.world_size, self.trainer.global_rank
         it = self.iteration
         # 1-2: red teaming and judging, each rank on its share of the chunk
@@ -231,7 +255,7 @@ class IterAlignModule(BackboneModule):
         stats = {"judge_errors": verdicts.errors, "judge_unparseable": verdicts.unparseable}
         all_cases = sorted((c for part in _gather(local, world) for c in part), key=lambda c: c["stream_index"])
         bad = [c for c in all_cases if c["verdict"] == "bad"]
-        # 3: constitution proposal on rank 0
+        # 3: constitution proposal on rank 0, broadcast
         proposal = Proposal(constitutions=[])
         if bad and rank == 0:
             proposal = self.proposer.propose([c["prompt"] for c in bad], [c["response"] for c in bad],
@@ -249,56 +273,67 @@ class IterAlignModule(BackboneModule):
         stats["judge_unparseable"] += rejudged.unparseable
         gathered_stats = _gather(stats, world)
         all_cases = sorted((c for part in _gather(local, world) for c in part), key=lambda c: c["stream_index"])
-        pairs = [(c["prompt"], c["revision"]) for c in all_cases if c.get("in_sft")]
+        self._pairs = [(c["prompt"], c["revision"]) for c in all_cases if c.get("in_sft")]
+        self._schedule = sft_schedule(len(self._pairs), epochs=self.sft_epochs, batch_size=self.sft_batch_size,
+                                      world_size=world, rank=rank, seed=self.seed + it)
         self.last_cases = all_cases
-        # 6: SFT on (prompt, revision)
-        losses = self._sft(pairs, world, rank)
-        self._check_replicas(world)
-        # bookkeeping
         judged = sum(1 for c in all_cases if c["verdict"] is not None)
         fixed = sum(1 for c in all_cases if c.get("revision_verdict") == "good")
         row = {"iteration": it, "prompts": [self.prompts_consumed, self.prompts_consumed + len(all_cases)],
                "judged": judged, "bad": len(bad),
                "asr_before": len(bad) / judged if judged else None,
                "asr_after": (len(bad) - fixed) / judged if judged else None,
-               "revised": sum(1 for c in all_cases if "revision" in c), "accepted": fixed, "sft_pairs": len(pairs),
+               "revised": sum(1 for c in all_cases if "revision" in c), "accepted": fixed,
+               "sft_pairs": len(self._pairs),
                "judge_errors": sum(s["judge_errors"] for s in gathered_stats),
                "judge_unparseable": sum(s["judge_unparseable"] for s in gathered_stats),
                "constitutions": new, "proposer_raw": proposal["raw"], "proposer_errors": proposal["errors"],
-               "sft_steps": len(losses), "sft_loss_first": losses[0] if losses else None,
-               "sft_loss_last": losses[-1] if losses else None,
-               "sft_loss_mean": sum(losses) / len(losses) if losses else None, "sft_losses": losses}
+               "sft_steps": 0, "sft_loss_first": None, "sft_loss_last": None, "sft_loss_mean": None,
+               "sft_losses": []}
+        # the state moves on now: a checkpoint taken later in this epoch resumes with the next chunk
         self.history.append(row)
         self.prompts_consumed += len(all_cases)
         self.iteration += 1
-        self._log_iteration(row, all_cases)
-        return None
+        self._log_iteration(row)
 
-    def _sft(self, pairs: list[tuple[str, str]], world: int, rank: int) -> list[float]:
-        schedule = sft_schedule(len(pairs), epochs=self.sft_epochs, batch_size=self.sft_batch_size,
-                                world_size=world, rank=rank, seed=self.seed + self.iteration)
-        if not schedule:
-            return []
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        """One SFT step on (prompt, revision) pairs: response-only causal-LM NLL (paper eq. 5.1); a no-op once
+        this iteration's schedule is done (on every rank at the same batch: the schedules have equal length)."""
+        if batch_idx >= len(self._schedule):
+            return None
+        idx = self._schedule[batch_idx]
+        enc = tokenize_prompt_response(self.tokenizer, [self._pairs[i][0] for i in idx],
+                                       [self._pairs[i][1] for i in idx], max_length=self.max_length,
+                                       encoder_decoder=False, apply_chat_template=self.apply_chat_template)
+        enc = {k: v.to(self.device) for k, v in enc.items()}
+        if batch_idx == 0 and not any(h["sft_steps"] for h in self.history):
+            log.info("IterAlign SFT sample (trained part in ⟦…⟧):\n%s",
+                     check_loss_mask(self.tokenizer, enc, encoder_decoder=False))
         opt, sched = self.optimizers(), self.lr_schedulers()
-        losses = []
-        for k, idx in enumerate(schedule):
-            enc = tokenize_prompt_response(self.tokenizer, [pairs[i][0] for i in idx], [pairs[i][1] for i in idx],
-                                           max_length=self.max_length, encoder_decoder=False,
-                                           apply_chat_template=self.apply_chat_template)
-            enc = {key: v.to(self.device) for key, v in enc.items()}
-            if k == 0 and self.iteration == 0:
-                log.info("IterAlign SFT sample (trained part in ⟦…⟧):\n%s",
-                         check_loss_mask(self.tokenizer, enc, encoder_decoder=False))
-            loss = response_nll(self.model, enc, encoder_decoder=False)
-            opt.zero_grad()
-            self.manual_backward(loss)
-            if self.gradient_clip_val:
-                self.clip_gradients(opt, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
-            opt.step()
-            if sched is not None:
-                sched.step()
-            losses.append(float(loss.detach()))
-        return losses
+        loss = response_nll(self.model, enc, encoder_decoder=False)
+        opt.zero_grad()
+        self.manual_backward(loss)
+        if self.gradient_clip_val:
+            self.clip_gradients(opt, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
+        opt.step()
+        if sched is not None:
+            sched.step()
+        row = self.history[-1]  # this rank's losses (rank 0's are the ones written out)
+        row["sft_losses"].append(float(loss.detach()))
+        losses = row["sft_losses"]
+        row.update(sft_steps=len(losses), sft_loss_first=losses[0], sft_loss_last=losses[-1],
+                   sft_loss_mean=sum(losses) / len(losses))
+        self.log("train/sft_loss", loss.detach(), prog_bar=True, batch_size=len(idx))
+        return loss.detach()
+
+    def on_train_epoch_end(self) -> None:
+        world = self.trainer.world_size
+        self._check_replicas(world)
+        if self.trainer.is_global_zero and self.history:
+            write_outputs(self._out_dir, self.history, self.eval_history)
+            log_wandb_tables(self.trainer, self.history,
+                             [dict(c, iteration=self.history[-1]["iteration"]) for c in self.last_cases])
+            log_image(self.trainer, "iteralign/progress", self._out_dir / "iteralign_progress.png")
 
     @torch.no_grad()
     def _check_replicas(self, world: int) -> None:
@@ -310,32 +345,27 @@ class IterAlignModule(BackboneModule):
         if max(sums) - min(sums) > 1e-4 * max(1.0, abs(sums[0])):
             raise RuntimeError(f"IterAlign: model replicas diverged across ranks after SFT (weight sums {sums})")
 
-    def _log_iteration(self, row: dict, cases: list[dict]) -> None:
+    def _log_iteration(self, row: dict) -> None:
         n = max(1, row["judged"])
         for key in ("asr_before", "asr_after"):
             if row[key] is not None:
                 self.log(f"iteralign/{key}", row[key], batch_size=n, rank_zero_only=True)
-        for key in ("bad", "accepted", "sft_pairs", "judge_errors", "judge_unparseable", "sft_steps"):
+        for key in ("bad", "accepted", "sft_pairs", "judge_errors", "judge_unparseable"):
             self.log(f"iteralign/{key}", float(row[key]), batch_size=n, rank_zero_only=True)
         self.log("iteralign/constitutions_total", float(len(self.constitutions)), batch_size=n, rank_zero_only=True)
-        if row["sft_loss_mean"] is not None:  # Lightning's step axis here is the iteration (one batch per epoch)
-            self.log("train/sft_loss", row["sft_loss_mean"], prog_bar=True, batch_size=n, rank_zero_only=True)
-            self.log("train/sft_loss_first", row["sft_loss_first"], batch_size=n, rank_zero_only=True)
-            self.log("train/sft_loss_last", row["sft_loss_last"], batch_size=n, rank_zero_only=True)
         if self.trainer.is_global_zero:
             write_outputs(self._out_dir, self.history, self.eval_history)
-            log_wandb_tables(self.trainer, self.history, [dict(c, iteration=row["iteration"]) for c in cases])
-            log_image(self.trainer, "iteralign/progress", self._out_dir / "iteralign_progress.png")
         log.info("IterAlign iteration %d: %d/%d bad (ASR %s -> %s), %d constitutions, %d SFT pairs",
                  row["iteration"], row["bad"], row["judged"], row["asr_before"], row["asr_after"],
                  len(row["constitutions"]), row["sft_pairs"])
 
     # ---------------- evaluation ----------------
     def _score_batch(self, batch: dict[str, list]) -> None:
-        with gathered_params(self):
-            scores = choice_logprobs(self.model, self.tokenizer, batch["context"], batch["choices"],
-                                     max_length=self.eval_max_length, batch_size=self.eval_batch_size,
-                                     normalize=self.eval_normalize)
+        """Update the accuracy metrics (inside validation/test steps the FSDP root forward has gathered the
+        root parameters; ``on_train_start`` wraps its pass in ``gathered_params``)."""
+        scores = choice_logprobs(self.model, self.tokenizer, batch["context"], batch["choices"],
+                                 max_length=self.eval_max_length, batch_size=self.eval_batch_size,
+                                 normalize=self.eval_normalize)
         for task, cat, ok in zip(batch["task"], batch["category"], ranked_choice_correct(scores, batch["label"])):
             key = f"{task}/all".replace("/", "__")
             if key not in self.eval_metrics:
@@ -351,10 +381,11 @@ class IterAlignModule(BackboneModule):
             return
         loaders = dm.val_dataloader() or []
         world, rank = self.trainer.world_size, self.trainer.global_rank
-        for loader in loaders:  # plain loaders: shard the batches by rank here
-            for i, batch in enumerate(loader):
-                if i % world == rank:
-                    self._score_batch(batch)
+        with gathered_params(self):  # one collective gather for the whole pass (FSDP); no-op otherwise
+            for loader in loaders:  # plain loaders: shard the batches by rank here
+                for i, batch in enumerate(loader):
+                    if i % world == rank:
+                        self._score_batch(batch)
         values = self._finish_eval("val", to_logger=False)
         if values:
             self.eval_history.append({"iteration": 0, "stage": "val", "metrics": values})

@@ -204,9 +204,9 @@ class Seq2SeqQAModule(BackboneModule):
             return
         f1 = 100.0 * sum(r["f1"] for r in rows) / len(rows)
         em = 100.0 * sum(r["em"] for r in rows) / len(rows)
-        # identical on every rank (computed from the gathered rows), so no further reduction is needed
-        self.log(f"{stage}/f1", f1, prog_bar=True)
-        self.log(f"{stage}/em", em)
+        # identical on every rank (computed from the gathered rows): the mean over ranks is the same value
+        self.log(f"{stage}/f1", f1, prog_bar=True, sync_dist=True)
+        self.log(f"{stage}/em", em, sync_dist=True)
         if self.trainer.sanity_checking or not self.trainer.is_global_zero:
             return
         out = run_dir(self.trainer) / "predictions"

@@ -80,9 +80,10 @@ def test_stream_serves_disjoint_chunks_and_reshuffles_each_pass():
     first_pass = [r["uid"] for c in chunks for r in c][:40]
     assert len(set(first_pass)) == 40  # every prompt exactly once per pass
     assert dm.chunk(3) == chunks[3]  # deterministic (a resumed run sees the same chunk)
-    loader = dm.train_dataloader()  # no trainer: epoch 0, one rank, the whole chunk in one batch
-    (batch,) = list(loader)
-    assert batch["uid"] == [r["uid"] for r in chunks[0]] and batch["chunk_index"] == [0] * 7
+    dm.max_steps_per_iteration = 3
+    batches = list(dm.train_dataloader())  # no trainer: epoch 0, one rank: the whole chunk in every slot
+    assert [b["slot"] for b in batches] == [0, 1, 2]
+    assert batches[0]["uid"] == [r["uid"] for r in chunks[0]] and batches[0]["chunk_index"] == 0
 
 
 def test_truthfulqa_csv_mc1_items():

@@ -129,19 +129,18 @@ def test_resume_restores_step_counters(tmp_path):
         L.seed_everything(0)
         return GRPOModule(tiny_backbone(), reward_funcs=["tests.methods.test_grpo.byte_a_reward"], num_generations=2,
                           max_completion_length=4, learning_rate=1e-3, log_completions_every=0,
-                          max_prompt_length=6)
+                          max_prompt_length=40)
 
     def trainer(steps):
         return L.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_progress_bar=False,
                          enable_model_summary=False, default_root_dir=str(tmp_path),
                          callbacks=[ModelCheckpoint(dirpath=str(tmp_path), save_last=True)])
 
-    data = PromptData(["a", "b", "a very long prompt", "d"], batch_size=1)
     first = make()
-    trainer(2).fit(first, data)
-    assert first.generation_steps == 2
+    trainer(2).fit(first, PromptData(["a much longer prompt that exceeds the limit", "b", "c", "d"], batch_size=1))
+    assert first.generation_steps == 2 and first.filtered_prompts == 1
     resumed = make()
     tr = trainer(4)
-    tr.fit(resumed, data, ckpt_path=str(tmp_path / "last.ckpt"))
+    tr.fit(resumed, PromptData(["a", "b", "c", "d"], batch_size=1), ckpt_path=str(tmp_path / "last.ckpt"))
     assert tr.global_step == 4 and resumed.generation_steps == 4
-    assert resumed.filtered_prompts == 1  # the long third prompt, seen after the resume
+    assert resumed.filtered_prompts == 1  # restored from the checkpoint (no long prompt after the resume)

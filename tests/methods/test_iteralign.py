@@ -20,11 +20,12 @@ from tests.helpers import run_cli, tiny_backbone
 SAMPLING = SamplingSpec(max_new_tokens=8, temperature=0.0, max_prompt_length=256)
 
 
-def _data(chunk_size=3, eval_sets=False):
+def _data(chunk_size=3, eval_sets=False, max_steps=2):
     evals = [EvalSet(path="iteralign/truthfulqa_head40.csv", format="truthfulqa_csv", task="truthfulqa_mc1", limit=2),
              EvalSet(path="iteralign/hhh_harmless_head10.task.json", task="hhh", category="harmless", limit=2)]
     return RedTeamDataModule(sources=[RedTeamSource(path="iteralign/dangerousqa_head40.json")],
-                             chunk_size=chunk_size, eval_sets=evals if eval_sets else None)
+                             chunk_size=chunk_size, eval_sets=evals if eval_sets else None,
+                             max_steps_per_iteration=max_steps)
 
 
 def _module(judge=None, **kw):
@@ -98,11 +99,14 @@ def test_a_failing_judge_is_counted_and_the_loop_goes_on(tmp_path):
     assert row["constitutions"] == [] and row["sft_steps"] == 0 and module.prompts_consumed == 3
 
 
-def test_missing_dataloader_reload_is_refused(tmp_path):
+def test_misconfigured_runs_fail_clearly(tmp_path):
     trainer = L.Trainer(accelerator="cpu", max_epochs=1, default_root_dir=tmp_path, enable_progress_bar=False,
                         logger=False, enable_checkpointing=False)
     with pytest.raises(ValueError, match="reload_dataloaders_every_n_epochs"):
         trainer.fit(_module(), datamodule=_data())
+    # 3 pairs x 3 SFT epochs / batches of 2 = 5 steps, but only 2 batches are served per iteration
+    with pytest.raises(ValueError, match="max_steps_per_iteration"):
+        _trainer(tmp_path, 1).fit(_module(sft_epochs=3), datamodule=_data())
 
 
 def test_cli_ddp_two_processes(tmp_path):
