@@ -21,10 +21,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Literal
 
-import torch
-from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from torch.utils.data import DataLoader, DistributedSampler
 
-from data_modules.base import RecordsDataModule
+from data_modules.base import RecordsDataModule, ResumableSampler
 from data_modules.cloze import ClozeVariant, EntityMatcher, file_sha256, make_cloze_examples
 from data_modules.io import collate_records, samples_dir
 from data_modules.qa import (OnError, is_presampled_template, read_qa, resolve_presampled,
@@ -68,13 +67,21 @@ class MinPromptOptions:
 
 
 class _PairedLoader:
-    """Yields ``{"qa": b, "aug": a}``; the augmented iterator is cycled and persists across epochs."""
+    """Yields ``{"qa": b, "aug": a}``; the augmented iterator is cycled and persists across epochs.
 
-    def __init__(self, qa: DataLoader, aug: DataLoader | None):
+    ``epoch_fn`` gives the QA sampler's epoch (the trainer's current epoch); ``aug_start`` augmented batches are
+    skipped first (a resumed run continues the augmented stream where the checkpoint left it)."""
+
+    def __init__(self, qa: DataLoader, aug: DataLoader | None, *, epoch_fn=None, aug_start: int = 0):
         self.qa, self.aug = qa, aug
         self._aug_iter: Iterator | None = None
+        self._epochs_started = 0
+        self.epoch_fn = epoch_fn
         self._aug_epoch = 0
-        self._epoch = 0
+        if aug is not None and aug_start:
+            self._aug_epoch, skip = divmod(aug_start, len(aug))
+            if skip and isinstance(aug.sampler, ResumableSampler):
+                aug.sampler.resume(self._aug_epoch, skip * aug.batch_size)
 
     def __len__(self) -> int:
         return len(self.qa)
@@ -98,8 +105,9 @@ class _PairedLoader:
             loader.sampler.set_epoch(epoch)
 
     def __iter__(self):
-        self._set_epoch(self.qa, self._epoch)
-        self._epoch += 1
+        epoch = self.epoch_fn() if self.epoch_fn is not None else self._epochs_started
+        self._epochs_started += 1
+        self._set_epoch(self.qa, epoch)
         for batch in self.qa:
             yield {"qa": batch} if self.aug is None else {"qa": batch, "aug": self._next_aug()}
 
@@ -156,6 +164,7 @@ class FewShotQADataModule(RecordsDataModule):
         self.cache_dir = Path(cache_dir)
         self.aug_records: list[dict] = []
         self.pool_records: list[dict] = []
+        self._aug_resume = 0
 
     # ------------------------------------------------------------------ files
     def _train_path(self) -> Path:
@@ -259,19 +268,31 @@ class FewShotQADataModule(RecordsDataModule):
                             self.augmentation)
 
     # ----------------------------------------------------------- dataloaders
-    def _train_loader(self, records: list[dict], batch_size: int, seed: int) -> DataLoader:
+    def _aug_loader(self) -> DataLoader:
         trainer = getattr(self, "trainer", None)
-        if trainer is not None and trainer.world_size > 1:
-            sampler = DistributedSampler(records, num_replicas=trainer.world_size, rank=trainer.global_rank,
-                                         shuffle=True, seed=seed)
-        else:
-            sampler = RandomSampler(records, generator=torch.Generator().manual_seed(seed))
-        return DataLoader(records, batch_size=batch_size, sampler=sampler, num_workers=self.num_workers,
-                          collate_fn=collate_records)
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = ResumableSampler(self.aug_records, num_replicas=world, rank=rank, seed=self.seed + 1)
+        return DataLoader(self.aug_records, batch_size=self.aug_batch_size, sampler=sampler,
+                          num_workers=self.num_workers, collate_fn=collate_records)
 
     def train_dataloader(self) -> _PairedLoader:  # type: ignore[override]
         if not self.train_records:
             raise ValueError("FewShotQADataModule: no training records (check data.train_file)")
-        qa = self._train_loader(self.train_records, self.batch_size, self.seed)
-        aug = self._train_loader(self.aug_records, self.aug_batch_size, self.seed + 1) if self.aug_records else None
-        return _PairedLoader(qa, aug)
+        qa = self._loader(self.train_records, train=True)  # seeded ResumableSampler, sharded under DDP
+        aug = self._aug_loader() if self.aug_records else None
+        trainer = getattr(self, "trainer", None)
+        epoch_fn = (lambda: trainer.current_epoch) if trainer is not None else None
+        start, self._aug_resume = self._aug_resume, 0
+        return _PairedLoader(qa, aug, epoch_fn=epoch_fn, aug_start=start)
+
+    def state_dict(self) -> dict:
+        """The base class's position in the epoch, plus how many augmented batches were consumed (one per QA
+        batch processed so far), so a resumed run continues both streams."""
+        state = super().state_dict()
+        if state:
+            state["aug_batches"] = int(self.trainer.fit_loop.epoch_loop.batch_progress.total.processed)
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        self._aug_resume = int(state.get("aug_batches", 0)) if state else 0

@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         sources=[RedTeamSource(path="iteralign/dangerousqa_head40.json", format="list"),
                  RedTeamSource(path="iteralign/harmfulqa_sample.json", format="nested"),
                  RedTeamSource(path="iteralign/hh_harmless_base_test_head48.jsonl", format="hh")],
-        chunk_size=2 if args.fast else 8,
+        chunk_size=2 if args.fast else 8, max_steps_per_iteration=2 if args.fast else 4,
         eval_sets=[EvalSet(path="iteralign/truthfulqa_head40.csv", format="truthfulqa_csv", task="truthfulqa_mc1",
                            limit=limit)]
         + [EvalSet(path=f"iteralign/hhh_{c}_head10.task.json", task="hhh", category=c, limit=limit)

@@ -42,6 +42,13 @@ class LitAgentsCLI(LightningCLI):
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 1})
 
+    def before_fit(self) -> None:
+        # Atomic saves for the default (non-sharded) checkpoint format; sharded FSDP checkpoints keep theirs.
+        from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+
+        if type(self.trainer.strategy.checkpoint_io) is TorchCheckpointIO:
+            self.trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+
     def before_instantiate_classes(self) -> None:
         # Checkpoints go to a fixed `<default_root_dir>/checkpoints` (not the logger's version_N directory), so
         # that `--ckpt_path last` on a re-run of the same config finds the interrupted run's last.ckpt.
@@ -70,7 +77,7 @@ def run_cli(args: list[str] | None = None) -> LightningCLI:
         subclass_mode_data=True,
         seed_everything_default=42,
         save_config_kwargs={"overwrite": True},
-        trainer_defaults={"callbacks": default_callbacks(), "plugins": [AtomicCheckpointIO()]},
+        trainer_defaults={"callbacks": default_callbacks()},
         args=args,
     )
 

@@ -134,7 +134,6 @@ class PlayBestDataModule(L.LightningDataModule):
 
     def prepare_data(self) -> None:
         from data_modules.basketball.possessions import iter_possessions
-        from data_modules.basketball.sportvu import read_sportvu_game
 
         paths = self._game_paths()
         cache = self._cache_file(paths)

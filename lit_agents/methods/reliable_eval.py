@@ -4,7 +4,8 @@
   dribble/pass/shoot (torchmetrics, synchronised across DDP ranks).
 * Known better action (synthetic data only): in open states the generator makes "shoot" better than "pass"
   (a passed-up open shot ends in a contested miss). ``better_action_rate``: the policy's argmax is "shoot";
-  ``shoot_over_pass_rate``: Q(shoot) > Q(pass) there; each with the logged behaviour's rate beside it.
+  ``shoot_over_pass_rate``: Q(shoot) > Q(pass) there; each with the logged behaviour's rate beside it;
+  ``q_shoot_open_minus_other``: mean Q(shoot) in those open states minus that of the other logged shots.
 * Importance-sampling OPE of J(pi) against the behaviour policy pi_beta (a classifier head), pi = softmax(Q/T).
   J is per possession and, times the mean possessions per test game, per game (the chapter's "points per game").
 * A PNG of one test possession with the logged and chosen actions.
@@ -38,6 +39,8 @@ class ReLiableEvalMixin:
             setattr(self, f"{split}_better_behaviour", MeanMetric())
             setattr(self, f"{split}_over_worse", MeanMetric())
             setattr(self, f"{split}_over_worse_behaviour", MeanMetric())
+            setattr(self, f"{split}_q_open", MeanMetric())
+            setattr(self, f"{split}_q_contested", MeanMetric())
         self._ope_rows: list[Tensor] = []
         self._plot_rows: list[tuple] = []
 
@@ -69,6 +72,13 @@ class ReLiableEvalMixin:
                 getattr(self, f"{split}_f1_micro").update(pred_dps[sc], batch["action"][sc])
                 getattr(self, f"{split}_f1_macro").update(pred_dps[sc], batch["action"][sc])
         known = better >= 0
+        if self.action_set == "dps" and torch.isfinite(greedy_scores[:, SHOOT]).all():
+            # does Q value the planted open shots above the logged shots that were not open?
+            shots = (batch["action"] == SHOOT) & ~known
+            if known.any():
+                getattr(self, f"{split}_q_open").update(greedy_scores[known, SHOOT])
+            if shots.any():
+                getattr(self, f"{split}_q_contested").update(greedy_scores[shots, SHOOT])
         if known.any():
             getattr(self, f"{split}_better").update((pred[known] == better[known]).float())
             getattr(self, f"{split}_better_behaviour").update((act[known] == better[known]).float())
@@ -92,6 +102,11 @@ class ReLiableEvalMixin:
             m = getattr(self, f"{split}_{name}")
             if m.update_count:
                 self.log(f"{split}/{name}", m, **log)
+        qo, qc = getattr(self, f"{split}_q_open"), getattr(self, f"{split}_q_contested")
+        if qo.update_count and qc.update_count:
+            self.log(f"{split}/q_shoot_open_minus_other", qo.compute() - qc.compute())
+            qo.reset()
+            qc.reset()
         for name, key in (("better", "better_action_rate"), ("better_behaviour", "better_behaviour_action_rate"),
                           ("over_worse", "shoot_over_pass_rate"), ("over_worse_behaviour", "shoot_over_pass_behaviour_rate")):
             m = getattr(self, f"{split}_{name}")

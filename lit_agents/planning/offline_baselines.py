@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from data_modules.basketball.defenders import DefenceConfig, ScriptedDefence
-from data_modules.basketball.trajectories import MinMaxNormalizer, position_channels, to_features, to_positions
+from data_modules.basketball.trajectories import MinMaxNormalizer, position_channels, to_features
 
 ALGOS = ("BCQ", "CQL", "IQL")
 
@@ -107,4 +107,4 @@ def evaluate_baselines(module, train: dict[str, np.ndarray], start: Tensor, *, n
     return out
 
 
-__all__ = ["ALGOS", "available", "evaluate_baselines", "mdp_arrays", "rollout", "train_baseline", "to_positions"]
+__all__ = ["ALGOS", "available", "evaluate_baselines", "mdp_arrays", "rollout", "train_baseline"]

@@ -104,9 +104,9 @@ def test_misconfigured_runs_fail_clearly(tmp_path):
                         logger=False, enable_checkpointing=False)
     with pytest.raises(ValueError, match="reload_dataloaders_every_n_epochs"):
         trainer.fit(_module(), datamodule=_data())
-    # 3 pairs x 3 SFT epochs / batches of 2 = 5 steps, but only 2 batches are served per iteration
+    # even one pair x 10 SFT epochs / batches of 2 = 5 steps, but only 2 batches are served per iteration
     with pytest.raises(ValueError, match="max_steps_per_iteration"):
-        _trainer(tmp_path, 1).fit(_module(sft_epochs=3), datamodule=_data())
+        _trainer(tmp_path, 1).fit(_module(sft_epochs=10), datamodule=_data())
 
 
 def test_cli_ddp_two_processes(tmp_path):

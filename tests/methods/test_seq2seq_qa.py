@@ -6,6 +6,7 @@ import lightning as L
 import pytest
 import torch
 
+from data_modules.base import ResumableSampler
 from data_modules.qa_datamodule import FewShotQADataModule, _PairedLoader
 from lit_agents.methods.seq2seq_qa import Seq2SeqQAModule, augmented_loss, parse_answer
 from tests.helpers import run_cli, tiny_backbone
@@ -77,6 +78,20 @@ def test_paired_loader_cycles_the_augmented_loader():
     assert len(loader) == 3 and [q for q, _ in first] == [[0, 1], [2, 3], [4, 5]]
     assert [a for _, a in first] == [[100, 101], [102, 103], [100, 101]]
     assert second == [[102, 103], [100, 101], [102, 103]]  # the position carries over epochs
+
+
+def test_paired_loader_resumes_the_augmented_stream():
+    def loaders():
+        qa = torch.utils.data.DataLoader(list(range(8)), batch_size=2, sampler=ResumableSampler(list(range(8))))
+        aug = torch.utils.data.DataLoader(list(range(100, 106)), batch_size=2,
+                                          sampler=ResumableSampler(list(range(100, 106)), seed=1))
+        return qa, aug
+
+    full = _PairedLoader(*loaders())
+    stream = [b["aug"].tolist() for _ in range(2) for b in full]  # 8 augmented batches over 2 epochs
+    assert sorted(sum(stream[:3], [])) == list(range(100, 106))  # each aug epoch is a permutation
+    resumed = _PairedLoader(*loaders(), aug_start=5)
+    assert [b["aug"].tolist() for b in resumed][:3] == stream[5:8]
 
 
 def test_fit_validate_test_write_predictions(tmp_path):
