@@ -31,6 +31,7 @@ from data_modules.basketball.court import is_three_point
 from data_modules.io import DataError
 
 log = logging.getLogger(__name__)
+PREPROCESS_VERSION = 2   # part of the cache key: bump when the shard contents change
 ARRAYS = ("positions", "flat", "fg2", "fg3", "action", "three", "beyond_arc", "reward", "done", "poss", "first",
           "scored", "better", "step")
 
@@ -153,7 +154,7 @@ def preprocess_game(path: Path, pbp_dir: Path | None, table: ShootingTable, spec
 
 def cache_key(paths: list[Path], spec: PreprocessSpec, pbp_dir: Path | None) -> str:
     """Hash of the inputs (names, sizes, mtimes) and the preprocessing settings."""
-    h = hashlib.sha1(json.dumps(asdict(spec), sort_keys=True).encode())
+    h = hashlib.sha1(json.dumps({"v": PREPROCESS_VERSION, **asdict(spec)}, sort_keys=True).encode())
     h.update(str(pbp_dir).encode())
     for p in paths:
         st = p.stat()
