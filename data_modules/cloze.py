@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import random
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,7 @@ _TYPE_BITS = 16  # automaton value = key_length << 16 | type_id (STORE_INTS: int
 DEFAULT_TYPE = "ENTITY"
 CLOZE_QUESTION = "What is the masked entity?"  # q_aug, Gotta eq. in 2.4.2
 WHAT_QUESTION = "What?"  # the Gotta-what ablation (2.5.3.3)
+_WORD = re.compile(r"\S+")
 
 
 def _is_word_char(ch: str) -> bool:
@@ -250,16 +252,16 @@ def mask_span(context: str, start: int, end: int, mask_token: str) -> str:
 
 
 def _word_spans(text: str) -> list[tuple[int, int]]:
-    spans, start = [], None
-    for i, ch in enumerate(text):
-        if ch.isspace():
-            if start is not None:
-                spans.append((start, i))
-                start = None
-        elif start is None:
-            start = i
-    if start is not None:
-        spans.append((start, len(text)))
+    """Whitespace-separated words without their leading/trailing punctuation (punctuation-only runs dropped)."""
+    spans = []
+    for m in _WORD.finditer(text):
+        s, e = m.start(), m.end()
+        while s < e and not _is_word_char(text[s]):
+            s += 1
+        while e > s and not _is_word_char(text[e - 1]):
+            e -= 1
+        if s < e:
+            spans.append((s, e))
     return spans
 
 

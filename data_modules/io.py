@@ -93,7 +93,10 @@ def validate_record(rec: Any, required: Mapping[str, type | tuple[type, ...]] | 
 
 
 def _read_jsonl(path: Path):
-    with open(path, "rb") as f:
+    import gzip
+
+    opener = gzip.open if path.suffix.lower() == ".gz" else open
+    with opener(path, "rb") as f:
         for i, raw in enumerate(f, start=1):
             if not raw.strip():
                 continue
@@ -156,15 +159,15 @@ def iter_raw(source: str | Path, *, split: str | None = None):
     path = Path(source)
     suffix = path.suffix.lower()
     if path.exists():
-        if suffix == ".jsonl":
+        if suffix == ".jsonl" or path.name.lower().endswith(".jsonl.gz"):
             yield from _read_jsonl(path)
         elif suffix == ".json":
             yield from _read_json(path)
         elif suffix in (".csv", ".parquet"):
             yield from _read_tabular(path, suffix[1:])
         else:
-            raise DataError(f"unsupported file type {suffix!r} (json, jsonl, csv, parquet)", path=path)
-    elif suffix in (".json", ".jsonl", ".csv", ".parquet") or "/" not in str(source).strip("/") or path.is_absolute():
+            raise DataError(f"unsupported file type {suffix!r} (json, jsonl, jsonl.gz, csv, parquet)", path=path)
+    elif suffix in (".json", ".jsonl", ".csv", ".parquet", ".gz") or "/" not in str(source).strip("/") or path.is_absolute():
         raise DataError("file not found", path=path)
     else:
         yield from _read_hub(str(source), split)

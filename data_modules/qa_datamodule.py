@@ -31,6 +31,8 @@ from data_modules.qa import (OnError, is_presampled_template, read_qa, resolve_p
 
 log = logging.getLogger(__name__)
 
+AUG_CACHE_VERSION = 2  # bump when the augmentation code changes what it produces
+
 
 def resolve_path(path: str) -> Path:
     """``samples:<rel>`` points into the bundled ``data_modules/samples``; anything else is a plain path."""
@@ -159,6 +161,8 @@ class FewShotQADataModule(RecordsDataModule):
         self.augmentation = augmentation
         self.cloze = cloze if isinstance(cloze, ClozeOptions) else ClozeOptions(**cloze)
         self.minprompt = minprompt if isinstance(minprompt, MinPromptOptions) else MinPromptOptions(**minprompt)
+        # plain values only, so checkpoints load with torch.load(weights_only=True)
+        self.hparams["cloze"], self.hparams["minprompt"] = asdict(self.cloze), asdict(self.minprompt)
         self.mask_token, self.max_aug_examples = mask_token, max_aug_examples
         self.aug_batch_size = aug_batch_size or batch_size
         self.cache_dir = Path(cache_dir)
@@ -181,7 +185,7 @@ class FewShotQADataModule(RecordsDataModule):
         return sample_few_shot(records, self.num_examples, self.sample_seed)
 
     def _aug_key(self) -> str:
-        opts = {"train": file_sha256(self._train_path()), "k": self.num_examples, "seed": self.sample_seed,
+        opts = {"v": AUG_CACHE_VERSION, "train": file_sha256(self._train_path()), "k": self.num_examples, "seed": self.sample_seed,
                 "aug": self.augmentation, "mask": self.mask_token, "max": self.max_aug_examples,
                 "template": is_presampled_template(self.train_file), "on_error": self.on_error}
         if self.augmentation == "gotta":

@@ -30,6 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from tqdm.auto import tqdm
+
+import lit_agents
 from data_modules.io import DataError
 from data_modules.mcqa import LETTERS, load_mcqa_file, resolve_path
 from lit_agents.generation import CachedGenerator, TextGenerator
@@ -38,7 +41,7 @@ log = logging.getLogger(__name__)
 
 Status = Literal["ok", "empty", "unparseable", "missing"]
 STATUSES: tuple[Status, ...] = ("ok", "empty", "unparseable", "missing")
-PROMPT_DIR = Path(__file__).resolve().parents[1] / "lit_agents" / "prompts"
+PROMPT_DIR = Path(lit_agents.__file__).resolve().parent / "prompts"
 
 
 def load_template(name_or_path: str) -> str:
@@ -227,8 +230,6 @@ class GeneratorTeacher(RationaleSource):
         gen = (CachedGenerator(self.generator, str(Path(cache_dir) / f"teacher_{self.name}.jsonl"))
                if self.use_cache else self.generator)
         out: list[str] = []
-        from tqdm.auto import tqdm
-
         for start in tqdm(range(0, len(prompts), self.chunk_size), desc=f"teacher {self.name}", leave=False):
             out.extend(gen.generate(prompts[start:start + self.chunk_size], **self.sampling))
         return list(zip(out, prompts))

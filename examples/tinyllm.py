@@ -3,7 +3,7 @@ real FLAN-T5-xl + LLaMA-2-chat rationales -> a tiny T5 student trained on the an
 rationales -> accuracy per dataset (generation exact match and option ranking) on the test split.
 
     python examples/tinyllm.py            # the embedded default (a couple of minutes on CPU)
-    python examples/tinyllm.py --tiny     # seconds: a few steps, small evaluation (used by the tests)
+    python examples/tinyllm.py --fast     # seconds: a few steps, small evaluation (used by the tests)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from lit_agents.methods.distillation import DistillationModule
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--tiny", action="store_true")
+    ap.add_argument("--fast", "--tiny", dest="tiny", action="store_true", help="seconds: a few steps (tests)")
     ap.add_argument("--root", default="runs/tinyllm_example")
     ap.add_argument("--alpha", type=float, default=1.0, help="α, the weight of each teacher's rationale loss")
     args = ap.parse_args(argv)

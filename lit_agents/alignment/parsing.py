@@ -125,3 +125,8 @@ def format_cases(template: str, prompts: Sequence[str], responses: Sequence[str]
         cases.append(template.replace("{prompt}", p.strip()).replace("{question}", q.strip())
                      .replace("{response}", r.strip()))
     return sep.join(cases)
+
+
+def keep_for_sft(revision: str, verdict: str | None, keep_revisions: str) -> bool:
+    """Whether a revision becomes an SFT target: non-empty, and judged good unless ``keep_revisions="all"``."""
+    return bool(revision.strip()) and (keep_revisions == "all" or verdict == "good")

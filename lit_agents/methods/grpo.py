@@ -259,6 +259,8 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         prepared = pending[0] if pending is not None else self.make_rollout(batch)
         if prepared is not None:
             self.add_old_and_ref_logps(*prepared)
+            if self.generation_steps == 0:
+                self._check_first_rollout(prepared[0])
         self.generation_steps += 1
         n_rows = 0 if prepared is None else prepared[0].completion_ids.shape[0]
         steps = self.cfg["steps_per_generation"]
@@ -268,6 +270,16 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
             for part in parts:
                 self._optimizer_step(opt, sched, prepared, part, stats)
         self._log_generation(prepared, stats, batch_size=max(1, n_rows))
+
+    def _check_first_rollout(self, ro: Rollout) -> None:
+        """Loud-mask check at step 0: log one prompt + completion with the trained tokens in ⟦…⟧."""
+        if int(ro.completion_mask.sum()) == 0:
+            log.warning("GRPO: every completion token is masked in the first batch (all completions empty or "
+                        "truncated with mask_truncated_completions); the loss will be zero")
+        row_p = ro.prompt_ids[0][ro.prompt_mask[0].bool()]
+        trained = ro.completion_ids[0][ro.completion_mask[0].bool()]
+        log.info("GRPO step-0 sample (trained tokens in ⟦…⟧):\n%s⟦%s⟧", self.tokenizer.decode(row_p),
+                 self.tokenizer.decode(trained))
 
     def _optimizer_step(self, opt, sched, prepared, part: torch.Tensor, stats: dict[str, list]) -> None:
         """One optimiser step on the rows ``part`` of the rollout (micro-batched)."""

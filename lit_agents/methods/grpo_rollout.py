@@ -4,12 +4,14 @@ are exactly those of the sampled tokens.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import torch
 from torch import Tensor
 
+from lit_agents.backbone import unwrap
 from lit_agents.generation import Prompt, render_prompts
 from lit_agents.losses.grpo import selective_log_softmax
 
@@ -67,6 +69,62 @@ def completion_mask_from_ids(ids: Tensor, eos_id: int, pad_id: int | None) -> tu
     return mask.long(), terminated
 
 
+def _processors(temperature: float, top_p: float, top_k: int | None, suppress: list[int]):
+    """The logits processors ``generate`` would apply for these settings (transformers' own classes)."""
+    from transformers.generation.logits_process import (
+        LogitsProcessorList,
+        SuppressTokensLogitsProcessor,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
+
+    procs = LogitsProcessorList()
+    if suppress:
+        procs.append(SuppressTokensLogitsProcessor(suppress))
+    if temperature != 1.0:
+        procs.append(TemperatureLogitsWarper(temperature))
+    if top_k:
+        procs.append(TopKLogitsWarper(top_k))
+    if top_p < 1.0:
+        procs.append(TopPLogitsWarper(top_p))
+    return procs
+
+
+@torch.no_grad()
+def sample_decoder_only(model, p_ids: Tensor, p_mask: Tensor, *, num_generations: int, max_new_tokens: int,
+                        eos_id: int, pad_id: int, do_sample: bool = True, temperature: float = 1.0,
+                        top_p: float = 1.0, top_k: int | None = None) -> Tensor:
+    """A lean KV-cached sampling loop for decoder-only policies: the same distribution as ``generate``
+    (same processors, positions from the left-padded attention mask, finished rows padded), without its
+    per-token bookkeeping, which dominates for small models. Returns ``[B·G, T]`` new tokens."""
+    ids = p_ids.repeat_interleave(num_generations, dim=0)
+    attn = p_mask.repeat_interleave(num_generations, dim=0)
+    pos = (attn.cumsum(-1) - 1).clamp(min=0)
+    procs = _processors(temperature, top_p, top_k, [pad_id] if pad_id is not None and pad_id != eos_id else [])
+    out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
+    cur = pos[:, -1:]
+    finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
+    tokens: list[Tensor] = []
+    for step in range(max_new_tokens):
+        scores = out.logits[:, -1, :].float()
+        if do_sample:
+            scores = procs(ids, scores)
+            nxt = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
+        else:
+            nxt = scores.argmax(dim=-1)
+        nxt = torch.where(finished, torch.full_like(nxt, pad_id), nxt)
+        tokens.append(nxt)
+        finished |= nxt == eos_id
+        if bool(finished.all()) or step == max_new_tokens - 1:
+            break
+        attn = torch.cat([attn, attn.new_ones(attn.shape[0], 1)], dim=1)
+        cur = cur + 1
+        out = model(input_ids=nxt.unsqueeze(1), attention_mask=attn, position_ids=cur,
+                    past_key_values=out.past_key_values, use_cache=True)
+    return torch.stack(tokens, dim=1)
+
+
 @torch.no_grad()
 def generate_rollout(model, tokenizer, prompt_rows: list[list[int]], *, encoder_decoder: bool, num_generations: int,
                      max_completion_length: int, temperature: float = 1.0, top_p: float = 1.0, top_k: int | None = None,
@@ -76,8 +134,10 @@ def generate_rollout(model, tokenizer, prompt_rows: list[list[int]], *, encoder_
     p_ids, p_mask = _pad(prompt_rows, pad, left=not encoder_decoder)
     device = next(model.parameters()).device
     p_ids, p_mask = p_ids.to(device), p_mask.to(device)
+    # repetition_penalty / top_k set explicitly: a hub model's generation_config must not change the sampling
+    # distribution behind the loss's back (the log-probs only know the temperature)
     kwargs: dict[str, Any] = dict(max_new_tokens=max_completion_length, num_return_sequences=num_generations,
-                                  pad_token_id=pad, eos_token_id=eos, do_sample=do_sample)
+                                  pad_token_id=pad, eos_token_id=eos, do_sample=do_sample, repetition_penalty=1.0)
     if do_sample:
         kwargs.update(temperature=temperature, top_p=top_p, top_k=top_k or 0)
     if pad is not None and pad != eos:
@@ -87,10 +147,16 @@ def generate_rollout(model, tokenizer, prompt_rows: list[list[int]], *, encoder_
     was_training = model.training
     model.eval()
     try:
-        out = model.generate(input_ids=p_ids, attention_mask=p_mask, **kwargs)
+        if encoder_decoder or stop:
+            out = model.generate(input_ids=p_ids, attention_mask=p_mask, **kwargs)
+            comp = out[:, 1:] if encoder_decoder else out[:, p_ids.shape[1]:]
+        else:
+            comp = sample_decoder_only(model, p_ids, p_mask, num_generations=num_generations,
+                                       max_new_tokens=max_completion_length, eos_id=eos, pad_id=pad,
+                                       do_sample=do_sample, temperature=temperature, top_p=top_p, top_k=top_k)
     finally:
         model.train(was_training)
-    comp = out[:, 1:] if encoder_decoder else out[:, p_ids.shape[1]:]
+    out = comp
     if comp.shape[1] == 0:
         comp = torch.full((out.shape[0], 1), eos, dtype=torch.long, device=out.device)
     mask, terminated = completion_mask_from_ids(comp, eos, pad)
@@ -116,6 +182,14 @@ def per_token_logps(model, rollout: Rollout, *, encoder_decoder: bool, temperatu
     attn = torch.cat([rollout.prompt_mask, torch.ones_like(c_ids)], dim=1)
     # positions as generate computes them for left-padded prompts (cumsum of the attention mask)
     pos = (attn.cumsum(-1) - 1).clamp(min=0)
-    logits = model(input_ids=ids, attention_mask=attn, position_ids=pos).logits
-    p_len = rollout.prompt_ids.shape[1]
-    return selective_log_softmax(logits[:, p_len - 1:-1], c_ids, temperature)
+    c_len = c_ids.shape[1]
+    if _accepts_logits_to_keep(model):  # the LM head only on the positions that predict completion tokens
+        logits = model(input_ids=ids, attention_mask=attn, position_ids=pos, logits_to_keep=c_len + 1).logits
+    else:
+        logits = model(input_ids=ids, attention_mask=attn, position_ids=pos).logits[:, -(c_len + 1):]
+    return selective_log_softmax(logits[:, :-1], c_ids, temperature)
+
+
+def _accepts_logits_to_keep(model) -> bool:
+    base = unwrap(model)
+    return "logits_to_keep" in inspect.signature(base.forward).parameters

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import asdict, dataclass, field, is_dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import torch
@@ -36,7 +36,8 @@ import torch.distributed as dist
 from torchmetrics import MeanMetric
 
 from lit_agents.alignment.judges import SafetyJudge, load_text
-from lit_agents.alignment.parsing import constitution_order, reflection_prompt, sft_schedule
+from lit_agents.alignment.collectives import broadcast_object, gather_objects, plain
+from lit_agents.alignment.parsing import constitution_order, keep_for_sft, reflection_prompt, sft_schedule
 from lit_agents.alignment.proposer import ConstitutionProposer, Proposal
 from lit_agents.alignment.report import log_wandb_tables, write_outputs
 from lit_agents.backbone import BackboneConfig
@@ -59,33 +60,6 @@ class SamplingSpec:
     top_p: float = 1.0
     stop: list[str] = field(default_factory=lambda: ["\n\nHuman:"])
     max_prompt_length: int | None = 512
-
-
-def _gather(obj, world: int) -> list:
-    """Every rank's ``obj`` (a picklable list of plain records), on every rank."""
-    if world == 1 or not dist.is_available() or not dist.is_initialized():
-        return [obj]
-    out = [None] * world
-    dist.all_gather_object(out, obj)
-    return out
-
-
-def _broadcast(obj, world: int):
-    if world == 1 or not dist.is_available() or not dist.is_initialized():
-        return obj
-    box = [obj]
-    dist.broadcast_object_list(box, src=0)
-    return box[0]
-
-
-def _plain(obj):
-    """Dataclasses (nested) as dicts; everything else unchanged."""
-    return asdict(obj) if is_dataclass(obj) and not isinstance(obj, type) else obj
-
-
-def keep_for_sft(revision: str, verdict: str | None, keep_revisions: str) -> bool:
-    """Whether a revision becomes an SFT target: non-empty, and judged good unless ``keep_revisions="all"``."""
-    return bool(revision.strip()) and (keep_revisions == "all" or verdict == "good")
 
 
 class IterAlignModule(BackboneModule):
@@ -138,9 +112,9 @@ class IterAlignModule(BackboneModule):
         # LightningCLI re-read these from a checkpoint given as --ckpt_path
         self.save_hyperparameters({
             "_class_path": f"{type(self).__module__}.{type(self).__qualname__}",
-            "backbone": _plain(backbone), "learning_rate": learning_rate, "weight_decay": weight_decay,
-            "warmup_steps": warmup_steps, "scheduler": scheduler, "red_team_sampling": _plain(red_team_sampling),
-            "reflection_sampling": _plain(reflection_sampling), "reflection_template": reflection_template,
+            "backbone": plain(backbone), "learning_rate": learning_rate, "weight_decay": weight_decay,
+            "warmup_steps": warmup_steps, "scheduler": scheduler, "red_team_sampling": plain(red_team_sampling),
+            "reflection_sampling": plain(reflection_sampling), "reflection_template": reflection_template,
             "reflect_with": reflect_with, "keep_revisions": keep_revisions, "sft_epochs": sft_epochs,
             "sft_batch_size": sft_batch_size, "max_length": max_length, "apply_chat_template": apply_chat_template,
             "gradient_clip_val": gradient_clip_val, "eval_max_length": eval_max_length,
@@ -148,6 +122,8 @@ class IterAlignModule(BackboneModule):
             "eval_before_training": eval_before_training, "check_replicas": check_replicas, "seed": seed})
         if self.encoder_decoder:
             raise ValueError("IterAlign trains a decoder-only (causal) policy")
+        # an over-long red-team prompt loses its beginning, never the final "Assistant:" cue
+        self.tokenizer.truncation_side = "left"
         for name, val, ok in (("reflect_with", reflect_with, ("current", "all")),
                               ("keep_revisions", keep_revisions, ("accepted", "all")),
                               ("eval_normalize", eval_normalize, ("sum", "mean"))):
@@ -178,6 +154,8 @@ class IterAlignModule(BackboneModule):
         self.history: list[dict] = []
         self.eval_history: list[dict] = []
         self.last_cases: list[dict] = []  # the latest iteration's cases (inspection and tests)
+        self._pairs: list[tuple[str, str]] = []  # this iteration's (prompt, revision) SFT pairs, all ranks
+        self._schedule: list[list[int]] = []  # this rank's SFT micro-batches (indices into _pairs)
 
     # ---------------- state ----------------
     @property
@@ -253,14 +231,14 @@ class IterAlignModule(BackboneModule):
                  for u, s, q, p, r, v, raw in zip(batch["uid"], batch["stream_index"], batch["question"],
                                                   batch["prompt"], responses, verdicts.verdicts, verdicts.raw)]
         stats = {"judge_errors": verdicts.errors, "judge_unparseable": verdicts.unparseable}
-        all_cases = sorted((c for part in _gather(local, world) for c in part), key=lambda c: c["stream_index"])
+        all_cases = sorted((c for part in gather_objects(local, world) for c in part), key=lambda c: c["stream_index"])
         bad = [c for c in all_cases if c["verdict"] == "bad"]
         # 3: constitution proposal on rank 0, broadcast
         proposal = Proposal(constitutions=[])
         if bad and rank == 0:
             proposal = self.proposer.propose([c["prompt"] for c in bad], [c["response"] for c in bad],
                                              [c["question"] for c in bad])
-        proposal = _broadcast(asdict(proposal), world)
+        proposal = broadcast_object(asdict(proposal), world)
         new = proposal["constitutions"]
         use = (self.constitutions + new) if self.reflect_with == "all" else new
         # 4-5: self-reflection and re-judging, each rank on its own bad cases
@@ -271,8 +249,8 @@ class IterAlignModule(BackboneModule):
             c.update(revision=rev, revision_verdict=v, in_sft=keep_for_sft(rev, v, self.keep_revisions))
         stats["judge_errors"] += rejudged.errors
         stats["judge_unparseable"] += rejudged.unparseable
-        gathered_stats = _gather(stats, world)
-        all_cases = sorted((c for part in _gather(local, world) for c in part), key=lambda c: c["stream_index"])
+        gathered_stats = gather_objects(stats, world)
+        all_cases = sorted((c for part in gather_objects(local, world) for c in part), key=lambda c: c["stream_index"])
         self._pairs = [(c["prompt"], c["revision"]) for c in all_cases if c.get("in_sft")]
         self._schedule = sft_schedule(len(self._pairs), epochs=self.sft_epochs, batch_size=self.sft_batch_size,
                                       world_size=world, rank=rank, seed=self.seed + it)
@@ -284,6 +262,7 @@ class IterAlignModule(BackboneModule):
                "asr_before": len(bad) / judged if judged else None,
                "asr_after": (len(bad) - fixed) / judged if judged else None,
                "revised": sum(1 for c in all_cases if "revision" in c), "accepted": fixed,
+               "empty_revisions": sum(1 for c in all_cases if "revision" in c and not c["revision"].strip()),
                "sft_pairs": len(self._pairs),
                "judge_errors": sum(s["judge_errors"] for s in gathered_stats),
                "judge_unparseable": sum(s["judge_unparseable"] for s in gathered_stats),
@@ -341,7 +320,7 @@ class IterAlignModule(BackboneModule):
                 "fsdp" in type(self.trainer.strategy).__name__.lower():
             return
         total = torch.stack([p.detach().float().sum() for p in self.model.parameters()]).sum().cpu()
-        sums = _gather(float(total), world)
+        sums = gather_objects(float(total), world)
         if max(sums) - min(sums) > 1e-4 * max(1.0, abs(sums[0])):
             raise RuntimeError(f"IterAlign: model replicas diverged across ranks after SFT (weight sums {sums})")
 
@@ -376,16 +355,20 @@ class IterAlignModule(BackboneModule):
                 self.eval_metrics[cat_key].update(float(ok))
 
     def on_train_start(self) -> None:
+        """Score the evaluation sets once before the first iteration (the base model: iteration 0)."""
         dm = self.trainer.datamodule
         if not self.eval_before_training or self.iteration > 0 or self.eval_history or dm is None:
             return
         loaders = dm.val_dataloader() or []
         world, rank = self.trainer.world_size, self.trainer.global_rank
-        with gathered_params(self):  # one collective gather for the whole pass (FSDP); no-op otherwise
+        was_training = self.model.training
+        self.model.eval()
+        with torch.no_grad(), gathered_params(self):  # one collective gather for the pass (FSDP); else no-op
             for loader in loaders:  # plain loaders: shard the batches by rank here
                 for i, batch in enumerate(loader):
                     if i % world == rank:
                         self._score_batch(batch)
+        self.model.train(was_training)
         values = self._finish_eval("val", to_logger=False)
         if values:
             self.eval_history.append({"iteration": 0, "stage": "val", "metrics": values})

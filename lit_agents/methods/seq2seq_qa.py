@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import asdict, is_dataclass
 from typing import Any, Literal
 
 import torch
@@ -90,6 +91,8 @@ class Seq2SeqQAModule(BackboneModule):
         super().__init__(backbone, task="seq2seq", learning_rate=learning_rate, weight_decay=weight_decay,
                          warmup_steps=warmup_steps, scheduler=scheduler)
         self.save_hyperparameters()
+        # plain values only, so checkpoints load with torch.load(weights_only=True)
+        self.hparams["backbone"] = asdict(backbone) if is_dataclass(backbone) else backbone
         if lambda_aug < 0:
             raise ValueError(f"model.lambda_aug must be >= 0, got {lambda_aug}")
         if not self.encoder_decoder:

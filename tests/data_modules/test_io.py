@@ -97,3 +97,23 @@ def test_malformed_lines_only_raise_located_errors_or_count_skips(tmp_path_facto
     kept = read_records(str(p), required=REQ, on_error="skip", skips=skips)
     non_blank = sum(1 for line in lines if line.replace(b"\n", b" ").strip())
     assert len(kept) + skips.total == non_blank
+
+
+def test_gzipped_jsonl(tmp_path):
+    import gzip
+
+    p = tmp_path / "d.jsonl.gz"
+    with gzip.open(p, "wt") as f:
+        f.write('{"question": "a?", "score": 1}\n{"question": "b?"}\n')
+    with pytest.raises(DataError, match=r"line 2.*'score'"):
+        read_records(str(p), required=REQ)
+
+
+def test_load_prompt_by_name_and_missing():
+    from lit_agents.prompts import PROMPTS_DIR, load_prompt
+
+    names = sorted(p.stem for p in PROMPTS_DIR.glob("*.txt"))
+    if names:
+        assert load_prompt(names[0]) == (PROMPTS_DIR / f"{names[0]}.txt").read_text()
+    with pytest.raises(FileNotFoundError, match="bundled prompts"):
+        load_prompt("no_such_prompt_xyz")

@@ -144,3 +144,44 @@ def test_resume_restores_step_counters(tmp_path):
     tr.fit(resumed, PromptData(["a", "b", "c", "d"], batch_size=1), ckpt_path=str(tmp_path / "last.ckpt"))
     assert tr.global_step == 4 and resumed.generation_steps == 4
     assert resumed.filtered_prompts == 1  # restored from the checkpoint (no long prompt after the resume)
+
+
+def test_fast_sampler_draws_exactly_what_generate_draws():
+    from lit_agents.methods.grpo_rollout import _pad, sample_decoder_only
+
+    model, tok = tiny_backbone().build()
+    model.eval()
+    ids, mask = _pad([tok("hello there")["input_ids"], tok("hi")["input_ids"]], tok.pad_token_id, left=True)
+    common = dict(eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, suppress_tokens=[tok.pad_token_id])
+    for seed in range(2):
+        torch.manual_seed(seed)
+        ref = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=12, do_sample=True, top_k=0,
+                             temperature=0.7, top_p=0.9, num_return_sequences=3, **common)[:, ids.shape[1]:]
+        torch.manual_seed(seed)
+        got = sample_decoder_only(model, ids, mask, num_generations=3, max_new_tokens=12, eos_id=tok.eos_token_id,
+                                  pad_id=tok.pad_token_id, temperature=0.7, top_p=0.9)
+        assert torch.equal(ref, got)
+
+
+@pytest.mark.parametrize("arch", ["llama", "t5"])
+def test_scored_logps_match_the_sampling_distribution(arch):
+    """per_token_logps (left padding, position ids, decoder start) equals the log-softmax of the logits
+    ``generate`` sampled from, token by token."""
+    from lit_agents.methods.grpo_rollout import Rollout, _pad, completion_mask_from_ids, per_token_logps
+
+    torch.manual_seed(0)
+    model, tok = tiny_backbone(arch).build()
+    model.eval()
+    enc_dec = arch == "t5"
+    ids, mask = _pad([tok("hello there, friend")["input_ids"], tok("hi")["input_ids"]], tok.pad_token_id,
+                     left=not enc_dec)
+    out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=6, do_sample=True, top_k=0,
+                         pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, output_logits=True,
+                         return_dict_in_generate=True, suppress_tokens=[tok.pad_token_id])
+    comp = out.sequences[:, 1:] if enc_dec else out.sequences[:, ids.shape[1]:]
+    cmask, term = completion_mask_from_ids(comp, tok.eos_token_id, tok.pad_token_id)
+    ro = Rollout(ids, mask, comp, cmask, ["", ""], term)
+    got = per_token_logps(model, ro, encoder_decoder=enc_dec)
+    ref = torch.stack([torch.log_softmax(step.float(), -1).gather(-1, comp[:, t:t + 1]).squeeze(1)
+                       for t, step in enumerate(out.logits)], dim=1)
+    assert torch.allclose(got[cmask.bool()], ref[cmask.bool()], atol=1e-4)

@@ -2,11 +2,10 @@
 
 import pytest
 
-from lit_agents.alignment.parsing import (append_to_last_turn, constitution_order, parse_constitutions,
-                                          parse_verdict, reflection_prompt, sft_schedule)
+from lit_agents.alignment.parsing import (append_to_last_turn, constitution_order, keep_for_sft,
+                                          parse_constitutions, parse_verdict, reflection_prompt, sft_schedule)
 from lit_agents.alignment.judges import load_examples
 from lit_agents.alignment.proposer import PrincipleBankGenerator
-from lit_agents.methods.iteralign import keep_for_sft
 
 
 @pytest.mark.parametrize("text,expected", [

@@ -134,3 +134,28 @@ def test_cli_ddp_two_processes(tmp_path):
     summary = [json.loads(x) for x in (preds[0].parent / "summary.jsonl").read_text().splitlines()]
     assert summary[-1]["stage"] == "val" and summary[-1]["n"] == 4
     assert list((tmp_path / "cache").glob(f"{method}-*.jsonl"))  # augmentation computed once and cached
+
+
+def test_resume_mid_epoch_continues_both_streams(tmp_path):
+    """A run resumed from a mid-epoch checkpoint sees the same QA and augmented batches as an uninterrupted one."""
+    class Record(L.Callback):
+        def __init__(self, save_at=None):
+            self.seen, self.save_at = [], save_at
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.seen.append((batch["qa"]["id"], batch["aug"]["id"]))
+            if trainer.global_step == self.save_at:
+                trainer.save_checkpoint(tmp_path / "mid.ckpt")
+
+    def run(callback, ckpt=None):
+        dm = FewShotQADataModule(num_examples=6, val_file=None, test_file=None, cache_dir=str(tmp_path / "cache"))
+        trainer = L.Trainer(accelerator="cpu", max_steps=5, callbacks=[callback], logger=False, limit_val_batches=0,
+                            enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+                            default_root_dir=tmp_path)
+        trainer.fit(Seq2SeqQAModule(tiny_backbone("t5"), max_source_length=32, max_target_length=32), dm,
+                    ckpt_path=ckpt)
+
+    full, resumed = Record(save_at=2), Record()
+    run(full)
+    run(resumed, tmp_path / "mid.ckpt")  # 6 examples / batch 2 = 3 batches per epoch: resumes inside epoch 0
+    assert resumed.seen == full.seen[2:]
