@@ -11,6 +11,9 @@ CASES = {
     "sft": ("configs/sft.yaml", ["--trainer.max_steps", "6", "--trainer.limit_val_batches", "0",
                                  "--data.init_args.max_train_records", "40", "--data.init_args.batch_size", "4",
                                  "--model.init_args.max_length", "256"], 3),
+    "tinyllm": ("configs/tinyllm.yaml", ["--trainer.max_steps", "6", "--trainer.limit_val_batches", "0",
+                                         "--data.init_args.batch_size", "4", "--model.init_args.max_target_length",
+                                         "64", "--checkpoint.monitor", "null"], 3),
 }
 
 
