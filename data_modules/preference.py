@@ -274,7 +274,7 @@ class PreferenceDataModule(RecordsDataModule):
         self.on_error = on_error
 
     def load(self, split: str) -> list[dict]:
-        pairs = [p for src in self.sources[split] for p in load_pairs(_src(src), on_error=self.on_error)]
+        pairs = load_sources(self.sources[split], on_error=self.on_error)
         return build_records(pairs, both_orders=split != "train", **self.render)
 
     def setup(self, stage: str | None = None) -> None:
@@ -289,6 +289,19 @@ class PreferenceDataModule(RecordsDataModule):
 
     def val_dataloader(self):
         return self._loader(self.val_records, train=False) if self.val_records else []
+
+
+def load_sources(sources: list[PreferenceSource | dict], *, on_error: Literal["raise", "skip"] = "raise") -> list[dict]:
+    """Pairs of several sources; pair ids (``<file name>:<line>:<k>``) must be unique across them, because
+    evaluation de-duplicates judgments by (pair id, order)."""
+    pairs = [p for src in sources for p in load_pairs(_src(src), on_error=on_error)]
+    seen: set[str] = set()
+    for p in pairs:
+        if p["pair_id"] in seen:
+            raise DataError("two preference sources share a file name, so their pair ids collide; rename one",
+                            path=p["pair_id"].split(":")[0])
+        seen.add(p["pair_id"])
+    return pairs
 
 
 def _src(s: PreferenceSource | dict) -> PreferenceSource:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from data_modules.base import RecordsDataModule
 from data_modules.io import read_records, samples_dir
-from data_modules.preference import PreferenceSource, _src, build_records, load_pairs, load_prompt_text
+from data_modules.preference import PreferenceSource, _src, build_records, load_prompt_text, load_sources
 from lit_agents.generation import CachedGenerator, TextGenerator
 from lit_agents.rewards import parse_verdict
 
@@ -103,8 +103,8 @@ class TraceDistillDataModule(RecordsDataModule):
         self.stats: dict[str, int] = {}
 
     def _train_pair_records(self) -> list[dict]:
-        pairs = [p for s in self.pair_sources for p in load_pairs(s, on_error=self.on_error)]
-        return build_records(pairs, both_orders=False, **self.render)
+        return build_records(load_sources(self.pair_sources, on_error=self.on_error), both_orders=False,
+                             **self.render)
 
     def _read_traces(self) -> dict[tuple[str, str], str]:
         if not self.traces_path.exists():
@@ -142,7 +142,7 @@ class TraceDistillDataModule(RecordsDataModule):
             log.warning("RM-R1 traces: %d of %d training pairs have no kept trace in %s and are left out",
                         self.stats["without_trace"], len(records), self.traces_path)
         self.train_records = train
-        val_pairs = [p for s in self.val_sources for p in load_pairs(s, on_error=self.on_error)]
+        val_pairs = load_sources(self.val_sources, on_error=self.on_error)
         self.val_records = build_records(val_pairs, both_orders=True, **self.render)
         self.test_records = self.val_records
 

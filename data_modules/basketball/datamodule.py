@@ -11,6 +11,7 @@ validation split); the known better actions, when present, are only used for met
 from __future__ import annotations
 
 import glob
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +111,7 @@ class ReLiableDataModule(L.LightningDataModule):
         if self.synthetic is not None:
             s = self.synthetic
             key = json.dumps(s.__dict__, sort_keys=True, default=str)
-            out = self.cache_dir / "synthetic" / __import__("hashlib").sha1(key.encode()).hexdigest()[:12]
+            out = self.cache_dir / "synthetic" / hashlib.sha1(key.encode()).hexdigest()[:12]
             done = out / "done.json"
             if not done.is_file():
                 paths = write_synthetic_games(out, s.n_games, seed=s.seed, pbp_csv=[resolve(p) for p in s.pbp_csv],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -69,7 +70,7 @@ def _load_json_text(path: Path) -> tuple[str, str]:
                 names = [n for n in z.getnames() if n.endswith(".json")]
                 if len(names) != 1:
                     raise DataError(f"expected one .json inside the archive, found {names}", path=path)
-                with __import__("tempfile").TemporaryDirectory() as tmp:
+                with tempfile.TemporaryDirectory() as tmp:
                     z.extract(path=tmp, targets=names)
                     return (Path(tmp) / names[0]).read_text(encoding="utf-8"), f"{path}!{names[0]}"
         except DataError:

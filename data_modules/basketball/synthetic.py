@@ -26,7 +26,7 @@ import numpy as np
 from data_modules.basketball.court import BASKET_X, BASKET_Y, RIM_HEIGHT_FT, orient
 from data_modules.basketball.pbp import MADE, MISS, REBOUND, TURNOVER, pbp_possessions, read_pbp
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 """Bumped whenever the generated positions change, so caches keyed on the synthetic settings are redone."""
 PBP_COLUMNS = ["GAME_ID", "EVENTNUM", "EVENTMSGTYPE", "EVENTMSGACTIONTYPE", "PERIOD", "WCTIMESTRING",
                "PCTIMESTRING", "HOMEDESCRIPTION", "NEUTRALDESCRIPTION", "VISITORDESCRIPTION", "SCORE", "SCOREMARGIN",
@@ -69,8 +69,10 @@ def _team_players(rows: list[dict], ptypes: tuple[str, ...]) -> list[tuple[int, 
 class _Sim:
     """Moves 10 players and the ball through one possession in oriented coordinates."""
 
-    def __init__(self, rng: np.random.Generator, fps: int, open_gap_ft: float, guard_gap_ft: float):
+    def __init__(self, rng: np.random.Generator, fps: int, open_gap_ft: float, guard_gap_ft: float,
+                 open_lead_s: float = 0.6):
         self.rng, self.fps, self.open_gap, self.guard_gap = rng, fps, open_gap_ft, guard_gap_ft
+        self.open_lead_s = open_lead_s   # the defender sags off this long before the decision (shot or pass)
 
     def run(self, plan: _Plan, duration: float, pass_up_open: bool, outcome_open: bool) -> tuple[np.ndarray, list[int]]:
         """[T, 11, 3] positions and the frame indices of open-shot decision points."""
@@ -117,11 +119,11 @@ class _Sim:
         open_frames: list[int] = []
         if plan.ending == "shot" and outcome_open:
             rel = n - shot_len
-            gap[max(rel - int(1.5 * fps), 0):, shooter] = self.open_gap + 2.0
+            gap[max(rel - int(self.open_lead_s * fps), 0):, shooter] = self.open_gap + 2.0
             open_frames.append(rel - 1)
         if pass_up_open and passes:
             t0, passer, _, _ = passes[0]
-            gap[max(t0 - int(1.0 * fps), 0):t0 + 1, passer] = self.open_gap + 2.0
+            gap[max(t0 - int(self.open_lead_s * fps), 0):t0 + 1, passer] = self.open_gap + 2.0
             open_frames.append(t0)
         basket = np.array([BASKET_X, BASKET_Y], np.float32)
         vec = basket - off

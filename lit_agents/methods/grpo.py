@@ -271,6 +271,17 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                 self._optimizer_step(opt, sched, prepared, part, stats)
         self._log_generation(prepared, stats, batch_size=max(1, n_rows))
 
+    def _clip(self, opt) -> None:
+        """Gradient-norm clipping; under FSDP through the root's ``clip_grad_norm_`` (the norm over all shards),
+        which Lightning's precision plugin does not offer for FSDP."""
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+        root = getattr(self.trainer.strategy, "model", None)
+        if isinstance(root, FSDP):
+            root.clip_grad_norm_(self.max_grad_norm)
+        else:
+            self.clip_gradients(opt, gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm")
+
     def _check_first_rollout(self, ro: Rollout) -> None:
         """Loud-mask check at step 0: log one prompt + completion with the trained tokens in ⟦…⟧."""
         if int(ro.completion_mask.sum()) == 0:
@@ -298,7 +309,7 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                 loss = sum(p.sum() * 0.0 for p in self.trainable_parameters())
             self.manual_backward(loss)
         if self.max_grad_norm is not None:
-            self.clip_gradients(opt, gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm")
+            self._clip(opt)
         opt.step()
         opt.zero_grad(set_to_none=True)
         sched.step()

@@ -147,3 +147,13 @@ def test_chat_message_pairs_and_released_rendered_records(tmp_path):
     recs = build_records(load_pairs(PreferenceSource(str(tmp_path / "rendered.jsonl")), on_error="skip"),
                          both_orders=True, **RENDER)
     assert len(recs) == 1 and recs[0]["label"] == "B" and recs[0]["prompt"] == rendered["context_messages"]
+
+
+def test_sources_with_the_same_file_name_are_refused(tmp_path):
+    from data_modules.preference import load_sources
+
+    for d in ("a", "b"):
+        (tmp_path / d).mkdir()
+        (tmp_path / d / "pairs.jsonl").write_text(json.dumps({"prompt": "q", "chosen": "x", "rejected": "y"}) + "\n")
+    with pytest.raises(DataError, match="share a file name"):
+        load_sources([PreferenceSource(str(tmp_path / d / "pairs.jsonl")) for d in ("a", "b")])

@@ -1,6 +1,5 @@
 """ReLiable double DQN: pure TD / OPE functions, the target schedule, and one DDP run through the CLI."""
 
-import json
 
 import pytest
 import torch

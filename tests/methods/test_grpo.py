@@ -185,3 +185,16 @@ def test_scored_logps_match_the_sampling_distribution(arch):
     ref = torch.stack([torch.log_softmax(step.float(), -1).gather(-1, comp[:, t:t + 1]).squeeze(1)
                        for t, step in enumerate(out.logits)], dim=1)
     assert torch.allclose(got[cmask.bool()], ref[cmask.bool()], atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_fsdp_gpu_run_generates_with_gathered_params(tmp_path):
+    devices = str(min(2, torch.cuda.device_count()))
+    run_cli(["fit", "--config", "configs/rm_r1_grpo.yaml", "--config", "configs/trainer/fsdp.yaml",
+             "--trainer.devices", devices, "--trainer.max_steps", "2", "--trainer.val_check_interval", "2",
+             "--trainer.limit_val_batches", "1", "--model.init_args.num_generations", "2",
+             "--model.init_args.max_completion_length", "8", "--model.init_args.eval_max_new_tokens", "8",
+             "--data.init_args.batch_size", "1", "--data.init_args.eval_batch_size", "2"], tmp_path)
+    assert list(tmp_path.rglob("last.ckpt"))
+    assert list(tmp_path.rglob("val_pairwise_report.json"))
