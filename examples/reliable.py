@@ -18,7 +18,7 @@ from lit_agents.nets.history_encoder import EncoderSpec
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--tiny", action="store_true")
+    ap.add_argument("--tiny", "--fast", dest="tiny", action="store_true", help="a few steps (what the tests run)")
     ap.add_argument("--root", default="runs/reliable_example")
     ap.add_argument("--cache", default=".cache/reliable")
     args = ap.parse_args(argv)

@@ -48,6 +48,7 @@ class Game:
     n_duplicates: int = 0         # moments already seen in an earlier event
     n_dropped_players: int = 0    # frames with fewer than 10 players
     n_dropped_no_ball: int = 0    # frames without the ball
+    n_trimmed_players: int = 0    # frames with more than 10 players or balls (the first 10 players and ball kept)
 
     @property
     def n_frames(self) -> int:
@@ -57,6 +58,7 @@ class Game:
         """What was read and what was dropped, for logs."""
         return {"events": self.n_events, "moments": self.n_moments, "duplicates": self.n_duplicates,
                 "dropped_few_players": self.n_dropped_players, "dropped_no_ball": self.n_dropped_no_ball,
+                "trimmed_extra_objects": self.n_trimmed_players,
                 "frames": self.n_frames}
 
 
@@ -156,6 +158,8 @@ def parse_sportvu(obj: dict, *, source: str = "<memory>") -> Game:
             if ply.shape[0] < 10:
                 g.n_dropped_players += 1
                 continue
+            if ply.shape[0] > 10 or is_ball.sum() > 1:
+                g.n_trimmed_players += 1
             frame = np.concatenate([arr[is_ball][:1], ply[:10]], axis=0)
             rows.append((period, epoch, gclock, sclock, int(eid)))
             pos_rows.append(frame)
