@@ -10,7 +10,7 @@ from typing import Any
 import lightning as L
 from torch.utils.data import DataLoader, DistributedSampler
 
-from data_modules.io import collate_records
+from data_modules.io import check_loader_args, collate_records
 
 
 class ResumableSampler(DistributedSampler):
@@ -47,12 +47,9 @@ class RecordsDataModule(L.LightningDataModule):
     def __init__(self, batch_size: int = 8, eval_batch_size: int | None = None, num_workers: int = 0,
                  seed: int = 0):
         super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+        check_loader_args(batch_size, num_workers)
         if eval_batch_size is not None and eval_batch_size < 1:
             raise ValueError(f"data.eval_batch_size must be >= 1, got {eval_batch_size}")
-        if num_workers < 0:
-            raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.eval_batch_size = eval_batch_size or batch_size
         self.train_records: list[dict] = []

@@ -205,3 +205,11 @@ def collate_records(records: list[dict]) -> dict[str, list]:
     """Column-wise batch of text/number records: ``[{a: 1}, {a: 2}] -> {a: [1, 2]}``."""
     keys = list(records[0].keys()) if records else []
     return {k: [r.get(k) for r in records] for k in keys}
+
+
+def check_loader_args(batch_size: int, num_workers: int = 0) -> None:
+    """Refuse impossible DataLoader settings at start-up, naming the config key."""
+    if batch_size < 1:
+        raise ValueError(f"data.batch_size must be >= 1, got {batch_size}")
+    if num_workers < 0:
+        raise ValueError(f"data.num_workers must be >= 0, got {num_workers}")

@@ -14,7 +14,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from data_modules.basketball.datamodule import SyntheticGames
+from data_modules.basketball.sources import SyntheticGames
 from data_modules.basketball.trajectories import to_positions
 from data_modules.basketball.trajectory_data import PlayBestDataModule
 from lit_agents.methods.diffusion_planner import DiffusionPlanner, EvalConfig, UNetConfig

@@ -10,10 +10,7 @@ validation split); the known better actions, when present, are only used for met
 
 from __future__ import annotations
 
-import glob
-import hashlib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import lightning as L
@@ -23,30 +20,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from data_modules.basketball.features import N_CHANNELS, flat_dim, render_frames
 from data_modules.basketball.preprocess import ARRAYS, PreprocessSpec, cache_key, preprocess_games
-from data_modules.basketball.synthetic import GENERATOR_VERSION, write_synthetic_games
-from data_modules.io import DataError, samples_dir
-
-
-def resolve(path: str) -> Path:
-    """``samples:reliable/x.csv`` -> the bundled sample; anything else as given."""
-    return samples_dir() / path[len("samples:"):] if path.startswith("samples:") else Path(path)
-
-
-@dataclass
-class SyntheticGames:
-    """Synthetic games to write (see ``synthetic.write_synthetic_games``)."""
-
-    n_games: int = 6
-    seed: int = 0
-    pbp_csv: list[str] = field(default_factory=lambda: ["samples:reliable/0021500001.csv",
-                                                        "samples:reliable/0021500492.csv",
-                                                        "samples:reliable/0021500659.csv"])
-    frames_per_second: int = 5
-    max_possessions: int = 12
-    max_possession_s: float = 10.0
-    p_pass_up_open: float = 0.5
-    outcome_noise: float = 0.15
-    generator_version: int = GENERATOR_VERSION   # part of the cache key: cached games are rewritten when it changes
+from data_modules.basketball.sources import SyntheticGames, game_paths, resolve
+from data_modules.io import DataError, check_loader_args
 
 
 class StepDataset(Dataset):
@@ -96,6 +71,7 @@ class ReLiableDataModule(L.LightningDataModule):
         self.cache_dir, self.spec = Path(cache_dir), preprocess or PreprocessSpec()
         self.window, self.trail = window, trail
         self.test_from_date, self.test_fraction = test_from_date, test_fraction
+        check_loader_args(batch_size, num_workers)
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self.datasets: dict[str, StepDataset] = {}
 
@@ -108,28 +84,7 @@ class ReLiableDataModule(L.LightningDataModule):
         return N_CHANNELS
 
     def _game_paths(self) -> list[Path]:
-        if self.synthetic is not None:
-            s = self.synthetic
-            key = json.dumps(s.__dict__, sort_keys=True, default=str)
-            out = self.cache_dir / "synthetic" / hashlib.sha1(key.encode()).hexdigest()[:12]
-            done = out / "done.json"
-            if not done.is_file():
-                paths = write_synthetic_games(out, s.n_games, seed=s.seed, pbp_csv=[resolve(p) for p in s.pbp_csv],
-                                              frames_per_second=s.frames_per_second, max_possessions=s.max_possessions,
-                                              max_possession_s=s.max_possession_s, p_pass_up_open=s.p_pass_up_open,
-                                              outcome_noise=s.outcome_noise)
-                done.write_text(json.dumps([p.name for p in paths]))
-            return [out / n for n in json.loads(done.read_text())]
-        paths: list[Path] = []
-        for g in self.games:
-            hits = sorted(glob.glob(str(resolve(g)))) if any(c in g for c in "*?[") else [str(resolve(g))]
-            if not hits:
-                raise DataError("no game files match", path=g, field="data.games")
-            paths += [Path(h) for h in hits]
-        for p in paths:
-            if not p.is_file():
-                raise DataError("game file not found", path=p, field="data.games")
-        return paths
+        return game_paths(self.synthetic, self.games, self.cache_dir)
 
     def _split_dirs(self) -> tuple[Path, dict]:
         paths = self._game_paths()

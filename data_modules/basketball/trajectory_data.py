@@ -11,7 +11,6 @@ or the first frames of test possessions.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 from collections import Counter
@@ -22,9 +21,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from data_modules.basketball.datamodule import SyntheticGames, resolve
+from data_modules.basketball.sources import SyntheticGames, game_paths, resolve
 from data_modules.basketball.trajectories import MinMaxNormalizer, possessions_to_arrays
-from data_modules.io import DataError
+from data_modules.io import DataError, check_loader_args
 
 CACHE_VERSION = 1
 
@@ -98,6 +97,7 @@ class PlayBestDataModule(L.LightningDataModule):
         self.cache_dir, self.horizon, self.frame_stride = Path(cache_dir), horizon, frame_stride
         self.min_frames, self.defence_view = min_frames, defence_view
         self.test_from_date, self.test_fraction = test_from_date, test_fraction
+        check_loader_args(batch_size, num_workers)
         self.batch_size, self.num_workers = batch_size, num_workers
         self.predict_starts, self.n_predict = predict_starts, n_predict
         self.splits: dict[str, dict[str, np.ndarray]] = {}
@@ -105,26 +105,7 @@ class PlayBestDataModule(L.LightningDataModule):
 
     # ---- files ----
     def _game_paths(self) -> list[Path]:
-        if self.synthetic is not None:
-            from data_modules.basketball.synthetic import write_synthetic_games
-            s = self.synthetic
-            key = json.dumps(s.__dict__, sort_keys=True, default=str)
-            out = self.cache_dir / "synthetic" / hashlib.sha1(key.encode()).hexdigest()[:12]
-            done = out / "done.json"
-            if not done.is_file():
-                paths = write_synthetic_games(out, s.n_games, seed=s.seed, pbp_csv=[resolve(p) for p in s.pbp_csv],
-                                              frames_per_second=s.frames_per_second, max_possessions=s.max_possessions,
-                                              max_possession_s=s.max_possession_s, p_pass_up_open=s.p_pass_up_open,
-                                              outcome_noise=s.outcome_noise)
-                done.write_text(json.dumps([p.name for p in paths]))
-            return [out / n for n in json.loads(done.read_text())]
-        paths: list[Path] = []
-        for g in self.games:
-            hits = sorted(glob.glob(str(resolve(g)))) if any(c in g for c in "*?[") else [str(resolve(g))]
-            if not hits or not all(Path(h).is_file() for h in hits):
-                raise DataError("no game file found", path=g, field="data.games")
-            paths += [Path(h) for h in hits]
-        return paths
+        return game_paths(self.synthetic, self.games, self.cache_dir)
 
     def _cache_file(self, paths: list[Path]) -> Path:
         key = json.dumps({"v": CACHE_VERSION, "paths": [str(p) for p in paths], "pbp": self.pbp_dir,

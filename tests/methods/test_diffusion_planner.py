@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from data_modules.basketball.datamodule import SyntheticGames
+from data_modules.basketball.sources import SyntheticGames
 from data_modules.basketball.trajectories import position_channels, to_features
 from data_modules.basketball.trajectory_data import PlayBestDataModule
 from lit_agents.methods.diffusion_planner import (
