@@ -38,6 +38,38 @@ class ResumableSampler(DistributedSampler):
         return iter(indices)
 
 
+class ResumableTrainLoader:
+    """Mid-epoch resume for a DataModule's training loader, for DataModules not built on ``RecordsDataModule``
+    (tensor datasets): ``sampler(dataset)`` gives a seeded :class:`ResumableSampler` that skips what a
+    checkpointed run already consumed; ``progress()`` / ``resume_from(state)`` go in the DataModule's
+    ``state_dict`` / ``load_state_dict``."""
+
+    def __init__(self, batch_size: int, seed: int = 0):
+        self.batch_size, self.seed = batch_size, seed
+        self._resume: dict[str, int] | None = None
+
+    @staticmethod
+    def progress(trainer) -> dict[str, int]:
+        """Where training stands in the current epoch (empty outside fitting)."""
+        if trainer is None or not trainer.training:
+            return {}
+        loop = trainer.fit_loop
+        return {"epoch": loop.epoch_progress.current.processed,
+                "batches": loop.epoch_loop.batch_progress.current.processed}
+
+    def resume_from(self, state: dict[str, Any] | None) -> None:
+        if state and "epoch" in state and "batches" in state:
+            self._resume = {"epoch": int(state["epoch"]), "batches": int(state["batches"])}
+
+    def sampler(self, dataset, trainer) -> ResumableSampler:
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        sampler = ResumableSampler(dataset, num_replicas=world, rank=rank, seed=self.seed)
+        if self._resume is not None:
+            sampler.resume(self._resume["epoch"], self._resume["batches"] * self.batch_size)
+            self._resume = None
+        return sampler
+
+
 class RecordsDataModule(L.LightningDataModule):
     """Subclasses fill ``self.train_records`` / ``val_records`` / ``test_records`` / ``predict_records`` in
     ``setup``; this class turns them into DataLoaders of ``dict[str, list]`` batches.

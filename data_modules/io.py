@@ -192,7 +192,15 @@ def read_records(source: str | Path, *, split: str | None = None,
             if isinstance(rec, DataError):
                 raise rec
             rec = validate_record(rec, required, path=source, line=line)
-            out.append(transform(rec, str(source), line) if transform is not None else rec)
+            try:
+                out.append(transform(rec, str(source), line) if transform is not None else rec)
+            except (KeyError, TypeError, AttributeError, IndexError, ValueError) as err:
+                if isinstance(err, DataError):
+                    raise
+                # a transform that did not foresee this malformation: still a located, skippable DataError
+                field = str(err.args[0]) if isinstance(err, KeyError) and err.args else None
+                raise DataError(f"malformed record ({type(err).__name__}: {err})", path=source, line=line,
+                                field=field) from err
         except DataError as err:
             if on_error == "raise":
                 raise

@@ -71,6 +71,10 @@ def parse_hh_dialogue(text: str, *, path: str, line: int, field: str) -> list[di
 
 
 def _hh_pair(rec: dict, path: str, line: int) -> list[dict]:
+    for key in ("chosen", "rejected"):
+        if not isinstance(rec.get(key), str):
+            raise DataError(f"expected an hh dialogue string, got {type(rec.get(key)).__name__}", path=path,
+                            line=line, field=key)
     chosen = parse_hh_dialogue(rec["chosen"], path=path, line=line, field="chosen")
     rejected = parse_hh_dialogue(rec["rejected"], path=path, line=line, field="rejected")
     if chosen[:-1] != rejected[:-1]:

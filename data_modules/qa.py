@@ -106,14 +106,30 @@ def read_squad(path: str | Path, *, on_error: OnError = "raise") -> tuple[list[d
         raise DataError("expected a SQuAD json object with a 'data' list", path=str(path), field="data")
     out: list[dict] = []
     for a_i, article in enumerate(doc["data"]):
-        for p_i, para in enumerate(article.get("paragraphs", [])):
-            ctx = para.get("context")
+        paras = article.get("paragraphs", []) if isinstance(article, dict) else None
+        if not isinstance(paras, list):
+            raise DataError(f"data[{a_i}]: expected an article object with a 'paragraphs' list", path=str(path),
+                            field="paragraphs")
+        for p_i, para in enumerate(paras):
+            ctx = para.get("context") if isinstance(para, dict) else None
             if not isinstance(ctx, str) or not ctx.strip():
                 raise DataError(f"data[{a_i}].paragraphs[{p_i}]: missing or empty context", path=str(path),
                                 field="context")
-            for q_i, qa in enumerate(para.get("qas", [])):
+            qas = para.get("qas", [])
+            if not isinstance(qas, list):
+                raise DataError(f"data[{a_i}].paragraphs[{p_i}]: 'qas' is not a list", path=str(path), field="qas")
+            for q_i, qa in enumerate(qas):
+                where = f"data[{a_i}].paragraphs[{p_i}].qas[{q_i}]"
+                answers = qa.get("answers") if isinstance(qa, dict) else None
+                if not isinstance(qa, dict) or not isinstance(answers or [], list) or not all(
+                        isinstance(a, dict) and isinstance(a.get("text", ""), str)
+                        and isinstance(a.get("answer_start", -1), int) and not isinstance(a.get("answer_start"), bool)
+                        for a in answers or []):
+                    _fail(stats, on_error, f"{where}: expected {{id, question, answers: [{{text, answer_start}}]}}",
+                          line=None, field_="answers", reason="malformed qa")
+                    continue
+                answers = answers or []
                 qid = str(qa.get("id", f"{a_i}-{p_i}-{q_i}"))
-                answers = qa.get("answers") or []
                 rec = {
                     "id": qid,
                     "context": ctx,
@@ -121,7 +137,7 @@ def read_squad(path: str | Path, *, on_error: OnError = "raise") -> tuple[list[d
                     "answers": [a.get("text", "") for a in answers],
                     "answer_starts": [int(a.get("answer_start", -1)) for a in answers],
                 }
-                if _check_qa(rec, stats, on_error, None, f"question id {qid}"):
+                if _check_qa(rec, stats, on_error, None, f"{where} (question id {qid})"):
                     out.append(rec)
                     stats.read += 1
     _log_stats(stats)
@@ -140,6 +156,27 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
         yield line_no, obj
 
 
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _mrqa_qa_ok(qa: Any) -> bool:
+    """The shape ``read_mrqa`` relies on (wrong types are refused as a located DataError, not a TypeError)."""
+    if not isinstance(qa, dict):
+        return False
+    answers, dets = qa.get("answers") or [], qa.get("detected_answers") or []
+    if not isinstance(answers, list) or not all(isinstance(a, str) for a in answers) or not isinstance(dets, list):
+        return False
+    for det in dets:
+        if not isinstance(det, dict) or not isinstance(det.get("text", ""), str):
+            return False
+        spans = det.get("char_spans") or []
+        if not isinstance(spans, list) or not all(isinstance(sp, list) and len(sp) == 2 and all(map(_is_int, sp))
+                                                  for sp in spans):
+            return False
+    return True
+
+
 def read_mrqa(path: str | Path, *, on_error: OnError = "raise") -> tuple[list[dict], ReadStats]:
     """Read an MRQA-format jsonl file: an optional ``{"header": ...}`` line, then one context per line with
     several ``qas`` (``answers`` = gold texts, ``detected_answers[*].char_spans`` = inclusive char spans)."""
@@ -147,6 +184,8 @@ def read_mrqa(path: str | Path, *, on_error: OnError = "raise") -> tuple[list[di
     stats = ReadStats(str(path))
     out: list[dict] = []
     for line_no, obj in _iter_jsonl(path):
+        if not isinstance(obj, dict):
+            raise DataError(f"expected a JSON object, got {type(obj).__name__}", path=str(path), line=line_no)
         if "header" in obj:
             continue
         ctx = obj.get("context")
@@ -156,6 +195,10 @@ def read_mrqa(path: str | Path, *, on_error: OnError = "raise") -> tuple[list[di
         if not isinstance(qas, list):
             raise DataError("missing 'qas' list", path=str(path), line=line_no, field="qas")
         for q_i, qa in enumerate(qas):
+            if not _mrqa_qa_ok(qa):
+                _fail(stats, on_error, f"qas[{q_i}]: expected {{qid, question, answers: [str], detected_answers: "
+                      "[{text, char_spans: [[start, end]]}]}", line=line_no, field_="qas", reason="malformed qa")
+                continue
             qid = str(qa.get("qid") or qa.get("id") or f"line{line_no}-{q_i}")
             answers, starts = [], []
             for det in qa.get("detected_answers") or []:

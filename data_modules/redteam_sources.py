@@ -97,11 +97,18 @@ def split_hh(transcript: str, *, path: Path | None = None, line: int | None = No
     return turns
 
 
+def _decode(raw: bytes, path: Path) -> str:
+    """UTF-8 text; an undecodable byte is a DataError naming its line."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path,
+                        line=raw[: e.start].count(b"\n") + 1) from None
+
+
 def _read_json_value(path: Path):
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as e:
-        raise DataError(f"invalid UTF-8 ({e.reason})", path=path) from None
+        return json.loads(_decode(path.read_bytes(), path))
     except json.JSONDecodeError as e:
         raise DataError(f"malformed JSON ({e.msg})", path=path, line=e.lineno) from None
 
@@ -111,15 +118,16 @@ def _iter_hh(path: Path):
     if path.suffix == ".json":
         data = _read_json_value(path)
         if not isinstance(data, list):
-            raise DataError(f"expected a JSON list of transcripts, got {type(data).__name__}", path=path)
+            raise DataError(f"expected a JSON list of transcripts, got {type(data).__name__}", path=path, line=1)
         yield from enumerate(data, start=1)
         return
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
+    with opener(path, "rb") as f:
         try:
-            lines = list(f)
-        except (OSError, UnicodeDecodeError) as e:
+            raw = f.read()
+        except OSError as e:
             raise DataError(f"cannot read ({e})", path=path) from None
+    lines = _decode(raw, path).splitlines(keepends=True)
     if len(lines) and lines[0].lstrip().startswith("["):  # red_team_attempts.jsonl is really one JSON array
         try:
             yield from enumerate(json.loads("".join(lines)), start=1)
@@ -156,7 +164,8 @@ def _hh_questions(src: RedTeamSource, path: Path) -> list[tuple[str, str, str | 
 def _nested_questions(path: Path) -> list[tuple[str, str, None]]:
     data = _read_json_value(path)
     if not isinstance(data, dict):
-        raise DataError(f"expected {{topic: {{subtopic: [questions]}}}}, got {type(data).__name__}", path=path)
+        raise DataError(f"expected {{topic: {{subtopic: [questions]}}}}, got {type(data).__name__}", path=path,
+                        line=1)
     out = []
     for topic, subs in data.items():
         if not isinstance(subs, dict):
@@ -171,7 +180,7 @@ def _nested_questions(path: Path) -> list[tuple[str, str, None]]:
 def _list_questions(path: Path) -> list[tuple[str, str, None]]:
     data = _read_json_value(path)
     if not isinstance(data, list):
-        raise DataError(f"expected a JSON list of questions, got {type(data).__name__}", path=path)
+        raise DataError(f"expected a JSON list of questions, got {type(data).__name__}", path=path, line=1)
     out = []
     for i, q in enumerate(data, start=1):
         if not isinstance(q, str) or not q.strip():

@@ -17,7 +17,7 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
-from lit_agents.checkpoint_io import AtomicCheckpointIO
+from lit_agents.checkpoint_io import AtomicCheckpointIO, ResumableRNG
 
 
 class LoggerAwareLRMonitor(LearningRateMonitor):
@@ -60,7 +60,7 @@ class LitAgentsCLI(LightningCLI):
 
 
 def default_callbacks() -> list[L.Callback]:
-    cbs: list[L.Callback] = [LoggerAwareLRMonitor(logging_interval="step")]
+    cbs: list[L.Callback] = [LoggerAwareLRMonitor(logging_interval="step"), ResumableRNG()]
     if sys.stdout.isatty():
         cbs.append(RichProgressBar())
     return cbs

@@ -16,11 +16,12 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from data_modules.basketball.features import N_CHANNELS, flat_dim, render_frames
 from data_modules.basketball.preprocess import ARRAYS, PreprocessSpec, cache_key, preprocess_games
 from data_modules.basketball.sources import SyntheticGames, game_paths, resolve
+from data_modules.base import ResumableTrainLoader
 from data_modules.io import DataError, check_loader_args
 
 
@@ -31,6 +32,7 @@ class StepDataset(Dataset):
         self.a = {k: np.load(split_dir / f"{k}.npy", mmap_mode="r") for k in ARRAYS + ("game",)}
         self.window, self.trail = window, trail
         self.n = int(self.a["action"].shape[0])
+        self.sample_weight: np.ndarray | None = None   # set by the DataModule when terminal steps are oversampled
 
     def __len__(self) -> int:
         return self.n
@@ -49,6 +51,8 @@ class StepDataset(Dataset):
                       ("beyond_arc", torch.bool), ("scored", torch.bool), ("better", torch.long), ("poss", torch.long),
                       ("step", torch.long)):
             out[k] = torch.tensor(np.asarray(a[k][i]).item(), dtype=dt)
+        sw = 1.0 if self.sample_weight is None else float(self.sample_weight[i])
+        out["sample_weight"] = torch.tensor(sw, dtype=torch.float32)
         return out
 
 
@@ -59,7 +63,7 @@ class ReLiableDataModule(L.LightningDataModule):
                  synthetic: SyntheticGames | None = None, cache_dir: str = ".cache/reliable",
                  preprocess: PreprocessSpec | None = None, window: int = 3, trail: int = 3,
                  test_from_date: str | None = None, test_fraction: float = 0.34, batch_size: int = 32,
-                 num_workers: int = 0, seed: int = 0):
+                 num_workers: int = 0, seed: int = 0, oversample_terminal: float = 1.0):
         """games: SportVU ``.json``/``.7z`` paths or globs; pbp_dir: where ``<game_id>.csv`` play-by-play lie
         (default: next to each game); synthetic: write these games instead; window: history steps per state
         (1 = the MDP ablation); trail: steps drawn in each image's trajectory channels."""
@@ -73,6 +77,10 @@ class ReLiableDataModule(L.LightningDataModule):
         self.test_from_date, self.test_fraction = test_from_date, test_fraction
         check_loader_args(batch_size, num_workers)
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
+        self._train_resume = ResumableTrainLoader(batch_size, seed)
+        if oversample_terminal < 1.0:
+            raise ValueError(f"oversample_terminal must be >= 1, got {oversample_terminal}")
+        self.oversample_terminal = oversample_terminal
         self.datasets: dict[str, StepDataset] = {}
 
     @property
@@ -122,13 +130,28 @@ class ReLiableDataModule(L.LightningDataModule):
         self.n_test_games = len(json.loads((root / split_name / "test" / "games.json").read_text()))
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
-        g = torch.Generator().manual_seed(self.seed)
-        return DataLoader(self.datasets[name], batch_size=self.batch_size, shuffle=shuffle,
-                          num_workers=self.num_workers, generator=g if shuffle else None,
-                          persistent_workers=self.num_workers > 0)
+        # training: a seeded per-epoch shuffle that a resumed run continues mid-epoch (see state_dict)
+        sampler = self._train_resume.sampler(self.datasets[name], self.trainer) if shuffle else None
+        return DataLoader(self.datasets[name], batch_size=self.batch_size, sampler=sampler,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def state_dict(self) -> dict:
+        """Where training stands in the current epoch, so a resumed run neither repeats nor skips steps."""
+        return self._train_resume.progress(self.trainer)
+
+    def load_state_dict(self, state: dict) -> None:
+        self._train_resume.resume_from(state)
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", True)
+        if self.oversample_terminal == 1.0:
+            return self._loader("train", True)
+        ds = self.datasets["train"]
+        w = np.where(np.asarray(ds.a["done"], bool), self.oversample_terminal, 1.0)
+        ds.sample_weight = (w.mean() / w).astype(np.float32)     # E_sampler[sample_weight * f] = E_uniform[f]
+        g = torch.Generator().manual_seed(self.seed)
+        sampler = WeightedRandomSampler(torch.from_numpy(w), num_samples=len(ds), replacement=True, generator=g)
+        return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("test", False)

@@ -74,15 +74,25 @@ def _load_json_text(path: Path) -> tuple[str, str]:
                     raise DataError(f"expected one .json inside the archive, found {names}", path=path)
                 with tempfile.TemporaryDirectory() as tmp:
                     z.extract(path=tmp, targets=names)
-                    return (Path(tmp) / names[0]).read_text(encoding="utf-8"), f"{path}!{names[0]}"
+                    raw = (Path(tmp) / names[0]).read_bytes()
+            try:
+                return raw.decode("utf-8"), f"{path}!{names[0]}"
+            except UnicodeDecodeError as e:
+                raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=f"{path}!{names[0]}",
+                                line=raw[: e.start].count(b"\n") + 1) from None
         except DataError:
             raise
         except Exception as e:  # py7zr raises several types for corrupt/truncated archives
             raise DataError(f"cannot read 7z archive ({type(e).__name__}: {e})", path=path) from e
     try:
-        return path.read_text(encoding="utf-8"), str(path)
+        raw = path.read_bytes()
     except OSError as e:
         raise DataError(f"cannot read file ({e})", path=path) from e
+    try:
+        return raw.decode("utf-8"), str(path)
+    except UnicodeDecodeError as e:
+        raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path,
+                        line=raw[: e.start].count(b"\n") + 1) from None
 
 
 def _team(ev: dict, key: str, where: str, into: dict[int, dict]) -> int:

@@ -26,7 +26,7 @@ import numpy as np
 from data_modules.basketball.court import BASKET_X, BASKET_Y, RIM_HEIGHT_FT, orient
 from data_modules.basketball.pbp import MADE, MISS, REBOUND, TURNOVER, pbp_possessions, read_pbp
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 """Bumped whenever the generated positions change, so caches keyed on the synthetic settings are redone."""
 PBP_COLUMNS = ["GAME_ID", "EVENTNUM", "EVENTMSGTYPE", "EVENTMSGACTIONTYPE", "PERIOD", "WCTIMESTRING",
                "PCTIMESTRING", "HOMEDESCRIPTION", "NEUTRALDESCRIPTION", "VISITORDESCRIPTION", "SCORE", "SCOREMARGIN",
@@ -122,9 +122,13 @@ class _Sim:
             gap[max(rel - int(self.open_lead_s * fps), 0):, shooter] = self.open_gap + 2.0
             open_frames.append(rel - 1)
         if pass_up_open and passes:
-            t0, passer, _, _ = passes[0]
+            # the first pass made once the offence has reached its spots (the passer is then within shooting
+            # range, as the shooter is at release); the decision frame is the last one with the ball in the
+            # passer's hands (t0 - 1: t0 already has the ball in flight), as rel - 1 is for the shot
+            arrived = int(2.5 * fps)
+            t0, passer, _, _ = next((q for q in passes if q[0] - 1 >= arrived), passes[-1])
             gap[max(t0 - int(self.open_lead_s * fps), 0):t0 + 1, passer] = self.open_gap + 2.0
-            open_frames.append(t0)
+            open_frames.append(max(t0 - 1, 0))
         basket = np.array([BASKET_X, BASKET_Y], np.float32)
         vec = basket - off
         unit = vec / np.maximum(np.linalg.norm(vec, axis=-1, keepdims=True), 1e-3)

@@ -23,6 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from data_modules.basketball.sources import SyntheticGames, game_paths, resolve
 from data_modules.basketball.trajectories import MinMaxNormalizer, possessions_to_arrays
+from data_modules.base import ResumableTrainLoader
 from data_modules.io import DataError, check_loader_args
 
 CACHE_VERSION = 1
@@ -81,13 +82,15 @@ class PlayBestDataModule(L.LightningDataModule):
         num_workers: DataLoader workers.
         predict_starts: npz of start states for ``predict``; default the first ``n_predict`` test possessions.
         n_predict: how many test start states to plan from when ``predict_starts`` is not given.
+        seed: seed of the per-epoch training shuffle (resumable mid-epoch: the checkpoint records the position).
     """
 
     def __init__(self, games: list[str] | None = None, pbp_dir: str | None = None,
                  synthetic: SyntheticGames | None = None, cache_dir: str = ".cache/playbest", horizon: int = 32,
                  frame_stride: int = 1, min_frames: int = 10, defence_view: bool = False,
                  test_from_date: str | None = None, test_fraction: float = 0.34, batch_size: int = 32,
-                 num_workers: int = 0, predict_starts: str | None = None, n_predict: int = 8):
+                 num_workers: int = 0, predict_starts: str | None = None, n_predict: int = 8,
+                 seed: int = 0):
         super().__init__()
         if not games and synthetic is None:
             raise ValueError("give data.games (SportVU files) or data.synthetic")
@@ -102,6 +105,7 @@ class PlayBestDataModule(L.LightningDataModule):
         self.predict_starts, self.n_predict = predict_starts, n_predict
         self.splits: dict[str, dict[str, np.ndarray]] = {}
         self._normalizer: MinMaxNormalizer | None = None
+        self._train_resume = ResumableTrainLoader(batch_size, seed)
 
     # ---- files ----
     def _game_paths(self) -> list[Path]:
@@ -170,7 +174,12 @@ class PlayBestDataModule(L.LightningDataModule):
         return self._normalizer
 
     def state_dict(self) -> dict:
-        return {"normalizer": self._normalizer.state_dict()} if self._normalizer is not None else {}
+        state = {"normalizer": self._normalizer.state_dict()} if self._normalizer is not None else {}
+        state.update(self._train_resume.progress(getattr(self, "trainer", None)))
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self._train_resume.resume_from(state)
 
     # ---- loaders ----
     def _dataset(self, split: str) -> TensorDictDataset:
@@ -178,8 +187,9 @@ class PlayBestDataModule(L.LightningDataModule):
         return TensorDictDataset(traj=torch.from_numpy(s["traj"]), returns=torch.from_numpy(s["returns"]))
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self._dataset("train"), batch_size=self.batch_size, shuffle=True, drop_last=False,
-                          num_workers=self.num_workers)
+        dataset = self._dataset("train")
+        return DataLoader(dataset, batch_size=self.batch_size, drop_last=False, num_workers=self.num_workers,
+                          sampler=self._train_resume.sampler(dataset, getattr(self, "trainer", None)))
 
     def val_dataloader(self) -> DataLoader:
         return DataLoader(self._dataset("test"), batch_size=self.batch_size, num_workers=self.num_workers)

@@ -205,8 +205,11 @@ class DiffusionPlanner(L.LightningModule):
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=True, batch_size=len(batch["traj"]))
         return losses["loss"]
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
-        self.ema.update(self.nets, self.global_step)
+    def optimizer_step(self, *args, **kwargs) -> None:
+        # The EMA update belongs to the optimiser step (not to on_train_batch_end, which runs after the
+        # checkpoint callbacks: a checkpoint would then hold the EMA of the step before and a resumed run drift).
+        super().optimizer_step(*args, **kwargs)
+        self.ema.update(self.nets, self.global_step + 1)  # global_step counts this step only after the hook
 
     def configure_optimizers(self):
         groups = []

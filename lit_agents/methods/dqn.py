@@ -93,7 +93,10 @@ class ReLiableDQN(ReLiableEvalMixin, L.LightningModule):
             else:
                 y = max_q_target(batch["reward"], batch["done"], next_q_target, hp.gamma)
         loss_td = td_loss(q, a, y, hp.loss, hp.huber_delta)
-        ce = F.cross_entropy(self.behaviour(rep.detach()), a)
+        # pi_beta must be the logged policy: undo any oversampling of terminal steps (sample_weight, mean 1)
+        sw = batch.get("sample_weight")
+        ce_each = F.cross_entropy(self.behaviour(rep.detach()), a, reduction="none")
+        ce = ce_each.mean() if sw is None else (ce_each * sw).sum() / sw.sum()
         loss = loss_td + hp.behaviour_weight * ce
         if hp.cql_alpha > 0:
             cql = cql_penalty(q, a)

@@ -164,8 +164,11 @@ class IterAlignModule(BackboneModule):
         return [c for h in self.history for c in h["constitutions"]]
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # this iteration's SFT pairs and step schedule too: a run resumed inside an iteration's epoch goes on
+        # with the remaining SFT steps (exactly as the uninterrupted run) instead of skipping them
         checkpoint["iteralign"] = {"iteration": self.iteration, "prompts_consumed": self.prompts_consumed,
-                                   "history": self.history, "eval_history": self.eval_history}
+                                   "history": self.history, "eval_history": self.eval_history,
+                                   "pairs": [list(p) for p in self._pairs], "last_cases": self.last_cases}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("iteralign")
@@ -173,6 +176,10 @@ class IterAlignModule(BackboneModule):
             raise KeyError("checkpoint has no 'iteralign' loop state (not an IterAlign checkpoint)")
         self.iteration, self.prompts_consumed = state["iteration"], state["prompts_consumed"]
         self.history, self.eval_history = list(state["history"]), list(state["eval_history"])
+        self._pairs = [tuple(p) for p in state.get("pairs", [])]
+        self.last_cases = list(state.get("last_cases", []))
+        # each rank's schedule is rebuilt from the (all-rank) pairs at the first batch (rank known there)
+        self._schedule, self._reschedule = [], bool(self._pairs)
 
     def setup(self, stage: str) -> None:
         # every rank asks: Trainer.log_dir broadcasts from rank 0 (a collective), so it must not be rank-0 only
@@ -203,14 +210,19 @@ class IterAlignModule(BackboneModule):
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:
         """Batch 0 of an epoch runs steps 1-5 of the iteration, outside the DDP/FSDP forward (so generation
         can gather FSDP parameters); every batch then carries one SFT step until the schedule is done."""
+        if getattr(self, "_reschedule", False):  # resumed: this rank's SFT steps of the interrupted iteration
+            self._reschedule = False
+            self._schedule = sft_schedule(len(self._pairs), epochs=self.sft_epochs, batch_size=self.sft_batch_size,
+                                          world_size=self.trainer.world_size, rank=self.trainer.global_rank,
+                                          seed=self.seed + self.iteration - 1)
         if batch_idx != 0:
             return
-        self._schedule, self._pairs = [], []
         chunk = batch["chunk_index"]
-        if chunk < self.iteration:  # resumed from a checkpoint taken inside this iteration's epoch
-            log.warning("IterAlign: chunk %d was already done (resumed at iteration %d); skipping it",
+        if chunk < self.iteration:  # resumed inside this iteration's epoch: SFT pairs/schedule come from the ckpt
+            log.warning("IterAlign: chunk %d was already red-teamed (resumed at iteration %d); not redone",
                         chunk, self.iteration)
             return
+        self._schedule, self._pairs = [], []
         if chunk != self.iteration:
             raise RuntimeError(f"IterAlign: got chunk {chunk} but the loop is at iteration {self.iteration}; "
                                "the data module and the loop state disagree (was the checkpoint's state lost?)")

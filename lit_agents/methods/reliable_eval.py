@@ -5,6 +5,7 @@
 * Known better action (synthetic data only): in open states the generator makes "shoot" better than "pass"
   (a passed-up open shot ends in a contested miss). ``better_action_rate``: the policy's argmax is "shoot";
   ``shoot_over_pass_rate``: Q(shoot) > Q(pass) there; each with the logged behaviour's rate beside it;
+  ``better_action_prob``: mean pi_theta(better | s) there vs ``better_action_prob_behaviour`` (pi_beta's);
   ``q_shoot_open_minus_other``: mean Q(shoot) in those open states minus that of the other logged shots.
 * Importance-sampling OPE of J(pi) against the behaviour policy pi_beta (a classifier head), pi = softmax(Q/T).
   J is per possession and, times the mean possessions per test game, per game (the chapter's "points per game").
@@ -37,6 +38,8 @@ class ReLiableEvalMixin:
             setattr(self, f"{split}_f1_macro", MulticlassF1Score(num_classes=3, average="macro"))
             setattr(self, f"{split}_better", MeanMetric())
             setattr(self, f"{split}_better_behaviour", MeanMetric())
+            setattr(self, f"{split}_better_prob", MeanMetric())
+            setattr(self, f"{split}_better_prob_behaviour", MeanMetric())
             setattr(self, f"{split}_over_worse", MeanMetric())
             setattr(self, f"{split}_over_worse_behaviour", MeanMetric())
             setattr(self, f"{split}_q_open", MeanMetric())
@@ -82,6 +85,11 @@ class ReLiableEvalMixin:
         if known.any():
             getattr(self, f"{split}_better").update((pred[known] == better[known]).float())
             getattr(self, f"{split}_better_behaviour").update((act[known] == better[known]).float())
+            # the stochastic policy OPE evaluates vs the estimated behaviour policy: P(better action | open state)
+            bk = better[known].long()[:, None]
+            getattr(self, f"{split}_better_prob").update(F.softmax(logits_pi[known].float(), -1).gather(-1, bk).squeeze(-1))
+            getattr(self, f"{split}_better_prob_behaviour").update(
+                F.softmax(logits_beta[known].float(), -1).gather(-1, bk).squeeze(-1))
             if self.action_set == "dps":   # the generator's worse action in open states is passing the shot up
                 gs = greedy_scores[known]
                 getattr(self, f"{split}_over_worse").update((gs[:, SHOOT] > gs[:, PASS]).float())
@@ -108,6 +116,7 @@ class ReLiableEvalMixin:
             qo.reset()
             qc.reset()
         for name, key in (("better", "better_action_rate"), ("better_behaviour", "better_behaviour_action_rate"),
+                          ("better_prob", "better_action_prob"), ("better_prob_behaviour", "better_action_prob_behaviour"),
                           ("over_worse", "shoot_over_pass_rate"), ("over_worse_behaviour", "shoot_over_pass_behaviour_rate")):
             m = getattr(self, f"{split}_{name}")
             if m.update_count:

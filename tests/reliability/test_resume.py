@@ -1,6 +1,13 @@
 """SIGKILL a training run after a checkpoint, resume with ``--ckpt_path last``, and compare with an
 uninterrupted run of the same seed: same number of optimiser steps and the same weights (CPU, float32,
-tolerance 1e-5), which also means no example was skipped or repeated in the interrupted epoch."""
+tolerance 1e-5), which also means no example was skipped or repeated in the interrupted epoch; for GRPO and
+IterAlign the loop state saved in the checkpoint (step counters; iteration, constitutions, history with every
+SFT loss) must be equal too.
+
+Exactness relies on the global RNG states being in the checkpoint (``lit_agents.checkpoint_io.ResumableRNG``,
+restored before the first resumed batch). The kills land inside an epoch (each case has more batches per epoch
+than its kill step): at an epoch boundary or after a validation pass, the RNG draws of the new dataloader
+iterator are not replayed, so there a resume is equal only up to the sampling/dropout noise of later steps."""
 
 import pytest
 import torch
@@ -14,22 +21,76 @@ CASES = {
     "tinyllm": ("configs/tinyllm.yaml", ["--trainer.max_steps", "6", "--trainer.limit_val_batches", "0",
                                          "--data.init_args.batch_size", "4", "--model.init_args.max_target_length",
                                          "64", "--checkpoint.monitor", "null"], 3),
+    # T5 dropout draws from the global RNG: exact only if the RNG state is in the checkpoint
+    "gotta": ("configs/gotta.yaml", ["--trainer.max_steps", "6", "--trainer.limit_val_batches", "0",
+                                     "--model.init_args.max_source_length", "256",
+                                     "--model.init_args.max_target_length", "64", "--checkpoint.monitor", "null"], 3),
+    # sampling draws from the global RNG; step counters (grpo_state) must come back
+    "rm_r1_grpo": ("configs/rm_r1_grpo.yaml", ["--trainer.max_steps", "5", "--trainer.limit_val_batches", "0",
+                                               "--model.init_args.num_generations", "2",
+                                               "--model.init_args.max_completion_length", "8",
+                                               "--model.init_args.max_prompt_length", "256",
+                                               "--data.init_args.batch_size", "2"], 2),
+    # the target network's hard-update schedule (every 2 steps) and the data order must resume
+    "reliable": ("configs/reliable.yaml", ["--trainer.max_steps", "6", "--trainer.limit_val_batches", "0",
+                                           "--model.init_args.target_update_every", "2",
+                                           "--data.init_args.synthetic.n_games", "3",
+                                           "--data.init_args.synthetic.max_possessions", "4",
+                                           "--data.init_args.cache_dir", "{tmp}/cache",
+                                           "--data.init_args.batch_size", "8"], 3),
+    # EMA (from step 2), diffusion noise (global RNG), the normaliser and the data order must resume
+    "playbest": ("configs/playbest.yaml", ["--trainer.max_steps", "6", "--trainer.limit_val_batches", "0",
+                                           "--model.init_args.ema.start_step", "2",
+                                           "--data.init_args.synthetic.n_games", "4",
+                                           "--data.init_args.synthetic.max_possessions", "6",
+                                           "--data.init_args.cache_dir", "{tmp}/cache",
+                                           "--data.init_args.batch_size", "4", "--checkpoint.monitor", "null"], 3),
+    # killed inside an iteration's epoch: the SFT pairs and step schedule of that iteration (and the loop
+    # state: iteration, constitutions, history) come from the checkpoint, so the remaining SFT steps run
+    "iteralign": ("configs/iteralign.yaml", ["--trainer.max_epochs", "2", "--trainer.limit_val_batches", "0",
+                                             "--model.init_args.eval_before_training", "false",
+                                             "--data.init_args.chunk_size", "4",
+                                             "--data.init_args.max_steps_per_iteration", "4",
+                                             "--model.init_args.sft_batch_size", "2", "--model.init_args.max_length",
+                                             "192", "--model.init_args.red_team_sampling.max_new_tokens", "8",
+                                             "--model.init_args.reflection_sampling.max_new_tokens", "8"], 2),
 }
+# loop state that must come back equal (besides the weights and the optimiser-step count)
+LOOP_STATE = {"rm_r1_grpo": "grpo_state", "iteralign": "iteralign"}
 
 
-def _weights(path):
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return state["global_step"], state["state_dict"]
+def _load(path):
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+def _params():
+    for name in sorted(CASES):
+        marks = []
+        if name == "reliable":
+            # Known bug, reported (lit_agents/methods/dqn.py belongs to the ReLiable developer): ReLiableDQN
+            # counts updates and refreshes the target network in on_train_batch_end, which Lightning runs after
+            # ModelCheckpoint has saved, so a checkpoint holds n_updates and the target net of the step before
+            # and the resumed run's target schedule is shifted. Fix: do it in optimizer_step (as
+            # DiffusionPlanner's EMA). Also, with data.oversample_terminal > 1 (the embedded default since the
+            # ReLiable developer's current change) the train loader is a WeightedRandomSampler seeded afresh on
+            # each call, which does not resume mid-epoch (ResumableTrainLoader covers only the uniform shuffle).
+            # strict: this fails (XPASS) once both are fixed, so the marker gets removed.
+            marks = [pytest.mark.xfail(strict=True, reason="dqn.py updates n_updates/target after the checkpoint")]
+        yield pytest.param(name, marks=marks)
+
+
+@pytest.mark.parametrize("name", list(_params()))
 def test_killed_run_resumes_exactly(name, tmp_path):
     config, args, kill_at = CASES[name]
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     run_cli(["fit", "--config", config, *args, "--trainer.default_root_dir", str(tmp_path / "full")], tmp_path)
     kill_after_checkpoint_and_resume(config, args, tmp_path / "resumed", steps_before_kill=kill_at)
-    step_a, full = _weights(tmp_path / "full" / "checkpoints" / "last.ckpt")
-    step_b, resumed = _weights(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
-    assert step_a == step_b
+    ckpt_a = _load(tmp_path / "full" / "checkpoints" / "last.ckpt")
+    ckpt_b = _load(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
+    assert ckpt_a["global_step"] == ckpt_b["global_step"]
+    if name in LOOP_STATE:
+        assert ckpt_b[LOOP_STATE[name]] == ckpt_a[LOOP_STATE[name]]
+    full, resumed = ckpt_a["state_dict"], ckpt_b["state_dict"]
     assert full.keys() == resumed.keys()
     for k in full:
         torch.testing.assert_close(resumed[k], full[k], atol=1e-5, rtol=1e-5, msg=k)

@@ -1,0 +1,176 @@
+"""Every collection flow that goes through ``CachedGenerator`` against a real OpenAI-compatible server on
+127.0.0.1 that misbehaves on purpose (HTTP 500, 429 with Retry-After, malformed JSON, a connection dropped
+mid-answer): every finished call is kept in the cache, no record is duplicated, and the run either completes
+after retries or stops with an error saying how many calls failed and how to resume; the re-run asks the
+server only for what is missing.
+
+The server answers with a fixed reply (a stand-in for the remote LLM, which does not run here); the client,
+retries, cache and collection code are the real ones.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+
+from data_modules.rationales import GeneratorTeacher
+from data_modules.rm_r1_traces import collect_traces
+from lit_agents.alignment.judges import LLMJudge
+from lit_agents.generation import CachedGenerator, GenerationError, OpenAIGenerator, TextGenerator
+from lit_agents.serve import OpenAICompatibleServer
+
+
+class FixedReply(TextGenerator):
+    """The server's model: always the same reply."""
+
+    def __init__(self, reply: str):
+        super().__init__()
+        self.reply = reply
+
+    def _stream(self, prompts, params):
+        for i, _ in enumerate(prompts):
+            yield i, self.reply
+
+    def identity(self) -> dict:
+        return {"fixed": self.reply}
+
+
+def error_500(handler):
+    handler._send(500, {"error": {"message": "internal error"}})
+    return True
+
+
+def error_429(handler):
+    handler._send(429, {"error": {"message": "rate limited"}}, headers={"Retry-After": "1"})
+    return True
+
+
+def malformed(handler):
+    body = b'{"id": "x", "choices": [{"message": '
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+    return True
+
+
+def dropped(handler):
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", "500")
+    handler.end_headers()
+    handler.wfile.write(b'{"id": "cmpl-1", "choi')
+    handler.wfile.flush()
+    handler.close_connection = True
+    handler.connection.shutdown(socket.SHUT_RDWR)
+    return True
+
+
+def ok(handler):
+    return False
+
+
+@pytest.fixture()
+def server_for():
+    started = []
+
+    def start(reply: str) -> OpenAICompatibleServer:
+        srv = OpenAICompatibleServer(FixedReply(reply), model_name="remote").start()
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.stop()
+
+
+def _cache_rows(path) -> list[dict]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    assert len({r["key"] for r in rows}) == len(rows), "duplicate cache records"
+    return rows
+
+
+def _client(srv, retries: int) -> OpenAIGenerator:
+    return OpenAIGenerator("remote", srv.url, max_retries=retries, max_concurrency=1, timeout=10.0,
+                           max_new_tokens=16)
+
+
+# ---------------------------------------------------------------- TinyLLM rationale collection
+def _mcqa(i: int) -> dict:
+    choices = ["red", "blue", "green"]
+    return {"id": f"q{i}", "dataset": "d", "split": "train", "question": f"question {i}?", "choices": choices,
+            "answer_index": i % 3, "answer_text": choices[i % 3]}
+
+
+def test_tinyllm_rationale_collection_survives_faults_and_resumes(server_for, tmp_path):
+    srv = server_for("The sky is blue. Thus, the answer is (b) blue")
+    examples = [_mcqa(i) for i in range(5)]
+    # transient faults are retried by the client; a malformed answer (not retried) fails that call only
+    srv.add_faults([error_500, ok, error_429, ok, dropped, ok, malformed, ok, ok])
+    teacher = GeneratorTeacher("remote", _client(srv, retries=2), k_shot=0, chunk_size=2, max_new_tokens=16)
+    with pytest.raises(GenerationError) as info:
+        teacher.collect(examples, {}, tmp_path)
+    msg = str(info.value)
+    assert "1 of 2 calls" in msg and "re-run" in msg  # the chunk with the malformed answer
+    cache = tmp_path / "teacher_remote.jsonl"
+    assert len(_cache_rows(cache)) == 3  # chunk 1 (2 calls) + the good call of chunk 2
+
+    served = srv.requests_served
+    teacher = GeneratorTeacher("remote", _client(srv, retries=2), k_shot=0, chunk_size=2, max_new_tokens=16)
+    out = teacher.collect(examples, {}, tmp_path)
+    assert len(out) == 5 and all(text.endswith("(b) blue") for text, _ in out)
+    assert srv.requests_served - served == 2  # only the failed and the never-asked prompts
+    assert len(_cache_rows(cache)) == 5
+
+
+# ---------------------------------------------------------------- RM-R1 trace collection
+def test_rm_r1_trace_collection_survives_faults_and_resumes(server_for, tmp_path):
+    srv = server_for("<rubric>r</rubric><eval>e</eval><answer>[[A]]</answer>")
+    records = [{"pair_id": f"p{i}", "order": "ab", "label": "A", "prompt": f"judge pair {i}"} for i in range(4)]
+    srv.add_faults([error_500, error_500, error_500, ok, error_429, ok])  # call 1 fails for good (2 retries)
+    oracle = CachedGenerator(_client(srv, retries=2), str(tmp_path / "oracle.jsonl"), progress=False)
+    with pytest.raises(GenerationError, match=r"1 of 4 calls.*re-run"):
+        collect_traces(records, oracle, max_new_tokens=16)
+    assert len(_cache_rows(tmp_path / "oracle.jsonl")) == 3
+
+    served = srv.requests_served
+    oracle = CachedGenerator(_client(srv, retries=2), str(tmp_path / "oracle.jsonl"), progress=False)
+    kept, stats = collect_traces(records, oracle, max_new_tokens=16)
+    assert srv.requests_served - served == 1
+    assert stats == {"pairs": 4, "kept_first": 4, "kept_retry": 0, "dropped": 0}
+    assert sorted(k["pair_id"] for k in kept) == ["p0", "p1", "p2", "p3"]
+    assert len(_cache_rows(tmp_path / "oracle.jsonl")) == 4
+
+
+# ---------------------------------------------------------------- IterAlign LLM judge
+def test_iteralign_llm_judge_survives_faults_without_duplicates(server_for, tmp_path):
+    srv = server_for("Evaluation: Negative.")
+    # dropped and malformed answers fail their call; the judge's own retry round asks again (cache: only once)
+    srv.add_faults([ok, dropped, error_429, ok, malformed, ok])
+    cache = tmp_path / "judge.jsonl"
+    judge = LLMJudge(CachedGenerator(_client(srv, retries=0), str(cache), progress=False), max_retries=2,
+                     retry_wait=0.0)
+    prompts = [f"prompt {i}" for i in range(4)]
+    res = judge.judge(prompts, [f"response {i}" for i in range(4)])
+    assert res.errors == 0 and res.retried > 0
+    assert res.verdicts == ["bad"] * 4
+    assert len(_cache_rows(cache)) == 4
+
+    served = srv.requests_served
+    again = LLMJudge(CachedGenerator(_client(srv, retries=0), str(cache), progress=False), retry_wait=0.0)
+    assert again.judge(prompts, [f"response {i}" for i in range(4)]).verdicts == ["bad"] * 4
+    assert srv.requests_served == served  # everything came from the cache
+
+
+def test_iteralign_llm_judge_counts_calls_that_never_succeed(server_for, tmp_path):
+    srv = server_for("Evaluation: Positive.")
+    srv.add_faults([ok, error_500, ok, error_500, error_500])  # the 2nd prompt fails on all 3 attempts
+    cache = tmp_path / "judge.jsonl"
+    judge = LLMJudge(CachedGenerator(_client(srv, retries=0), str(cache), progress=False), max_retries=2,
+                     retry_wait=0.0)
+    res = judge.judge(["a", "b", "c"], ["x", "y", "z"])
+    assert res.errors == 1 and res.verdicts == ["good", None, "good"] and res.raw[1] is None
+    assert len(_cache_rows(cache)) == 2
