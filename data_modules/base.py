@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import lightning as L
+import torch
 from torch.utils.data import DataLoader, DistributedSampler
 
 from data_modules.io import check_loader_args, collate_records
@@ -20,18 +21,29 @@ class ResumableSampler(DistributedSampler):
     Lightning restarts a resumed epoch's iterator from the beginning but counts the batches already done, so
     a plain loader repeats the first batches and never reaches the last ones. Being a ``DistributedSampler``,
     Lightning leaves it in place under DDP (each rank keeps its own shard and skips its own consumed part).
+    With ``weights``, each epoch draws ``len(dataset)`` indices with replacement in proportion to them (the
+    resumable counterpart of ``WeightedRandomSampler``), from the same ``seed + epoch`` stream.
     """
 
-    def __init__(self, dataset, *, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 0):
+    def __init__(self, dataset, *, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 0,
+                 weights: Any = None):
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed, drop_last=False)
+        self.weights = None if weights is None else torch.as_tensor(weights, dtype=torch.double)
         self.resume_epoch: int | None = None
         self.skip_samples = 0
+
+    def _epoch_indices(self) -> list[int]:
+        if self.weights is None:
+            return list(super().__iter__())
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        drawn = torch.multinomial(self.weights, self.total_size, replacement=True, generator=g).tolist()
+        return drawn[self.rank:self.total_size:self.num_replicas]
 
     def resume(self, epoch: int, samples_done: int) -> None:
         self.resume_epoch, self.skip_samples = epoch, samples_done
 
     def __iter__(self) -> Iterator[int]:
-        indices = list(super().__iter__())
+        indices = self._epoch_indices()
         if self.resume_epoch is not None and self.epoch == self.resume_epoch:
             indices = indices[self.skip_samples:]
         self.resume_epoch = None  # skip once
@@ -61,9 +73,9 @@ class ResumableTrainLoader:
         if state and "epoch" in state and "batches" in state:
             self._resume = {"epoch": int(state["epoch"]), "batches": int(state["batches"])}
 
-    def sampler(self, dataset, trainer) -> ResumableSampler:
+    def sampler(self, dataset, trainer, weights: Any = None) -> ResumableSampler:
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        sampler = ResumableSampler(dataset, num_replicas=world, rank=rank, seed=self.seed)
+        sampler = ResumableSampler(dataset, num_replicas=world, rank=rank, seed=self.seed, weights=weights)
         if self._resume is not None:
             sampler.resume(self._resume["epoch"], self._resume["batches"] * self.batch_size)
             self._resume = None

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 from lit_agents.generation import TextGenerator
@@ -122,6 +124,55 @@ class OpenAICompatibleServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         self.server_close()
+
+
+# ---- Faults for OpenAICompatibleServer(faults=[...]): each handles one request, in order. ----------------
+# A fault returns True when it answered the request itself, False to let the normal answer follow.
+
+def http_error(code: int, retry_after: float | None = None) -> Callable[[BaseHTTPRequestHandler], bool]:
+    """Answer with HTTP ``code`` (e.g. 500, 503, 429 with ``Retry-After``)."""
+    def fault(handler) -> bool:
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        handler._send(code, {"error": {"message": f"injected HTTP {code}"}}, headers)
+        return True
+    return fault
+
+
+def slow(seconds: float) -> Callable[[BaseHTTPRequestHandler], bool]:
+    """Wait ``seconds`` before answering normally (past a client's timeout)."""
+    def fault(handler) -> bool:
+        time.sleep(seconds)
+        return False
+    return fault
+
+
+def malformed_json(handler) -> bool:
+    """A 200 answer whose JSON body is cut short."""
+    body = b'{"id": "x", "choices": [{"message": '
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+    return True
+
+
+def dropped_connection(handler) -> bool:
+    """Promise 500 bytes, send a few, and close the connection mid-answer."""
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", "500")
+    handler.end_headers()
+    handler.wfile.write(b'{"id": "cmpl-1", "choi')
+    handler.wfile.flush()
+    handler.close_connection = True
+    handler.connection.shutdown(socket.SHUT_RDWR)
+    return True
+
+
+def no_fault(handler) -> bool:
+    """Answer normally (a placeholder that keeps later faults on later requests)."""
+    return False
 
 
 def main() -> None:

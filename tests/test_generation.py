@@ -13,7 +13,7 @@ import pytest
 
 from lit_agents.generation import (CachedGenerator, GenerationError, OpenAIGenerator, TransformersGenerator,
                                    truncate_at_stop)
-from lit_agents.serve import OpenAICompatibleServer
+from lit_agents.serve import OpenAICompatibleServer, http_error
 from tests.helpers import REPO, tiny_backbone
 
 
@@ -65,13 +65,7 @@ def test_openai_backend_matches_local_model(server, local_gen):
 
 
 def test_openai_backend_retries_5xx_and_429(server):
-    def fail(code, headers=None):
-        def fault(handler):
-            handler._send(code, {"error": {"message": "injected"}}, headers)
-            return True
-        return fault
-
-    server.add_faults([fail(500), fail(429, {"Retry-After": "0"}), fail(503)])
+    server.add_faults([http_error(500), http_error(429, retry_after=0), http_error(503)])
     gen = OpenAIGenerator("tiny", server.url, max_new_tokens=4, max_retries=4, max_concurrency=1)
     assert len(gen.generate(["retry me"])) == 1
     assert server.requests_served == 1

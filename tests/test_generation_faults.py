@@ -3,12 +3,11 @@ kept, and the run either completes after retries or stops with an error that say
 and how to resume."""
 
 import json
-import time
 
 import pytest
 
 from lit_agents.generation import CachedGenerator, GenerationError, OpenAIGenerator, TransformersGenerator
-from lit_agents.serve import OpenAICompatibleServer
+from lit_agents.serve import OpenAICompatibleServer, dropped_connection, http_error, malformed_json, slow
 from tests.helpers import tiny_backbone
 
 
@@ -24,37 +23,6 @@ def server(local_gen):
     srv.stop()
 
 
-def slow(seconds):
-    def fault(handler):
-        time.sleep(seconds)
-        return False  # then answer normally (too late for the client's timeout)
-    return fault
-
-
-def malformed(handler):
-    body = b'{"id": "x", "choices": [{"message": '
-    handler.send_response(200)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
-    return True
-
-
-def dropped(handler):
-    handler.send_response(200)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", "500")
-    handler.end_headers()
-    handler.wfile.write(b'{"id": "cmpl-1", "choi')
-    handler.wfile.flush()
-    handler.close_connection = True
-    import socket
-
-    handler.connection.shutdown(socket.SHUT_RDWR)
-    return True
-
-
 def test_slow_answer_past_timeout_is_retried(server):
     server.add_faults([slow(4.0)])
     gen = OpenAIGenerator("tiny", server.url, timeout=2.0, max_retries=3, max_concurrency=1, max_new_tokens=2)
@@ -62,7 +30,7 @@ def test_slow_answer_past_timeout_is_retried(server):
 
 
 def test_dropped_connection_is_retried(server):
-    server.add_faults([dropped])
+    server.add_faults([dropped_connection])
     gen = OpenAIGenerator("tiny", server.url, max_retries=3, max_concurrency=1, max_new_tokens=2)
     assert len(gen.generate(["a"])) == 1
 
@@ -72,7 +40,7 @@ def test_malformed_json_fails_with_count_and_keeps_finished_calls(server, tmp_pa
     gen = CachedGenerator(OpenAIGenerator("tiny", server.url, max_retries=0, max_concurrency=1, max_new_tokens=2), str(cache),
                           progress=False)
     prompts = ["p0", "p1", "p2", "p3"]
-    server.add_faults([lambda h: False, lambda h: False, malformed, lambda h: False])  # the 3rd request breaks
+    server.add_faults([lambda h: False, lambda h: False, malformed_json, lambda h: False])  # the 3rd request breaks
     with pytest.raises(GenerationError) as info:
         gen.generate(prompts)
     msg = str(info.value)
@@ -88,11 +56,7 @@ def test_malformed_json_fails_with_count_and_keeps_finished_calls(server, tmp_pa
 
 
 def test_persistent_5xx_stops_with_how_to_resume(server, tmp_path):
-    def always_500(handler):
-        handler._send(500, {"error": {"message": "down"}})
-        return True
-
-    server.add_faults([always_500] * 10)
+    server.add_faults([http_error(500)] * 10)
     gen = CachedGenerator(OpenAIGenerator("tiny", server.url, max_retries=1, max_concurrency=1, max_new_tokens=2),
                           str(tmp_path / "c.jsonl"), progress=False)
     with pytest.raises(GenerationError, match="2 of 2 calls .*re-run the same command"):

@@ -16,7 +16,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
+from torch.utils.data import DataLoader, Dataset
 
 from data_modules.basketball.features import N_CHANNELS, flat_dim, render_frames
 from data_modules.basketball.preprocess import ARRAYS, PreprocessSpec, cache_key, preprocess_games
@@ -148,8 +148,7 @@ class ReLiableDataModule(L.LightningDataModule):
         ds = self.datasets["train"]
         w = np.where(np.asarray(ds.a["done"], bool), self.oversample_terminal, 1.0)
         ds.sample_weight = (w.mean() / w).astype(np.float32)     # E_sampler[sample_weight * f] = E_uniform[f]
-        g = torch.Generator().manual_seed(self.seed)
-        sampler = WeightedRandomSampler(torch.from_numpy(w), num_samples=len(ds), replacement=True, generator=g)
+        sampler = self._train_resume.sampler(ds, self.trainer, weights=w)  # weighted, with replacement, resumable
         return DataLoader(ds, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0)
 

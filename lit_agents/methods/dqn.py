@@ -107,7 +107,14 @@ class ReLiableDQN(ReLiableEvalMixin, L.LightningModule):
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:
+    def optimizer_step(self, *args, **kwargs) -> None:
+        # The update counter and the target network change right after the optimiser step (not in
+        # on_train_batch_end, which runs after ModelCheckpoint saved), so a checkpoint holds them in step.
+        super().optimizer_step(*args, **kwargs)
+        self.after_update()
+
+    def after_update(self) -> None:
+        """Count the update and refresh the target network (hard every N updates, or Polyak)."""
         self.n_updates += 1
         hp = self.hparams
         with torch.no_grad():

@@ -103,7 +103,7 @@ def test_hard_target_update_schedule_and_checkpoint_counter():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        m.on_train_batch_end(None, None, i)
+        m.after_update()
         same = torch.equal(m.target.head[-1].weight, m.online.head[-1].weight)
         assert same == (i == 1), f"step {i}: target synced={same}"
     assert not torch.equal(m.target.head[-1].weight, w0)

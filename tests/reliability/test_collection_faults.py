@@ -11,7 +11,6 @@ retries, cache and collection code are the real ones.
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
@@ -19,7 +18,8 @@ from data_modules.rationales import GeneratorTeacher
 from data_modules.rm_r1_traces import collect_traces
 from lit_agents.alignment.judges import LLMJudge
 from lit_agents.generation import CachedGenerator, GenerationError, OpenAIGenerator, TextGenerator
-from lit_agents.serve import OpenAICompatibleServer
+from lit_agents.serve import (OpenAICompatibleServer, dropped_connection, http_error, malformed_json,
+                              no_fault)
 
 
 class FixedReply(TextGenerator):
@@ -37,40 +37,9 @@ class FixedReply(TextGenerator):
         return {"fixed": self.reply}
 
 
-def error_500(handler):
-    handler._send(500, {"error": {"message": "internal error"}})
-    return True
-
-
-def error_429(handler):
-    handler._send(429, {"error": {"message": "rate limited"}}, headers={"Retry-After": "1"})
-    return True
-
-
-def malformed(handler):
-    body = b'{"id": "x", "choices": [{"message": '
-    handler.send_response(200)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
-    return True
-
-
-def dropped(handler):
-    handler.send_response(200)
-    handler.send_header("Content-Type", "application/json")
-    handler.send_header("Content-Length", "500")
-    handler.end_headers()
-    handler.wfile.write(b'{"id": "cmpl-1", "choi')
-    handler.wfile.flush()
-    handler.close_connection = True
-    handler.connection.shutdown(socket.SHUT_RDWR)
-    return True
-
-
-def ok(handler):
-    return False
+error_500 = http_error(500)
+error_429 = http_error(429, retry_after=1)
+malformed, dropped, ok = malformed_json, dropped_connection, no_fault
 
 
 @pytest.fixture()

@@ -63,23 +63,7 @@ def _load(path):
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
-def _params():
-    for name in sorted(CASES):
-        marks = []
-        if name == "reliable":
-            # Known bug, reported (lit_agents/methods/dqn.py belongs to the ReLiable developer): ReLiableDQN
-            # counts updates and refreshes the target network in on_train_batch_end, which Lightning runs after
-            # ModelCheckpoint has saved, so a checkpoint holds n_updates and the target net of the step before
-            # and the resumed run's target schedule is shifted. Fix: do it in optimizer_step (as
-            # DiffusionPlanner's EMA). Also, with data.oversample_terminal > 1 (the embedded default since the
-            # ReLiable developer's current change) the train loader is a WeightedRandomSampler seeded afresh on
-            # each call, which does not resume mid-epoch (ResumableTrainLoader covers only the uniform shuffle).
-            # strict: this fails (XPASS) once both are fixed, so the marker gets removed.
-            marks = [pytest.mark.xfail(strict=True, reason="dqn.py updates n_updates/target after the checkpoint")]
-        yield pytest.param(name, marks=marks)
-
-
-@pytest.mark.parametrize("name", list(_params()))
+@pytest.mark.parametrize("name", sorted(CASES))
 def test_killed_run_resumes_exactly(name, tmp_path):
     config, args, kill_at = CASES[name]
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
