@@ -100,19 +100,13 @@ class RecordsDataModule(L.LightningDataModule):
         self.val_records: list[dict] = []
         self.test_records: list[dict] = []
         self.predict_records: list[dict] = []
-
-        self._resume: dict[str, int] | None = None
+        self._train_resume = ResumableTrainLoader(batch_size, seed)
 
     def _loader(self, records: list[dict], *, train: bool) -> DataLoader:
         if not train:
             return DataLoader(records, batch_size=self.eval_batch_size, shuffle=False, num_workers=self.num_workers,
                               collate_fn=collate_records)
-        trainer = self.trainer
-        world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        sampler = ResumableSampler(records, num_replicas=world, rank=rank, seed=self.seed)
-        if self._resume is not None:
-            sampler.resume(self._resume["epoch"], self._resume["batches"] * self.batch_size)
-            self._resume = None
+        sampler = self._train_resume.sampler(records, self.trainer)
         return DataLoader(records, batch_size=self.batch_size, sampler=sampler, num_workers=self.num_workers,
                           collate_fn=collate_records, drop_last=False)
 
@@ -123,16 +117,10 @@ class RecordsDataModule(L.LightningDataModule):
 
     def state_dict(self) -> dict[str, Any]:
         """Where training stands in the current epoch, so a resumed run neither repeats nor skips examples."""
-        trainer = self.trainer
-        if trainer is None or not trainer.training:
-            return {}
-        loop = trainer.fit_loop
-        return {"epoch": loop.epoch_progress.current.processed,
-                "batches": loop.epoch_loop.batch_progress.current.processed}
+        return self._train_resume.progress(self.trainer)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state:
-            self._resume = {"epoch": int(state["epoch"]), "batches": int(state["batches"])}
+        self._train_resume.resume_from(state)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.val_records, train=False)
