@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test test-fast reliability-report bench install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,15 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --durations=15 tests
+
+# the quick loop while developing: everything but the end-to-end CLI runs marked slow (CI runs them all)
+test-fast: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 -m "not slow" tests
+
+# docs/reliability.md: what the reliability tests tried and what happened (faults, bad inputs, counts)
+RELIABILITY_TESTS = tests/reliability tests/test_checkpoint_io.py tests/test_generation_faults.py
+reliability-report: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 $(RELIABILITY_TESTS) --reliability-report docs/reliability.md
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e ".[dev,openai,bench]"

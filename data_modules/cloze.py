@@ -19,17 +19,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import random
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 import ahocorasick
 
-from data_modules.io import DataError
+from data_modules.io import DataError, atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -173,16 +171,12 @@ class EntityMatcher:
         cache.mkdir(parents=True, exist_ok=True)
         auto_path, meta_path = self._cache_files(cache)
         # Write to temporary names then rename, so concurrent ranks never read a half-written cache.
-        fd, tmp = tempfile.mkstemp(dir=cache, suffix=".automaton.tmp")
-        os.close(fd)
-        self.automaton.save(tmp)  # STORE_INTS: no serializer, nothing pickled
-        meta = {"key": self.key, "automaton_sha256": file_sha256(tmp), "types": self.types,
+        with atomic_path(auto_path) as tmp:
+            self.automaton.save(str(tmp))  # STORE_INTS: no serializer, nothing pickled
+            digest = file_sha256(tmp)
+        meta = {"key": self.key, "automaton_sha256": digest, "types": self.types,
                 "added": self.stats.added, "skipped": self.stats.skipped}
-        os.replace(tmp, auto_path)
-        fd, tmp_meta = tempfile.mkstemp(dir=cache, suffix=".json.tmp")
-        with os.fdopen(fd, "w") as f:
-            json.dump(meta, f)
-        os.replace(tmp_meta, meta_path)
+        atomic_write_text(meta_path, json.dumps(meta))
 
     def _load_cache(self, cache: Path) -> bool:
         auto_path, meta_path = self._cache_files(cache)

@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -63,6 +66,55 @@ def shared_data_dir() -> Path | None:
     """``../shared/data`` next to a source checkout, when present (tests and examples use it)."""
     p = Path(__file__).resolve().parents[2] / "shared" / "data"
     return p if p.is_dir() else None
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Write a file atomically: yields a temporary path beside ``path`` (same suffix, so writers that pick a
+    format by it, like ``savefig``, still work); on a clean exit it is fsynced and moved over ``path`` with
+    ``os.replace`` (atomic within one filesystem), on an error it is removed. A process killed mid-write leaves
+    the previous file whole (and at most a stray ``.<name>.*.tmp<suffix>``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    """``Path(path).write_text(text)``, atomically (see :func:`atomic_path`)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def resolve_inside(base: str | Path, relative: str | Path, *, path: str | Path | None = None,
+                   line: int | None = None, field: str | None = None) -> Path:
+    """``base / relative`` for a file name read from a data file (a manifest entry, an archive member, an id
+    that names a file), refused unless it stays inside ``base``.
+
+    Absolute names, ``..`` that climb out and symlinks (anywhere on the way) that point outside ``base`` raise
+    :class:`DataError` naming the data file ``path``, its ``line``/record and ``field``. Returns the joined
+    (unresolved) path, so valid names behave exactly as before.
+    """
+    rel = str(relative)
+    if not rel.strip() or "\x00" in rel:
+        raise DataError(f"invalid file name {rel!r}", path=path, line=line, field=field)
+    if Path(rel).is_absolute() or rel.startswith(("/", "\\")) or Path(rel).drive:
+        raise DataError(f"absolute path {rel!r} is not allowed here; file names must stay inside {base}",
+                        path=path, line=line, field=field)
+    joined = Path(base) / rel
+    root = Path(base).resolve()
+    target = joined.resolve()
+    if target == root or not target.is_relative_to(root):
+        raise DataError(f"file name {rel!r} escapes {base} (resolves to {target})", path=path, line=line,
+                        field=field)
+    return joined
 
 
 def _type_name(t: type | tuple[type, ...]) -> str:

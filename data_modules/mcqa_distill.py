@@ -14,13 +14,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Literal
 
 from data_modules.base import RecordsDataModule
-from data_modules.io import DataError
+from data_modules.io import DataError, atomic_write_text
 from data_modules.mcqa import MCQASource, student_input
 from data_modules.rationales import STATUSES, RationaleSource, parse_rationale
 
@@ -155,8 +156,8 @@ class MCQADistillDataModule(RecordsDataModule):
         if fallback:
             log.warning("label_source=%s: %d/%d examples had no teacher answer and use the gold label",
                         self.label_source, fallback, len(train))
-        (self.processed_dir / "stats.json").write_text(json.dumps(stats, indent=2))
-        tmp.replace(done)  # written last: its presence means the whole collection finished
+        atomic_write_text(self.processed_dir / "stats.json", json.dumps(stats, indent=2))
+        os.replace(tmp, done)  # written last (atomically): its presence means the whole collection finished
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:

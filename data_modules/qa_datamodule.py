@@ -14,9 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import random
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterator, Literal
@@ -25,7 +23,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from data_modules.base import RecordsDataModule, ResumableSampler
 from data_modules.cloze import ClozeVariant, EntityMatcher, file_sha256, make_cloze_examples
-from data_modules.io import collate_records, samples_dir
+from data_modules.io import atomic_write_text, collate_records, samples_dir
 from data_modules.qa import (OnError, is_presampled_template, read_qa, resolve_presampled,
                              sample_few_shot)
 
@@ -246,11 +244,7 @@ class FewShotQADataModule(RecordsDataModule):
             return
         aug = self.build_augmentation(self._read_train())
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for rec in aug:
-                f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-        os.replace(tmp, path)
+        atomic_write_text(path, "".join(json.dumps(rec, ensure_ascii=False) + "\n" for rec in aug))
 
     def setup(self, stage: str | None = None) -> None:
         self.train_records = self._read_train()

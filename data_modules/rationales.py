@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 import lit_agents
 from data_modules.io import DataError
 from data_modules.mcqa import LETTERS, load_mcqa_file, resolve_path
-from lit_agents.generation import CachedGenerator, TextGenerator
+from lit_agents.generation import CachedGenerator, GenerationError, TextGenerator
 
 log = logging.getLogger(__name__)
 
@@ -231,7 +231,17 @@ class GeneratorTeacher(RationaleSource):
                if self.use_cache else self.generator)
         out: list[str] = []
         for start in tqdm(range(0, len(prompts), self.chunk_size), desc=f"teacher {self.name}", leave=False):
-            out.extend(gen.generate(prompts[start:start + self.chunk_size], **self.sampling))
+            try:
+                out.extend(gen.generate(prompts[start:start + self.chunk_size], **self.sampling))
+            except GenerationError as e:
+                if not isinstance(gen, CachedGenerator):
+                    raise
+                unique = list(dict.fromkeys(prompts))
+                done = sum(gen.cached(unique, **self.sampling))
+                raise GenerationError(f"teacher {self.name}: {e}. Collection stopped in the chunk of prompts "
+                                      f"{start + 1}-{min(start + self.chunk_size, len(prompts))} of {len(prompts)}: "
+                                      f"{done} of {len(unique)} teacher calls are done, the re-run makes only the "
+                                      f"other {len(unique) - done}") from e
         return list(zip(out, prompts))
 
 

@@ -3,21 +3,24 @@
 An oracle :class:`~lit_agents.generation.TextGenerator` writes a CoR judgment for each (A/B-alternated)
 training pair; traces whose parsed verdict matches the label are kept. As released, the failures go to a second
 oracle whose prompt adds the correct verdict and the previous wrong judgment; the trace it writes is trained
-on with the *original* prompt. Kept traces are appended to ``traces_path`` as they are collected (a JSONL of
+on with the *original* prompt. Kept traces are appended to ``traces_path`` (a JSONL of
 ``{pair_id, order, trace, attempt}``) and oracle calls go through
-:class:`~lit_agents.generation.CachedGenerator`, so an interrupted collection resumes. Every pair ends up
-kept or counted as dropped (``<traces_path>.stats.json``).
+:class:`~lit_agents.generation.CachedGenerator`, so an interrupted collection resumes: a run killed mid-append
+leaves at most a torn last line, which the next run cuts off and writes again (from the oracle cache). Every
+pair ends up kept or counted as dropped (``<traces_path>.stats.json``, over all training pairs, written
+atomically).
 """
 from __future__ import annotations
 
 import copy
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 from data_modules.base import RecordsDataModule
-from data_modules.io import read_records, samples_dir
+from data_modules.io import atomic_write_text, read_records, samples_dir
 from data_modules.preference import PreferenceSource, _src, build_records, load_prompt_text, load_sources
 from lit_agents.generation import CachedGenerator, TextGenerator
 from lit_agents.rewards import parse_verdict
@@ -34,6 +37,30 @@ def _with_hint(prompt: Any, label: str, previous: str) -> Any:
     msgs = copy.deepcopy(prompt)
     msgs[-1]["content"] += hint
     return msgs
+
+
+def repair_torn_tail(path: Path) -> int:
+    """Cut a torn last line (a run killed while appending) off the JSONL file at ``path``; returns the number
+    of bytes dropped. A last line that is complete JSON but lacks its newline gets the newline instead."""
+    if not path.is_file():
+        return 0
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return 0
+    keep = data.rfind(b"\n") + 1
+    try:
+        json.loads(data[keep:].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        log.warning("%s: dropping a torn last record (%d bytes, a run was interrupted while writing it); it will "
+                    "be written again", path, len(data) - keep)
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+        return len(data) - keep
+    with open(path, "ab") as f:
+        f.write(b"\n")
+    return 0
 
 
 def collect_traces(records: list[dict], oracle: TextGenerator, retry_oracle: TextGenerator | None = None,
@@ -115,21 +142,34 @@ class TraceDistillDataModule(RecordsDataModule):
 
     def prepare_data(self) -> None:
         """Collect the missing traces with the oracle (rank 0 only; Lightning calls this once per node)."""
+        if self.oracle is None:
+            return
         records = self._train_pair_records()
+        repair_torn_tail(self.traces_path)  # a run killed mid-append: that trace is written again below
         have = self._read_traces()
         missing = [r for r in records if (r["pair_id"], r["order"]) not in have]
-        if not missing or self.oracle is None:
-            return
-        cache = lambda g, name: CachedGenerator(g, str(self.cache_dir / f"{name}.jsonl"))  # noqa: E731
-        oracle = cache(self.oracle, "oracle")
-        retry = cache(self.retry_oracle, "retry_oracle") if self.retry_oracle is not None else None
-        kept, stats = collect_traces(missing, oracle, retry, **self.sampling)
-        self.traces_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.traces_path, "a", encoding="utf-8") as f:
-            for row in kept:
-                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        if missing:
+            cache = lambda g, name: CachedGenerator(g, str(self.cache_dir / f"{name}.jsonl"))  # noqa: E731
+            oracle = cache(self.oracle, "oracle")
+            retry = cache(self.retry_oracle, "retry_oracle") if self.retry_oracle is not None else None
+            kept, _ = collect_traces(missing, oracle, retry, **self.sampling)
+            self.traces_path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.traces_path, "a", encoding="utf-8") as f:
+                for row in kept:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
         stats_path = self.traces_path.with_suffix(".stats.json")
-        stats_path.write_text(json.dumps(stats, indent=2))
+        bundled = samples_dir().resolve() in self.traces_path.resolve().parents
+        if not self.traces_path.is_file() or (not missing and (stats_path.is_file() or bundled)):
+            return  # nothing new (a run killed between the append and the stats still gets them below)
+        # over every training pair (not only this run's), so a resumed or repeated run reports the whole set
+        attempts = {(r["pair_id"], r["order"]): r.get("attempt", 1)
+                    for r in read_records(str(self.traces_path), name="traces")}
+        got = [attempts[(r["pair_id"], r["order"])] for r in records if (r["pair_id"], r["order"]) in attempts]
+        stats = {"pairs": len(records), "kept_first": sum(1 for a in got if a != 2),
+                 "kept_retry": sum(1 for a in got if a == 2), "dropped": len(records) - len(got)}
+        atomic_write_text(stats_path, json.dumps(stats, indent=2))
         log.info("RM-R1 traces: %s (written to %s)", stats, self.traces_path)
 
     def setup(self, stage: str | None = None) -> None:

@@ -9,80 +9,122 @@ POSIX and Windows within one filesystem).
 from __future__ import annotations
 
 import os
+import pickle
 import random
-import tempfile
-from pathlib import Path
+import re
 from typing import Any
 
 import numpy as np
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.fabric.utilities.cloud_io import _load as pl_load, get_filesystem
 from lightning.pytorch.callbacks import Callback
+
+from data_modules.io import atomic_path
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
     """``torch.save`` to ``path`` atomically (temp file in the same directory + fsync + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """``TorchCheckpointIO`` whose saves are atomic (see :func:`atomic_torch_save`); loading is unchanged
-    (``weights_only`` as Lightning decides)."""
+    """``TorchCheckpointIO`` whose saves are atomic (see :func:`atomic_torch_save`) and whose loads never
+    unpickle arbitrary objects: always ``torch.load(weights_only=True)`` (tensors, containers, plain Python
+    values), whatever the caller or ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says. A checkpoint carrying any other
+    object is refused with :class:`pickle.UnpicklingError` naming the file."""
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO does not take storage_options")
         atomic_torch_save(checkpoint, path)
 
+    def load_checkpoint(self, path, map_location: Any | None = lambda storage, loc: storage,
+                        weights_only: bool | None = None) -> dict[str, Any]:
+        return safe_torch_load(path, map_location=map_location, weights_only=weights_only)
+
+
+def safe_torch_load(path, map_location: Any | None = "cpu", weights_only: bool | None = None) -> Any:
+    """``torch.load(path, weights_only=True)`` with a clear error: the file is refused when it holds anything
+    but tensors and plain values. ``weights_only=False`` is refused too (lit-agents never unpickles objects)."""
+    if weights_only is False:
+        raise ValueError(f"refusing to load checkpoint {path} with weights_only=False: lit-agents loads "
+                         "checkpoints without unpickling arbitrary objects")
+    if not get_filesystem(path).exists(path):
+        raise FileNotFoundError(f"Checkpoint file not found: {path}")
+    try:
+        return pl_load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise unsafe_checkpoint_error(path, e) from e
+
+
+def unsafe_checkpoint_error(path, err: BaseException) -> Exception:
+    """The error for a checkpoint that ``torch.load(weights_only=True)`` refused (names the file and the
+    offending global)."""
+    found = re.search(r"Unsupported global: GLOBAL [\w.]+|Unsupported operand \d+", str(err))
+    reason = found.group(0) if found else (str(err).strip().splitlines() or [""])[0]
+    return pickle.UnpicklingError(
+        f"refusing to load checkpoint {path}: it holds objects other than tensors and plain Python values, which "
+        f"could run code when unpickled (loaded with weights_only=True; {reason}). Only load checkpoints written "
+        "by lit-agents or from a source you trust.")
+
 
 class ResumableRNG(Callback):
-    """Puts the global RNG states (torch CPU and CUDA, NumPy, Python ``random``) in every checkpoint and restores
-    them before the first training batch of a resumed run, so sampling (GRPO rollouts), dropout and diffusion
-    noise continue exactly as in an uninterrupted run.
+    """Makes every random draw of training a function of where training stands, so an interrupted run resumed
+    from any checkpoint (inside an epoch, at an epoch boundary, after a validation pass) draws exactly what the
+    uninterrupted run drew: sampling (GRPO rollouts, IterAlign red-teaming), dropout and diffusion noise.
 
-    Restored at the first ``on_train_batch_start`` (callbacks run before the module's hook), not at load time:
-    a resumed run creates a new dataloader iterator, which draws a seed from the global RNG, before its first
-    batch; the uninterrupted run did not. Exact for a checkpoint taken inside an epoch with no validation before
-    the next training batch (iterator seeds drawn at an epoch boundary or by validation are not replayed). Only
-    rank 0's states are in the checkpoint, so under DDP the other ranks' draws differ after a resume.
+    The global RNGs (torch CPU and CUDA, NumPy, Python ``random``) are reseeded at ``on_train_epoch_start`` from
+    ``(seed, rank, epoch)`` and at every ``on_train_batch_start`` from ``(seed, rank, epoch, batch_idx)``, the
+    scheme fairseq uses (``torch_seed(seed, num_updates)``). Nothing has to be saved: the loop position is in
+    every checkpoint already. Saving the RNG states instead is not enough, because a resumed run cannot replay
+    the draws made between the save and the next batch (a new dataloader iterator draws its base seed from the
+    global RNG; validation may sample). Validation runs on its own stream (seeded from ``(seed, rank, step)``)
+    and the training stream is put back afterwards, so how often one validates never changes training.
+    Callbacks run before the module's hooks, so a module's own ``on_train_epoch_start`` work sees the new seed.
+    Each DDP rank gets its own stream, which also resumes exactly.
     """
 
-    def __init__(self) -> None:
-        self._pending: dict[str, Any] | None = None
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
+        self._saved: tuple | None = None
 
-    def state_dict(self) -> dict[str, Any]:
-        np_state = np.random.get_state()
-        return {"torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "numpy": {"name": np_state[0], "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-                          "pos": int(np_state[2]), "has_gauss": int(np_state[3]), "cached": float(np_state[4])},
-                "python": random.getstate()}
+    def _base_seed(self) -> int:
+        return self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._pending = dict(state_dict) if state_dict else None
+    def _reseed(self, trainer, *position: int) -> None:
+        # SeedSequence mixes the entropy words into well-separated streams (no seed + step collisions)
+        words = np.random.SeedSequence([self._base_seed(), trainer.global_rank, *position]).generate_state(2)
+        torch.manual_seed(int(words[0]) << 31 | int(words[1]) >> 1)  # also seeds every CUDA device
+        np.random.seed(int(words[0]))
+        random.seed(int(words[1]))
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self._reseed(trainer, 0, trainer.current_epoch)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
-        state, self._pending = self._pending, None
-        if state is None:
-            return
-        torch.set_rng_state(state["torch"])
-        if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(state["cuda"])
-        if "numpy" in state:
-            n = state["numpy"]
-            np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                                 n["cached"]))
-        if "python" in state:
-            py = state["python"]
-            random.setstate((py[0], tuple(py[1]), py[2]))
+        self._reseed(trainer, 1, trainer.current_epoch, batch_idx)
+
+    def on_validation_start(self, trainer, pl_module) -> None:
+        self._saved = _global_rng_states()
+        self._reseed(trainer, 2, trainer.global_step)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self._saved is not None:
+            _set_global_rng_states(self._saved)
+            self._saved = None
+
+
+def _global_rng_states() -> tuple:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []
+    return torch.get_rng_state(), cuda, np.random.get_state(), random.getstate()
+
+
+def _set_global_rng_states(states: tuple) -> None:
+    cpu, cuda, np_state, py_state = states
+    torch.set_rng_state(cpu)
+    if cuda:
+        torch.cuda.set_rng_state_all(cuda)
+    np.random.set_state(np_state)
+    random.setstate(py_state)

@@ -3,8 +3,9 @@
 Every method is a LightningModule and its data a LightningDataModule, picked by ``class_path`` in YAML, so a
 config file is the whole description of a run. Each run seeds everything (``seed_everything: 42`` by default),
 saves its resolved config beside its logs and checkpoints, keeps ``last.ckpt`` for ``--ckpt_path last`` (written
-atomically, see :mod:`lit_agents.checkpoint_io`), and
-shows a rich progress bar when attached to a terminal.
+atomically, see :mod:`lit_agents.checkpoint_io`), draws random numbers as a function of the loop position (so a
+resumed run is exact), stops at the first NaN/inf loss (:mod:`lit_agents.guards`), and shows a rich progress bar
+when attached to a terminal.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
-from lit_agents.checkpoint_io import AtomicCheckpointIO, ResumableRNG
+from lit_agents.checkpoint_io import AtomicCheckpointIO, ResumableRNG, unsafe_checkpoint_error
+from lit_agents.guards import NonFiniteLossGuard
 
 
 class LoggerAwareLRMonitor(LearningRateMonitor):
@@ -43,11 +45,25 @@ class LitAgentsCLI(LightningCLI):
         parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 1})
 
     def before_fit(self) -> None:
-        # Atomic saves for the default (non-sharded) checkpoint format; sharded FSDP checkpoints keep theirs.
+        # Atomic saves and weights_only loads for the default (non-sharded) checkpoint format, for every
+        # subcommand (validate/test/predict --ckpt_path load through it too); sharded FSDP checkpoints keep theirs.
         from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
         if type(self.trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             self.trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+
+    before_validate = before_test = before_predict = before_fit
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI reads an explicit --ckpt_path's hyperparameters with torch.load(weights_only=True): say
+        # which file was refused and why, instead of torch's bare unpickling error.
+        import pickle
+
+        try:
+            super()._parse_ckpt_path()
+        except pickle.UnpicklingError as e:
+            ckpt = self.config[self.config.subcommand].get("ckpt_path")
+            raise unsafe_checkpoint_error(ckpt, e) from e
 
     def before_instantiate_classes(self) -> None:
         # Checkpoints go to a fixed `<default_root_dir>/checkpoints` (not the logger's version_N directory), so
@@ -60,7 +76,7 @@ class LitAgentsCLI(LightningCLI):
 
 
 def default_callbacks() -> list[L.Callback]:
-    cbs: list[L.Callback] = [LoggerAwareLRMonitor(logging_interval="step"), ResumableRNG()]
+    cbs: list[L.Callback] = [LoggerAwareLRMonitor(logging_interval="step"), ResumableRNG(), NonFiniteLossGuard()]
     if sys.stdout.isatty():
         cbs.append(RichProgressBar())
     return cbs

@@ -16,6 +16,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -201,7 +202,8 @@ class OpenAIGenerator(TextGenerator):
 
     Retries with exponential backoff on 429 (honouring Retry-After), 5xx, timeouts and dropped connections
     are the ``openai`` client's own (``max_retries``); other 4xx errors fail at once with the server's
-    message. The API key is read from the environment variable named by ``api_key_env`` and never logged.
+    message. The API key is read from the environment variable named by ``api_key_env`` (a variable name, not
+    the key) and never logged; an error that quotes it (a server or proxy echoing headers) shows ``***``.
     """
 
     def __init__(self, model: str, base_url: str, *, api_key_env: str = "OPENAI_API_KEY",
@@ -215,12 +217,21 @@ class OpenAIGenerator(TextGenerator):
             raise ImportError("OpenAIGenerator needs the `openai` extra: pip install 'lit-agents[openai]'") from e
         self.model, self.base_url, self.endpoint = model, base_url, endpoint
         self.max_concurrency = max(1, max_concurrency)
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", api_key_env or ""):
+            # not echoed: a key pasted here by mistake must not reach logs or error messages
+            raise ValueError("OpenAIGenerator.api_key_env must be the NAME of an environment variable that holds "
+                             "the API key (e.g. OPENAI_API_KEY), not the key itself")
         key = os.environ.get(api_key_env)
         if key is None:
             log.info("OpenAIGenerator: $%s is not set; sending a placeholder key (fine for local servers)",
                      api_key_env)
+        self._secret = key or None
         self._client = openai.OpenAI(base_url=base_url, api_key=key or "EMPTY", max_retries=max_retries,
                                      timeout=timeout)
+
+    def _redact(self, text: str) -> str:
+        """``text`` with the API key replaced by ``***`` (a server or proxy may echo request headers)."""
+        return text.replace(self._secret, "***") if self._secret else text
 
     def identity(self) -> dict[str, Any]:
         return {"type": "openai", "base_url": self.base_url, "model": self.model, "endpoint": self.endpoint}
@@ -253,8 +264,12 @@ class OpenAIGenerator(TextGenerator):
                     failures.append((i, e))
         if failures:
             first = failures[0][1]
-            raise GenerationError(f"{len(failures)} of {len(prompts)} calls to {self.base_url} failed after retries "
-                                  f"(first: {type(first).__name__}: {first})") from first
+            detail = f"{type(first).__name__}: {first}"
+            msg = (f"{len(failures)} of {len(prompts)} calls to {self.base_url} failed after retries "
+                   f"(first: {self._redact(detail)})")
+            if self._redact(detail) != detail:  # the key is in the original error: do not chain it
+                raise GenerationError(msg) from None
+            raise GenerationError(msg) from first
 
 
 def _cache_key(identity: dict, prompt: Prompt, params: dict) -> str:
@@ -307,6 +322,11 @@ class CachedGenerator(TextGenerator):
 
     def __len__(self) -> int:
         return len(self._cache)
+
+    def cached(self, prompts: Sequence[Prompt], **sampling: Any) -> list[bool]:
+        """Whether each prompt's result (with these sampling settings) is already in the cache."""
+        params, ident = self.sampling(**sampling), self.generator.identity()
+        return [_cache_key(ident, p, params) in self._cache for p in prompts]
 
     def _stream(self, prompts, params):
         ident = self.generator.identity()

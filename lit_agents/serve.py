@@ -7,12 +7,15 @@ throughput at scale use vLLM or TGI, which speak the same protocol. Built on the
 ``http.server`` so that serving a tiny model needs no extra dependency.
 
     python -m lit_agents.serve --port 8000 --tiny llama      # a tiny random model, for wiring checks
+    python -m lit_agents.serve --port 8000 --model DIR --api-key-env SERVE_KEY   # clients must send $SERVE_KEY
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
 import json
+import os
 import socket
 import threading
 import time
@@ -44,13 +47,33 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client gave up (timeout); nothing to answer
             self.close_connection = True
 
+    def _authorized(self) -> bool:
+        """With ``api_key`` set, a request must carry ``Authorization: Bearer <key>``; else HTTP 401 (the
+        answer never repeats what was sent)."""
+        want = self.server.api_key
+        if want is None:
+            return True
+        got = self.headers.get("Authorization", "")
+        if hmac.compare_digest(got.encode("utf-8"), f"Bearer {want}".encode("utf-8")):
+            return True
+        length = int(self.headers.get("Content-Length", 0) or 0)
+        if length:
+            self.rfile.read(length)
+        self._send(401, {"error": {"message": "invalid or missing API key", "type": "invalid_request_error",
+                                   "code": "invalid_api_key"}})
+        return False
+
     def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        if not self._authorized():
+            return
         if self.path.rstrip("/") == "/v1/models":
             self._send(200, {"object": "list", "data": [{"id": self.server.model_name, "object": "model"}]})
         else:
             self._send(404, {"error": {"message": f"no route {self.path}"}})
 
     def do_POST(self) -> None:  # noqa: N802
+        if not self._authorized():
+            return
         length = int(self.headers.get("Content-Length", 0))
         try:
             req = json.loads(self.rfile.read(length) or b"{}")
@@ -90,14 +113,15 @@ class OpenAICompatibleServer(ThreadingHTTPServer):
     ``faults`` is an optional list of callables ``(handler) -> bool`` consumed one per request before the
     normal answer (a callable that answers the request itself returns True): a way for tests to make the
     server misbehave (HTTP 500/429, slow or malformed answers, dropped connections) deterministically.
+    ``api_key``: when set, requests without ``Authorization: Bearer <api_key>`` get HTTP 401.
     """
 
     daemon_threads = True
 
     def __init__(self, generator: TextGenerator, host: str = "127.0.0.1", port: int = 0,
-                 model_name: str = "local", faults: list | None = None):
+                 model_name: str = "local", faults: list | None = None, api_key: str | None = None):
         super().__init__((host, port), _Handler)
-        self.generator, self.model_name = generator, model_name
+        self.generator, self.model_name, self.api_key = generator, model_name, api_key or None
         self.lock, self.requests_served = threading.Lock(), 0
         self._faults = list(faults or [])
         self._fault_lock = threading.Lock()
@@ -189,11 +213,16 @@ def main() -> None:
     ap.add_argument("--device", default=None, help="e.g. cuda (default: cpu)")
     ap.add_argument("--dtype", default="float32", help="float32, bfloat16, float16")
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--api-key-env", default=None,
+                    help="require clients to send the key held by this environment variable (HTTP 401 otherwise)")
     args = ap.parse_args()
+    api_key = os.environ.get(args.api_key_env) if args.api_key_env else None
+    if args.api_key_env and not api_key:
+        ap.error(f"--api-key-env: ${args.api_key_env} is not set")
     cfg = BackboneConfig(name_or_path=args.model, dtype=args.dtype) if args.model \
         else BackboneConfig(tiny=TinySpec(arch=args.tiny))
     server = OpenAICompatibleServer(TransformersGenerator(cfg, device=args.device, batch_size=args.batch_size),
-                                    args.host, args.port, args.name)
+                                    args.host, args.port, args.name, api_key=api_key)
     print(f"serving {args.model or 'tiny ' + args.tiny} at {server.url}", flush=True)
     server.serve_forever()
 

@@ -31,3 +31,23 @@ class BackboneFSDPStrategy(FSDPStrategy):
             if self.activation_checkpointing_blocks and not self._activation_checkpointing_kwargs:
                 self._activation_checkpointing_kwargs = {"auto_wrap_policy": ModuleWrapPolicy(blocks)}
         return super()._setup_model(model)
+
+    def load_checkpoint(self, checkpoint_path, weights_only: bool | None = None) -> dict[str, Any]:
+        """Lightning's FSDP reads a full (single-file) checkpoint with an unrestricted unpickler: check the file
+        with ``torch.load(weights_only=True)`` first (memory-mapped, so nothing is copied), and load the metadata
+        of sharded checkpoints with ``weights_only=True``."""
+        from pathlib import Path
+        import pickle
+
+        import torch
+
+        from lit_agents.checkpoint_io import unsafe_checkpoint_error
+
+        if weights_only is False:
+            raise ValueError(f"refusing to load checkpoint {checkpoint_path} with weights_only=False")
+        if Path(checkpoint_path).is_file():
+            try:
+                torch.load(checkpoint_path, map_location="cpu", weights_only=True, mmap=True)
+            except pickle.UnpicklingError as e:
+                raise unsafe_checkpoint_error(checkpoint_path, e) from e
+        return super().load_checkpoint(checkpoint_path, weights_only=True)

@@ -9,6 +9,9 @@ import pytest  # noqa: E402
 
 torch.set_num_threads(1)
 
+# the reliability_log fixture and --reliability-report (docs/reliability.md)
+pytest_plugins = ["tests.reliability.report"]
+
 
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():

@@ -82,7 +82,7 @@ def test_openai_backend_4xx_fails_clearly(server):
         gen.generate(["x"])
 
 
-def test_cache_resumes_after_kill_without_repeating_calls(server, tmp_path):
+def test_cache_resumes_after_kill_without_repeating_calls(server, tmp_path, reliability_log):
     """Kill a collection halfway (SIGKILL), re-run: only the missing prompts reach the server, and the cache
     holds exactly one record per prompt."""
     cache = tmp_path / "cache.jsonl"
@@ -120,6 +120,8 @@ def test_cache_resumes_after_kill_without_repeating_calls(server, tmp_path):
     assert outputs == fresh
     again = gen.generate(prompts)  # everything cached now
     assert again == outputs and server.requests_served - served_before == len(prompts) - done_before + len(prompts)
+    reliability_log("collection", "generic JSONL cache: collector SIGKILLed after 4+ of 12 calls, torn last line",
+                    "torn line cut; re-run asks only for the missing calls; one record per prompt, outputs as fresh")
 
 
 def test_cache_key_separates_sampling_settings(local_gen, tmp_path):

@@ -22,7 +22,7 @@ from data_modules.basketball.features import N_CHANNELS, flat_dim, render_frames
 from data_modules.basketball.preprocess import ARRAYS, PreprocessSpec, cache_key, preprocess_games
 from data_modules.basketball.sources import SyntheticGames, game_paths, resolve
 from data_modules.base import ResumableTrainLoader
-from data_modules.io import DataError, check_loader_args
+from data_modules.io import DataError, check_loader_args, resolve_inside
 
 
 class StepDataset(Dataset):
@@ -118,7 +118,9 @@ class ReLiableDataModule(L.LightningDataModule):
             d = root / split_name / name
             if (d / "done").is_file():
                 continue
-            _concat_shards([root / "shards" / g["shard"] for g in part], d)
+            # shard names come from manifest.json: they must stay inside the shard directory
+            _concat_shards([resolve_inside(root / "shards", g["shard"], path=root / "shards" / "manifest.json",
+                                           line=manifest["games"].index(g) + 1, field="shard") for g in part], d)
             (d / "games.json").write_text(json.dumps(part, indent=1))
             (d / "done").write_text("ok")
 

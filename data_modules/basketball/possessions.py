@@ -18,7 +18,7 @@ import numpy as np
 from data_modules.basketball.court import HALF_LENGTH, orient
 from data_modules.basketball.pbp import PbpGame, pbp_possessions, read_pbp
 from data_modules.basketball.sportvu import Game, read_sportvu_game
-from data_modules.io import DataError
+from data_modules.io import DataError, resolve_inside
 
 log = logging.getLogger(__name__)
 _POSITION_RANK = {"G": 0, "G-F": 1, "F-G": 2, "F": 3, "F-C": 4, "C-F": 5, "C": 6}
@@ -164,8 +164,9 @@ def find_pbp(game_path: Path, pbp_dir: str | Path | None, game_id: str) -> Path 
     if pbp_dir is None:
         return None
     for name in (f"{game_id}.csv", f"{game_id.zfill(10)}.csv"):
-        if (Path(pbp_dir) / name).is_file():
-            return Path(pbp_dir) / name
+        p = resolve_inside(pbp_dir, name, path=game_path, field="gameid")  # the id comes from the game file
+        if p.is_file():
+            return p
     return None
 
 

@@ -28,7 +28,7 @@ from data_modules.basketball.rewards import possession_return, shaped_reward
 from data_modules.basketball.shooting import ShootingTable
 from data_modules.basketball.sportvu import read_sportvu_game
 from data_modules.basketball.court import is_three_point
-from data_modules.io import DataError
+from data_modules.io import DataError, resolve_inside
 
 log = logging.getLogger(__name__)
 PREPROCESS_VERSION = 2   # part of the cache key: bump when the shard contents change
@@ -63,7 +63,7 @@ def game_date(path: Path) -> str:
 
 
 def _truth_epochs(path: Path, game_id: str) -> set[int]:
-    t = path.parent / f"{game_id}.truth.json"
+    t = resolve_inside(path.parent, f"{game_id}.truth.json", path=path, field="gameid")
     if not t.is_file():
         return set()
     try:
@@ -172,7 +172,7 @@ def preprocess_games(paths: list[Path], out_dir: Path, spec: PreprocessSpec, *, 
     table, stats, games = ShootingTable(), Counter(), []
     for date, path in tqdm(dated, desc="preprocess games", disable=len(dated) < 5):
         arrays, entry = preprocess_game(path, pbp_dir, table, spec, stats)
-        shard = out_dir / f"{entry['game_id']}.npz"
+        shard = resolve_inside(out_dir, f"{entry['game_id']}.npz", path=path, field="gameid")
         np.savez(shard, **arrays)
         games.append({**entry, "shard": shard.name})
     manifest = {"games": games, "stats": dict(stats), "spec": asdict(spec)}

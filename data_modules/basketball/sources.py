@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_modules.basketball.synthetic import GENERATOR_VERSION, write_synthetic_games
-from data_modules.io import DataError, samples_dir
+from data_modules.io import DataError, resolve_inside, samples_dir
 
 
 def resolve(path: str) -> Path:
@@ -49,7 +49,10 @@ def game_paths(synthetic: SyntheticGames | None, games: list[str], cache_dir: Pa
                                           max_possession_s=s.max_possession_s, p_pass_up_open=s.p_pass_up_open,
                                           outcome_noise=s.outcome_noise)
             done.write_text(json.dumps([p.name for p in paths]))
-        return [out / n for n in json.loads(done.read_text())]
+        names = json.loads(done.read_text())
+        if not isinstance(names, list):
+            raise DataError("expected a JSON list of game file names", path=done)
+        return [resolve_inside(out, n, path=done, line=i, field="game file") for i, n in enumerate(names, start=1)]
     paths: list[Path] = []
     for g in games:
         hits = sorted(glob.glob(str(resolve(g)))) if any(c in g for c in "*?[") else [str(resolve(g))]

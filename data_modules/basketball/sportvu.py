@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_modules.io import DataError
+from data_modules.io import DataError, resolve_inside
 
 BALL_ID = -1
 
@@ -73,8 +73,14 @@ def _load_json_text(path: Path) -> tuple[str, str]:
                 if len(names) != 1:
                     raise DataError(f"expected one .json inside the archive, found {names}", path=path)
                 with tempfile.TemporaryDirectory() as tmp:
+                    # the member name comes from the archive: it must not escape the extraction directory
+                    # (zip-slip), before extraction and again after it (a symlink member pointing outside)
+                    resolve_inside(tmp, names[0], path=path, field="archive member")
+                    if any(f.filename == names[0] and f.is_symlink for f in z.list()):
+                        raise DataError(f"archive member {names[0]!r} is a symbolic link, not a game file",
+                                        path=path, field="archive member")
                     z.extract(path=tmp, targets=names)
-                    raw = (Path(tmp) / names[0]).read_bytes()
+                    raw = resolve_inside(tmp, names[0], path=path, field="archive member").read_bytes()
             try:
                 return raw.decode("utf-8"), f"{path}!{names[0]}"
             except UnicodeDecodeError as e:

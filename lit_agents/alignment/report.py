@@ -2,7 +2,9 @@
 ``iteralign_progress.png``.
 
 Files are rewritten in full from the loop state each time (the state lives in the checkpoint), so a resumed
-run's directory shows every iteration, including those run before the restart.
+run's directory shows every iteration, including those run before the restart. Each file is replaced
+atomically (a temporary file beside it, then ``os.replace``): a run killed while writing leaves the previous
+complete version, never a torn one.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+
+from data_modules.io import atomic_path, atomic_write_text
 
 
 def _fmt(v: Any) -> str:
@@ -58,14 +62,10 @@ def write_outputs(directory: str | Path, history: list[dict], evals: list[dict])
     ``directory``; returns the summary path."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
-    with open(d / "constitutions.jsonl", "w", encoding="utf-8") as f:
-        for h in history:
-            f.write(json.dumps(h, ensure_ascii=False) + "\n")
-    with open(d / "evaluation.jsonl", "w", encoding="utf-8") as f:
-        for e in evals:
-            f.write(json.dumps(e, ensure_ascii=False) + "\n")
+    atomic_write_text(d / "constitutions.jsonl", "".join(json.dumps(h, ensure_ascii=False) + "\n" for h in history))
+    atomic_write_text(d / "evaluation.jsonl", "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in evals))
     path = d / "summary.md"
-    path.write_text(summary_markdown(history, evals), encoding="utf-8")
+    atomic_write_text(path, summary_markdown(history, evals))
     plot_progress(history, evals, d / "iteralign_progress.png")
     return path
 
@@ -112,6 +112,9 @@ def plot_progress(history: list[dict], evals: list[dict], path: str | Path) -> P
         axes[2].legend(fontsize=7)
     fig.tight_layout()
     out = Path(path)
-    fig.savefig(out, dpi=100)
-    plt.close(fig)
+    try:
+        with atomic_path(out) as tmp:
+            fig.savefig(tmp, dpi=100)
+    finally:
+        plt.close(fig)
     return out

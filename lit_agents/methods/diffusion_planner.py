@@ -172,7 +172,9 @@ class DiffusionPlanner(L.LightningModule):
         """Load a Lightning checkpoint's (or a plain) state dict safely (``weights_only=True``)."""
         if not Path(path).is_file():
             raise FileNotFoundError(f"init_from: no checkpoint at {path}")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        from lit_agents.checkpoint_io import safe_torch_load
+
+        state = safe_torch_load(path, map_location="cpu")  # weights_only=True, a clear error for anything else
         state = state.get("state_dict", state)
         missing, unexpected = self.load_state_dict(state, strict=False)
         if unexpected or [m for m in missing if not m.startswith("nets.value") and not m.startswith("ema.model.value")]:

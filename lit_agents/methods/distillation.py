@@ -250,25 +250,6 @@ class DistillationModule(BackboneModule):
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
 
-    # ---- exact resume: the student's dropout draws from the global RNG ---------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        checkpoint["rng_state"] = {"torch": torch.get_rng_state(),
-                                   "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        self._pending_rng = checkpoint.get("rng_state")
-
-    def on_train_batch_start(self, batch, batch_idx: int) -> None:
-        # Restored here, not at load time: a resumed run creates a new dataloader iterator (which draws a seed
-        # from the global RNG) before its first batch; the uninterrupted run did not. Only rank 0's state is in
-        # the checkpoint, so under DDP the other ranks' dropout masks differ after a resume (weights stay close).
-        state = getattr(self, "_pending_rng", None)
-        if state is not None:
-            torch.set_rng_state(state["torch"])
-            if state["cuda"] and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(state["cuda"])
-            self._pending_rng = None
-
     def on_fit_start(self) -> None:
         stats = getattr(getattr(self.trainer, "datamodule", None), "stats", None) or {}
         numeric = {}

@@ -51,6 +51,19 @@ def import_callable(path: str) -> Callable:
     return fn
 
 
+def _checked_rewards(fn: Callable, name: str, completions: list, prompts: list,
+                     columns: dict[str, list]) -> torch.Tensor:
+    """One reward function's values as a float tensor (NaN = abstain); raises on a broken contract."""
+    vals = fn(completions=completions, prompts=prompts, **columns)
+    if len(vals) != len(completions):
+        raise ValueError(f"reward function {name} returned {len(vals)} values for {len(completions)} completions")
+    out = torch.tensor([float("nan") if v is None else float(v) for v in vals], dtype=torch.float32)
+    bad = [vals[i] for i in range(len(vals)) if vals[i] is not None and not math.isfinite(out[i])]
+    if bad:
+        raise ValueError(f"reward function {name} returned a non-finite value {bad[0]!r}")
+    return out
+
+
 class GRPOModule(PairwiseEvalMixin, BackboneModule):
     """Group Relative Policy Optimisation with pluggable rewards (argument names follow TRL's GRPOConfig).
 
@@ -59,6 +72,9 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         reward_funcs: import paths of reward functions ``(completions, **batch_columns) -> list[float|None]``.
         reward_weights: one weight per function (default all 1); the reward is the weighted sum, where a
             ``None`` (abstain) counts as 0.
+        reward_failure_value: what a completion scores from a reward function that raised on it (or returned a
+            non-finite value or the wrong number of values); failures are counted (``train/reward_failures``,
+            checkpointed) and logged, never fatal. ``null`` scores them as an abstention.
         prompt_field: batch column holding the prompt (a string or a list of chat messages).
         num_generations: completions sampled per prompt (the group, G).
         max_prompt_length: prompts longer than this (in tokens) are dropped and counted (never truncated).
@@ -84,7 +100,8 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
     """
 
     def __init__(self, backbone: BackboneConfig, reward_funcs: list[str],
-                 reward_weights: list[float] | None = None, prompt_field: str = "prompt",
+                 reward_weights: list[float] | None = None, reward_failure_value: float | None = 0.0,
+                 prompt_field: str = "prompt",
                  num_generations: int = 8, max_prompt_length: int = 512, max_completion_length: int = 256,
                  temperature: float = 1.0, top_p: float = 1.0, top_k: int | None = None,
                  stop: list[str] | None = None, beta: float = 0.0, epsilon: float = 0.2,
@@ -116,6 +133,9 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         self.reward_fns = [import_callable(p) for p in reward_funcs]
         self.reward_names = [p.rpartition(".")[2] for p in reward_funcs]
         self.register_buffer("reward_weights", torch.tensor(weights, dtype=torch.float32), persistent=False)
+        if reward_failure_value is not None and not math.isfinite(reward_failure_value):
+            raise ValueError(f"model.reward_failure_value must be finite or null, got {reward_failure_value}")
+        self.reward_failure_value = reward_failure_value
         self.cfg = dict(num_generations=num_generations, max_prompt_length=max_prompt_length,
                         max_completion_length=max_completion_length, temperature=temperature, top_p=top_p,
                         top_k=top_k, stop=list(stop or []), beta=beta, epsilon=epsilon, epsilon_high=epsilon_high,
@@ -143,18 +163,21 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         self.generation_steps = 0
         self.filtered_prompts = 0
         self.abstained_completions = 0
+        self.reward_failures = 0
 
     # ------------------------------------------------------------------ checkpoint state
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["grpo_state"] = {"generation_steps": self.generation_steps,
                                     "filtered_prompts": self.filtered_prompts,
-                                    "abstained_completions": self.abstained_completions}
+                                    "abstained_completions": self.abstained_completions,
+                                    "reward_failures": self.reward_failures}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("grpo_state", {})
         self.generation_steps = int(state.get("generation_steps", 0))
         self.filtered_prompts = int(state.get("filtered_prompts", 0))
         self.abstained_completions = int(state.get("abstained_completions", 0))
+        self.reward_failures = int(state.get("reward_failures", 0))
 
     def on_fit_start(self) -> None:
         if self.ref_model is not None:
@@ -162,17 +185,30 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
 
     # ------------------------------------------------------------------ rewards
     def compute_rewards(self, completions: list[str], prompts: list[Any], columns: dict[str, list]) -> torch.Tensor:
-        """``[B, n_funcs]`` rewards (NaN where a function abstained)."""
+        """``[B, n_funcs]`` rewards (NaN where a function abstained).
+
+        A reward function that fails on the batch (raises, returns non-finite values or the wrong number of
+        values) is asked again one completion at a time, so only the completions it fails on score
+        ``reward_failure_value``; each is counted in ``reward_failures``. User reward code (a parser meeting
+        an odd completion, a flaky verifier) must not end a run hours in.
+        """
         out = torch.full((len(completions), len(self.reward_fns)), float("nan"))
+        failed = self.reward_failure_value if self.reward_failure_value is not None else float("nan")
         for j, (fn, name) in enumerate(zip(self.reward_fns, self.reward_names)):
-            vals = fn(completions=completions, prompts=prompts, **columns)
-            if len(vals) != len(completions):
-                raise ValueError(f"reward function {name} returned {len(vals)} values for {len(completions)} completions")
-            for i, v in enumerate(vals):
-                if v is not None:
-                    if not math.isfinite(float(v)):
-                        raise ValueError(f"reward function {name} returned a non-finite value {v!r}")
-                    out[i, j] = float(v)
+            try:
+                out[:, j] = _checked_rewards(fn, name, completions, prompts, columns)
+            except Exception as batch_error:  # noqa: BLE001 - isolate the failing completions below
+                errors = 0
+                for i in range(len(completions)):
+                    try:
+                        out[i, j] = _checked_rewards(fn, name, completions[i:i + 1], prompts[i:i + 1],
+                                                     {k: v[i:i + 1] for k, v in columns.items()})[0]
+                    except Exception:  # noqa: BLE001 - counted and scored as the failure value
+                        out[i, j], errors = failed, errors + 1
+                self.reward_failures += errors
+                log.warning("GRPO: reward function %s failed on %d of %d completions (%d failures so far; scored "
+                            "%s): %s: %s", name, errors, len(completions), self.reward_failures, failed,
+                            type(batch_error).__name__, batch_error)
         return out
 
     # ------------------------------------------------------------------ rollout
@@ -342,6 +378,7 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         for k in ("clip_low", "clip_high", "clip_region"):
             put(f"train/clip_ratio/{k.split('_')[1]}", mean(stats[k]))
         put("train/filtered_prompts", float(self.filtered_prompts))
+        put("train/reward_failures", float(self.reward_failures))
         if prepared is None:
             for name in ["reward", "reward_std", "frac_reward_zero_std", "completions/mean_length",
                          "completions/min_length", "completions/max_length", "completions/clipped_ratio"] + [f"rewards/{n}/{s}" for n in self.reward_names

@@ -99,6 +99,7 @@ def test_horizon_mismatch_names_both_keys(tmp_path):
         trainer.fit(model, datamodule=dm)
 
 
+@pytest.mark.slow
 def test_ddp_fit_then_predict_cli(tmp_path):
     common = ["--config", "configs/playbest.yaml",
               "--data.init_args.synthetic.n_games", "3", "--data.init_args.synthetic.max_possessions", "6",

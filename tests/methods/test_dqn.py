@@ -120,6 +120,7 @@ def test_three_point_action_set_maps_logged_actions():
     assert m.n_actions == 2 and m.map_actions(_batch()).tolist() == [0, 0, 1, 0]
 
 
+@pytest.mark.slow
 def test_cli_fit_then_test_under_ddp(tmp_path):
     cache = tmp_path / "cache"
     common = ["--config", "configs/reliable.yaml", "--data.cache_dir", str(cache),

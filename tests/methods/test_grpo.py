@@ -105,6 +105,7 @@ def test_reward_rises_on_a_learnable_reward():
     assert sum(rewards[-5:]) / 5 > sum(rewards[:5]) / 5 + 0.1, rewards
 
 
+@pytest.mark.slow
 def test_ddp_cli_run_with_pairwise_validation(tmp_path):
     run_cli(["fit", "--config", "configs/rm_r1_grpo.yaml", "--trainer.strategy", "ddp", "--trainer.devices", "2",
              "--trainer.accelerator", "cpu", "--trainer.max_steps", "2", "--trainer.val_check_interval", "2",

@@ -109,6 +109,7 @@ def test_misconfigured_runs_fail_clearly(tmp_path):
         _trainer(tmp_path, 1).fit(_module(sft_epochs=10), datamodule=_data())
 
 
+@pytest.mark.slow
 def test_cli_ddp_two_processes(tmp_path):
     run_cli(["fit", "--config", "configs/iteralign.yaml", "--trainer.strategy", "ddp", "--trainer.devices", "2",
              "--trainer.accelerator", "cpu", "--trainer.max_epochs", "2", "--data.init_args.chunk_size", "2",

@@ -121,6 +121,7 @@ DDP = ["--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.acceler
        "--model.max_source_length", "256", "--model.max_target_length", "160"]
 
 
+@pytest.mark.slow
 def test_cli_ddp_two_processes(tmp_path):
     # One DDP run covers the shared module + DataModule (MinPrompt's path: NER on rank 0, cached, read by
     # both ranks); Gotta's augmentation runs through a real Trainer fit/validate/test above.

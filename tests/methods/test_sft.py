@@ -109,6 +109,7 @@ def test_sft_loss_falls(arch):
     assert after < before * 0.8
 
 
+@pytest.mark.slow
 def test_sft_cli_ddp_two_processes(tmp_path):
     run_cli(["fit", "--config", "configs/sft.yaml", "--trainer.strategy", "ddp", "--trainer.devices", "2",
              "--trainer.accelerator", "cpu", "--trainer.max_steps", "3", "--trainer.limit_val_batches", "1",

@@ -127,6 +127,16 @@ def _run(read, path: Path, *, need_line: bool = True):
     return out, skipped
 
 
+def _outcome(out, skipped) -> str:
+    if out is not None:
+        return "read (every record valid)"
+    if skipped is not None:
+        return "DataError naming file, line, field; under on_error=skip the bad records are counted skips"
+    return "DataError naming file and line under raise and skip (a file-level fault)"
+
+
+FAULTS = "missing/wrong-typed/empty fields, huge line, invalid UTF-8, NaN/inf, truncated JSON, non-object"
+
 LINE_READERS = {
     "mrqa": ("mrqa", lambda p, e: read_mrqa(p, on_error=e)[0]),
     "mcqa": ("mcqa", lambda p, e: load_mcqa_file(p, "jsonl", dataset="t", on_error=e)),
@@ -137,7 +147,7 @@ LINE_READERS = {
 
 
 @pytest.mark.parametrize("reader", sorted(LINE_READERS))
-def test_jsonl_readers_refuse_bad_records_clearly(reader, tmp_path):
+def test_jsonl_readers_refuse_bad_records_clearly(reader, tmp_path, reliability_log):
     kind, read = LINE_READERS[reader]
 
     @SETTINGS
@@ -149,6 +159,7 @@ def test_jsonl_readers_refuse_bad_records_clearly(reader, tmp_path):
             assert out is not None and len(out) >= len(lines), "valid records refused"
         if out is not None and skipped is not None:
             assert len(skipped) == len(out)
+        reliability_log.count("bad input", f"{reader} jsonl file of 1-5 lines: {FAULTS}", _outcome(out, skipped))
 
     check()
 
@@ -157,15 +168,18 @@ REDTEAM_FORMATS = {"hh": "hh", "records": "redteam"}
 
 
 @pytest.mark.parametrize("fmt", sorted(REDTEAM_FORMATS))
-def test_redteam_line_sources_refuse_bad_records_clearly(fmt, tmp_path):
+def test_redteam_line_sources_refuse_bad_records_clearly(fmt, tmp_path, reliability_log):
     @SETTINGS
     @given(lines=jsonl_files(REDTEAM_FORMATS[fmt]))
     def check(lines):
         path = _write(tmp_path, "prompts.jsonl", b"\n".join(text for text, _ in lines) + b"\n")
         try:
             load_source(RedTeamSource(str(path), format=fmt, framing="plain"))
+            outcome = "read"
         except DataError as err:
             _assert_located(err, path, need_line=False)
+            outcome = "DataError naming file and line/field"
+        reliability_log.count("bad input", f"red-team prompts ({fmt} jsonl): {FAULTS}", outcome)
 
     check()
 
@@ -200,17 +214,22 @@ def json_documents(draw) -> bytes:
     return text
 
 
-def test_document_readers_refuse_bad_files_clearly(tmp_path):
+def test_document_readers_refuse_bad_files_clearly(tmp_path, reliability_log):
     @SETTINGS
     @given(doc=json_documents())
     def check(doc):
         path = _write(tmp_path, "data.json", doc)
-        _run(lambda e: read_squad(path, on_error=e)[0], path, need_line=False)
+        out, skipped = _run(lambda e: read_squad(path, on_error=e)[0], path, need_line=False)
+        reliability_log.count("bad input", "SQuAD json document: wrong-typed nodes, bad answer spans, truncated, "
+                              "invalid UTF-8, 300 kB", _outcome(out, skipped))
         for fmt in ("list", "nested"):
             try:
                 load_source(RedTeamSource(str(path), format=fmt, framing="plain"))
+                outcome = "read"
             except DataError as err:
                 _assert_located(err, path, need_line=False)
+                outcome = "DataError naming file and record/field"
+            reliability_log.count("bad input", f"red-team json document ({fmt}): same malformed documents", outcome)
 
     check()
 
@@ -256,7 +275,7 @@ def sportvu_files(draw) -> tuple[str, bytes]:
     return "game.json", text
 
 
-def test_sportvu_reader_refuses_bad_games_clearly(tmp_path):
+def test_sportvu_reader_refuses_bad_games_clearly(tmp_path, reliability_log):
     @SETTINGS
     @given(case=sportvu_files())
     def check(case):
@@ -264,8 +283,12 @@ def test_sportvu_reader_refuses_bad_games_clearly(tmp_path):
         path = _write(tmp_path, name, data)
         try:
             read_sportvu_game(path)
+            outcome = "read"
         except DataError as err:
             assert err.path is not None and path.name in err.path, f"DataError does not name the file: {err}"
+            outcome = "DataError naming the file (and event/moment/field)"
+        reliability_log.count("bad input", "SportVU game: missing players or team, bad moment, NaN/inf position, "
+                              "truncated, invalid UTF-8, a .7z that is not an archive or is empty", outcome)
 
     check()
 

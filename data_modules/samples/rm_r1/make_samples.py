@@ -33,7 +33,7 @@ def template_trace(a: str, b: str, verdict: str) -> str:
 
 
 def main(n_train: int = 48, n_val: int = 8) -> None:
-    rows, keep = [], []
+    keep = []
     with gzip.open(SRC, "rt", encoding="utf-8") as f:
         for line in f:
             rec = json.loads(line)
