@@ -13,11 +13,15 @@ so that a model that scores every option the same (ties) is not credited with th
 
 from __future__ import annotations
 
+import csv
+import io
+import math
 import random
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
-from data_modules.io import DataError, read_records
+from data_modules.io import DataError, validate_record
 from data_modules.redteam_sources import _read_json_value, resolve_path
 
 HHH_CATEGORIES = ("harmless", "helpful", "honest", "other")
@@ -65,14 +69,56 @@ def _shuffled(choices: list[str], label: int, rng: random.Random) -> tuple[list[
     return [choices[i] for i in order], order.index(label)
 
 
+TRUTHFULQA_REQUIRED = {"Question": str, "Best Answer": str, "Incorrect Answers": str}
+
+
+def _csv_rows(path: Path, required: dict[str, type]) -> list[tuple[int, dict]]:
+    """``(line, row)`` of a UTF-8 CSV with a header line, every row checked to have the ``required`` columns as
+    non-empty text. Cells are kept as text (no type or NA guessing: an answer ``None`` or ``42`` is an answer).
+    Errors are :class:`DataError` naming the file, the row's first line and the column."""
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read file ({e})", path=path) from None
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark is not part of the first column
+    except UnicodeDecodeError as e:
+        raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path,
+                        line=raw[: e.start].count(b"\n") + 1) from None
+    fetched = [0]  # lines handed to the csv reader, so that a row spanning lines is named by its first
+
+    def lines():
+        for ln in io.StringIO(text, newline=""):
+            fetched[0] += 1
+            yield ln
+
+    reader = csv.DictReader(lines())
+    out = []
+    try:
+        header = reader.fieldnames or []
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise DataError(f"missing columns {missing} (header: {header})", path=path, line=1, field=missing[0])
+        start = fetched[0] + 1
+        for row in reader:
+            extra = [x for x in row.get(None) or [] if x.strip()]
+            if extra:
+                raise DataError(f"{len(header) + len(row[None])} fields, the header has {len(header)}", path=path,
+                                line=start)
+            out.append((start, validate_record(row, required, path=path, line=start)))
+            start = fetched[0] + 1
+    except csv.Error as e:  # e.g. a field over the csv module's size limit
+        raise DataError(f"malformed CSV ({e})", path=path, line=fetched[0]) from None
+    return out
+
+
 def truthfulqa_csv(es: EvalSet, seed: int = 0) -> list[dict]:
     """TruthfulQA MC1 items from ``TruthfulQA.csv`` (Type, Category, Question, Best Answer, ..., Incorrect Answers)."""
     path = resolve_path(es.path)
-    rows = read_records(str(path), required={"Question": str, "Best Answer": str, "Incorrect Answers": str},
-                        name="TruthfulQA rows")
+    rows = _csv_rows(path, TRUTHFULQA_REQUIRED)
     rng = random.Random(seed)
     items = []
-    for n, r in enumerate(rows[: es.limit] if es.limit else rows, start=2):
+    for n, r in rows[: es.limit] if es.limit else rows:
         wrong = [a.strip() for a in r["Incorrect Answers"].split(";") if a.strip()]
         if not wrong:
             raise DataError("no incorrect answers to rank against", path=path, line=n, field="Incorrect Answers")
@@ -83,29 +129,39 @@ def truthfulqa_csv(es: EvalSet, seed: int = 0) -> list[dict]:
     return items
 
 
+def _is_score(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def bigbench_mc(es: EvalSet, seed: int = 0) -> list[dict]:
     """Items of a BIG-bench multiple-choice task: the choice with the highest target score is the answer."""
     path = resolve_path(es.path)
     task = _read_json_value(path)
     if not isinstance(task, dict) or not isinstance(task.get("examples"), list):
         raise DataError("expected a BIG-bench task object with an 'examples' list", path=path, field="examples")
-    prefix = task.get("task_prefix", "")
-    in_prefix = task.get("example_input_prefix", "\nQ: ")
-    out_prefix = task.get("example_output_prefix", "\nA: ")
+    prefixes = {}
+    for key, default in (("task_prefix", ""), ("example_input_prefix", "\nQ: "), ("example_output_prefix", "\nA: ")):
+        prefixes[key] = task.get(key, default)
+        if not isinstance(prefixes[key], str):
+            raise DataError(f"expected a string, got {type(prefixes[key]).__name__}", path=path, field=key)
+    prefix, in_prefix, out_prefix = prefixes.values()
     category = es.category or path.name.split(".")[0]
     rng = random.Random(seed)
     items = []
     examples = task["examples"][: es.limit] if es.limit else task["examples"]
     for i, ex in enumerate(examples, start=1):
         scores = ex.get("target_scores") if isinstance(ex, dict) else None
-        if not isinstance(ex, dict) or not isinstance(ex.get("input"), str):
+        if not isinstance(ex, dict) or not isinstance(ex.get("input"), str) or not ex["input"].strip():
             raise DataError("example without an 'input' string", path=path, line=i, field="input")
         if not isinstance(scores, dict) or len(scores) < 2:
             raise DataError("expected 'target_scores' with at least two choices", path=path, line=i,
                             field="target_scores")
         choices, vals = list(scores), list(scores.values())
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
-            raise DataError("target scores must be numbers", path=path, line=i, field="target_scores")
+        if not all(_is_score(v) for v in vals):
+            raise DataError("target scores must be finite numbers", path=path, line=i, field="target_scores")
+        texts = [c.strip() for c in choices]
+        if not all(texts) or len(set(texts)) != len(texts):
+            raise DataError("choices must be distinct non-empty texts", path=path, line=i, field="target_scores")
         best = max(vals)
         if vals.count(best) != 1:
             raise DataError("more than one choice has the top score (not single-answer)", path=path, line=i,

@@ -6,10 +6,12 @@ jsonl is parsed line by line here (not through ``datasets``) so that a malformed
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import math
 import os
+import re
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -188,10 +190,43 @@ def _read_tabular(path: Path, fmt: str):
     """csv / parquet through `datasets`; csv records are numbered by file line (header = line 1)."""
     import datasets
 
-    ds = datasets.load_dataset(fmt, data_files=str(path), split="train")
+    try:
+        ds = datasets.load_dataset(fmt, data_files=str(path), split="train")
+    except Exception as e:  # noqa: BLE001 - datasets wraps pandas/pyarrow errors in many types; located here
+        raise _tabular_error(path, fmt, e) from e
     offset = 2 if fmt == "csv" else 1
     for i, rec in enumerate(ds):
         yield i + offset, rec
+
+
+def _tabular_error(path: Path, fmt: str, err: Exception) -> DataError:
+    """A DataError naming the file (and the line where it can be told) for a csv/parquet ``datasets`` failure."""
+    cause = err
+    for _ in range(10):  # the root cause (pandas / pyarrow / codec error) under datasets' wrapper
+        nxt = cause.__cause__ or cause.__context__
+        if nxt is None:
+            break
+        cause = nxt
+    text = f"{type(cause).__name__}: {cause}".strip()
+    if fmt == "csv" and (isinstance(cause, UnicodeDecodeError) or "utf8" in text.lower().replace("-", "")):
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        with open(path, "rb") as f:  # only on this error path: the line of the first undecodable byte
+            for line, raw in enumerate(f, start=1):
+                try:
+                    decoder.decode(raw)
+                except UnicodeDecodeError as e:
+                    return DataError(f"invalid UTF-8 ({e.reason})", path=path, line=line)
+    if "corresponds to no data" in text or "No columns to parse" in text:
+        return DataError(f"no records found (an empty {fmt} file or a header only)", path=path)
+    line = None
+    if fmt == "csv":
+        m = re.search(r"\bline (\d+)", text)
+        if m:
+            line = int(m.group(1))
+        elif "EOF inside string" in text:  # an unclosed quote (a truncated file?) runs to the end of the file
+            with open(path, "rb") as f:
+                line = sum(1 for _ in f)
+    return DataError(f"malformed {fmt} ({text})", path=path, line=line)
 
 
 def _read_hub(name: str, split: str | None):

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from data_modules.io import DataError, SkipCounter, iter_raw, samples_dir
+from data_modules.io import DataError, SkipCounter, _reject_constant, iter_raw, samples_dir
 
 log = logging.getLogger(__name__)
 MCQA_FIELDS = ("id", "dataset", "split", "question", "choices", "answer_index", "answer_text")
@@ -68,16 +68,58 @@ def _example(*, id: Any, dataset: str, split: str, question: Any, choices: Any, 
             "answer_index": answer_index, "answer_text": choices[answer_index]}
 
 
+def _read_text(path: Path) -> str:
+    """The file as UTF-8 text; an undecodable byte is a DataError naming its line."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path,
+                        line=raw[: e.start].count(b"\n") + 1) from None
+
+
+def _load_json(path: Path) -> Any:
+    """One JSON document (NaN/Infinity refused); errors name the file and line."""
+    text = _read_text(path)
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        raise DataError(f"malformed JSON ({e})", path=path, line=e.lineno) from None
+    except ValueError as e:  # a NaN/Infinity constant
+        raise DataError(f"malformed JSON ({e})", path=path) from None
+
+
+def _text(rec: dict, key: str, path: Path, line: int) -> str:
+    """A required non-empty string field."""
+    v = _get(rec, key, path, line)
+    if not isinstance(v, str) or not v.strip():
+        raise DataError(f"expected a non-empty string, got {type(v).__name__} {v!r:.40}", path=path, line=line,
+                        field=key)
+    return v
+
+
+def _is_wrapper(doc: dict) -> bool:
+    """``{"questions": [records]}`` (unwrapped by ``iter_raw``), as opposed to one record on its own (whose list
+    fields, like ``choices``, hold no objects)."""
+    lists = [v for v in doc.values() if isinstance(v, list)]
+    if len(lists) != 1:
+        return False
+    return all(isinstance(x, dict) for x in lists[0]) if lists[0] else len(doc) == 1
+
+
 def _records(path: Path) -> Iterator[tuple[int, Any]]:
     """``(line, record)`` from a json list or jsonl file. TinyLLM's OBQA ``.json`` files are JSON lines."""
     if path.suffix.lower() == ".json" and path.is_file():
         try:
-            json.loads(path.read_text(encoding="utf-8"))
+            doc = json.loads(_read_text(path))
         except json.JSONDecodeError as e:
             if e.msg == "Extra data":  # several top-level values: JSON lines despite the suffix
                 yield from _jsonl_lines(path)
                 return
             raise DataError(f"malformed JSON ({e})", path=path, line=e.lineno) from None
+        if isinstance(doc, dict) and not _is_wrapper(doc):  # JSON lines with a single line: one record
+            yield from _jsonl_lines(path)
+            return
     for line, rec in iter_raw(path):
         if isinstance(rec, DataError):
             raise rec
@@ -89,8 +131,8 @@ def _jsonl_lines(path: Path) -> Iterator[tuple[int, Any]]:
         for i, raw in enumerate(f, start=1):
             if raw.strip():
                 try:
-                    yield i, json.loads(raw)
-                except json.JSONDecodeError as e:
+                    yield i, json.loads(raw, parse_constant=_reject_constant)
+                except ValueError as e:  # JSONDecodeError, or a NaN/Infinity constant
                     raise DataError(f"malformed JSON ({e})", path=path, line=i) from None
 
 
@@ -137,7 +179,7 @@ _ADAPTER_OPT = re.compile(r"Answer(\d+):\s*(.*?)(?=\s*Answer\d+:|\Z)", re.S)
 
 def _parse_arc_llm_adapters(rec: dict, path: Path, line: int, ds: str, split: str) -> dict:
     """LLM-Adapters' instruction-formatted ARC: options folded as ``Answer1: ... Answer2: ...``, answer ``answerN``."""
-    m = _ADAPTER_Q.search(_get(rec, "instruction", path, line))
+    m = _ADAPTER_Q.search(_text(rec, "instruction", path, line))
     if m is None:
         raise DataError("cannot find 'question: ... Answer1: ... Answer format'", path=path, line=line,
                         field="instruction")
@@ -191,10 +233,10 @@ def load_piqa(path: str | Path, labels: str | Path, *, dataset: str = "piqa", sp
               on_error: OnError = "raise") -> list[dict]:
     """PIQA: ``{goal, sol1, sol2}`` jsonl; line i of the labels file (0/1) is the answer of line i."""
     path, labels = resolve_path(path), resolve_path(labels)
-    label_lines = [s.strip() for s in labels.read_text(encoding="utf-8").splitlines() if s.strip()]
+    label_lines = [s.strip() for s in _read_text(labels).splitlines() if s.strip()]
     rows = list(_records(path))
     if len(label_lines) != len(rows):
-        raise DataError(f"{len(label_lines)} labels for {len(rows)} questions in {path}", path=labels)
+        raise DataError(f"{len(label_lines)} labels for {len(rows)} questions in {path}", path=labels, field="label")
     skips, out = SkipCounter("PIQA questions"), []
     for (line, rec), lab in zip(rows, label_lines):
         try:
@@ -222,20 +264,25 @@ def load_pubmedqa(path: str | Path, *, dataset: str = "pubmedqa", include_contex
                   on_error: OnError = "raise") -> list[dict]:
     """PubMedQA PQA-L ``ori_pqal.json`` (PMID -> {QUESTION, CONTEXTS, final_decision}); choices yes/no/maybe."""
     path = resolve_path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"malformed JSON ({e})", path=path, line=e.lineno) from None
+    data = _load_json(path)
     if not isinstance(data, dict):
-        raise DataError("expected an object keyed by PMID", path=path)
+        raise DataError("expected an object keyed by PMID", path=path, line=1)
     choices, skips, out = ["yes", "no", "maybe"], SkipCounter("PubMedQA questions"), []
     for n, (pmid, rec) in enumerate(data.items(), start=1):
         try:
             rec = _obj(rec, path, n)
             ctx = rec.get("CONTEXTS") or []
-            if isinstance(ctx, str):  # some dumps store the list as its Python repr
-                ctx = ast.literal_eval(ctx) if ctx.startswith("[") else [ctx]
-            q = _context_question([str(c) for c in ctx], _get(rec, "QUESTION", path, n), include_context)
+            if isinstance(ctx, str) and ctx.startswith("["):  # some dumps store the list as its Python repr
+                try:
+                    ctx = ast.literal_eval(ctx)
+                except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError) as e:
+                    raise DataError(f"not a list literal ({type(e).__name__})", path=path, line=n,
+                                    field="CONTEXTS") from None
+            elif isinstance(ctx, str):
+                ctx = [ctx]
+            if not isinstance(ctx, list) or not all(isinstance(c, str) for c in ctx):
+                raise DataError("expected a list of strings", path=path, line=n, field="CONTEXTS")
+            q = _context_question(ctx, _text(rec, "QUESTION", path, n), include_context)
             out.append(_example(id=pmid, dataset=dataset, split="all", question=q, choices=choices,
                                 answer_text=_get(rec, "final_decision", path, n), path=path, line=n))
         except DataError as err:
@@ -265,9 +312,13 @@ def load_bioasq(path: str | Path, *, dataset: str = "bioasq", split: str = "all"
             ans = _get(rec, "exact_answer", path, line)
             ans = (ans[0] if isinstance(ans, list) and ans else ans)
             ans = ans.strip().lower() if isinstance(ans, str) else ans
-            snippets = [s["text"] for s in rec.get("snippets", []) if isinstance(s, dict) and "text" in s]
+            snippets = rec.get("snippets") or []
+            if not isinstance(snippets, list) or not all(isinstance(s, dict) and isinstance(s.get("text"), str)
+                                                         for s in snippets):
+                raise DataError("expected a list of {text: str} snippets", path=path, line=line, field="snippets")
+            snippets = [s["text"] for s in snippets]
             out.append(_example(id=rec.get("id", f"{dataset}-{line}"), dataset=dataset, split=split,
-                                question=_context_question(snippets, _get(rec, "body", path, line), include_context),
+                                question=_context_question(snippets, _text(rec, "body", path, line), include_context),
                                 choices=["yes", "no"], answer_text=ans, path=path, line=line))
         except DataError as err:
             if on_error == "raise":
@@ -364,7 +415,11 @@ class MCQASource:
                 raise ValueError(f"dataset {self.name!r}: set either `path` or `train`/`val`/`test`, not both")
             ids = None
             if self.test_ids is not None:
-                raw = json.loads(resolve_path(self.test_ids).read_text(encoding="utf-8"))
+                ids_path = resolve_path(self.test_ids)
+                raw = _load_json(ids_path)
+                if not isinstance(raw, (dict, list)):
+                    raise DataError("expected an object or a list of test ids", path=ids_path, line=1,
+                                    field="test_ids")
                 ids = {str(k) for k in raw}
             splits = seeded_split(load_mcqa_file(self.path, self.format, **kw), tuple(self.split_fractions),
                                   self.split_seed, ids)

@@ -19,7 +19,6 @@ A *rationale source* turns training examples into one raw teacher output per exa
 from __future__ import annotations
 
 import glob
-import json
 import logging
 import random
 import re
@@ -34,7 +33,7 @@ from tqdm.auto import tqdm
 
 import lit_agents
 from data_modules.io import DataError
-from data_modules.mcqa import LETTERS, load_mcqa_file, resolve_path
+from data_modules.mcqa import LETTERS, _load_json, load_mcqa_file, resolve_path
 from lit_agents.generation import CachedGenerator, GenerationError, TextGenerator
 
 log = logging.getLogger(__name__)
@@ -283,20 +282,26 @@ class PreCollectedRationales(RationaleSource):
         folder = resolve_path(self.root) / self.folders.get(dataset, dataset)
         sp = _SPLIT_FILES.get(split, split)
         qfile = folder / f"{folder.name}_{sp}.json"
-        files = sorted(glob.glob(str(folder / "llm" / f"{sp}_CoT_*.json")),
-                       key=lambda p: int(re.findall(r"_CoT_(\d+)\.json$", p)[0]))
+        files = glob.glob(str(folder / "llm" / f"{sp}_CoT_*.json"))
+        for f in files:
+            if not re.search(r"_CoT_\d+\.json$", f):
+                raise DataError(f"unexpected rationale file name (want {sp}_CoT_<number>.json: files are paired with "
+                                "the questions by their number)", path=f, field="file name")
+        files = sorted(files, key=lambda p: int(re.findall(r"_CoT_(\d+)\.json$", p)[0]))
         if not qfile.is_file() or not files:
             raise DataError(f"no pre-collected rationales for dataset {dataset!r} split {split!r} "
                             f"(expected {qfile.name} and llm/{sp}_CoT_*.json)", path=folder)
         questions = load_mcqa_file(qfile, "tinyllm", dataset=dataset, split=split)
         raws: list[tuple[str, int, str]] = []
         for f in files:
-            data = json.loads(Path(f).read_text(encoding="utf-8"))
+            data = _load_json(Path(f))
             if not isinstance(data, list):
-                raise DataError("expected a JSON list of strings", path=f)
+                raise DataError(f"expected a JSON list of strings, got {type(data).__name__}", path=f, line=1)
             raws += [(f, i + 1, s) for i, s in enumerate(data)]
         if len(raws) > len(questions):
-            raise DataError(f"{len(raws)} rationales for {len(questions)} questions", path=folder / "llm")
+            f, i, _ = raws[len(questions)]  # the first rationale without a question
+            raise DataError(f"{len(raws)} rationales for {len(questions)} questions in {qfile.name} (files are paired "
+                            "by position)", path=f, line=i)
         table: dict[str, str] = {}
         for ex, (f, i, s) in zip(questions, raws):
             if not isinstance(s, str):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from data_modules.base import RecordsDataModule
-from data_modules.io import atomic_write_text, read_records, samples_dir
+from data_modules.io import DataError, atomic_write_text, read_records, samples_dir
 from data_modules.preference import PreferenceSource, _src, build_records, load_prompt_text, load_sources
 from lit_agents.generation import CachedGenerator, TextGenerator
 from lit_agents.rewards import parse_verdict
@@ -37,6 +37,27 @@ def _with_hint(prompt: Any, label: str, previous: str) -> Any:
     msgs = copy.deepcopy(prompt)
     msgs[-1]["content"] += hint
     return msgs
+
+
+TRACE_FIELDS = {"pair_id": str, "order": str, "trace": str}
+ORDERS = ("chosen_A", "chosen_B")
+
+
+def _check_trace(rec: dict, path: str, line: int) -> dict:
+    """A traces row: ``order`` is ``chosen_A``/``chosen_B`` and the optional ``attempt`` is 1 or 2."""
+    if rec["order"] not in ORDERS:
+        raise DataError(f"expected one of {list(ORDERS)}, got {rec['order']!r}", path=path, line=line, field="order")
+    attempt = rec.get("attempt", 1)
+    if isinstance(attempt, bool) or attempt not in (1, 2) or not isinstance(attempt, int):
+        raise DataError(f"expected 1 (first oracle) or 2 (retry), got {attempt!r}", path=path, line=line,
+                        field="attempt")
+    return rec
+
+
+def read_trace_rows(path: str | Path, *, on_error: Literal["raise", "skip"] = "raise") -> list[dict]:
+    """The rows of a traces JSONL (``{pair_id, order, trace, attempt?}``); a bad row raises a DataError naming
+    the file, line and field, or is a counted skip under ``on_error="skip"``."""
+    return read_records(str(path), required=TRACE_FIELDS, on_error=on_error, name="traces", transform=_check_trace)
 
 
 def repair_torn_tail(path: Path) -> int:
@@ -101,6 +122,8 @@ class TraceDistillDataModule(RecordsDataModule):
         oracle_cache_dir: where the oracles' resumable response caches live (default: beside ``traces_path``).
         max_new_tokens / temperature: oracle sampling.
         system_prompt / max_response_chars / prompt_format: CoR rendering (see ``PreferenceDataModule``).
+        on_error: ``raise`` on the first bad pair or traces row (a DataError naming file, line and field), or
+            ``skip`` it and count it (a skipped traces row counts as a pair without a trace).
     """
 
     def __init__(self, pairs: list[PreferenceSource] | None = None, val: list[PreferenceSource] | None = None,
@@ -136,8 +159,7 @@ class TraceDistillDataModule(RecordsDataModule):
     def _read_traces(self) -> dict[tuple[str, str], str]:
         if not self.traces_path.exists():
             return {}
-        rows = read_records(str(self.traces_path), required={"pair_id": str, "order": str, "trace": str},
-                            name="traces")
+        rows = read_trace_rows(self.traces_path, on_error=self.on_error)
         return {(r["pair_id"], r["order"]): r["trace"] for r in rows}
 
     def prepare_data(self) -> None:
@@ -165,7 +187,7 @@ class TraceDistillDataModule(RecordsDataModule):
             return  # nothing new (a run killed between the append and the stats still gets them below)
         # over every training pair (not only this run's), so a resumed or repeated run reports the whole set
         attempts = {(r["pair_id"], r["order"]): r.get("attempt", 1)
-                    for r in read_records(str(self.traces_path), name="traces")}
+                    for r in read_trace_rows(self.traces_path, on_error=self.on_error)}
         got = [attempts[(r["pair_id"], r["order"])] for r in records if (r["pair_id"], r["order"]) in attempts]
         stats = {"pairs": len(records), "kept_first": sum(1 for a in got if a != 2),
                  "kept_retry": sum(1 for a in got if a == 2), "dropped": len(records) - len(got)}

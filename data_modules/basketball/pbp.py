@@ -11,6 +11,8 @@ start/end, 18 instant replay.
 from __future__ import annotations
 
 import csv
+import io
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,19 +50,49 @@ class PbpEvent:
         return self.msg_type == FREE_THROW and "MISS" not in self.description.upper()
 
 
-def parse_clock(text: str, *, path: str | Path = "", line: int = 0) -> float:
-    """``'11:34'`` or ``'0:05.3'`` -> seconds."""
+def parse_clock(text: str | None, *, path: str | Path = "", line: int = 0) -> float:
+    """``'11:34'`` or ``'0:05.3'`` -> seconds (minutes >= 0, seconds in [0, 60), finite)."""
     try:
-        m, s = text.strip().split(":")
-        return int(m) * 60 + float(s)
+        m, s = (text if text is not None else "").strip().split(":")
+        minutes, seconds = int(m), float(s)
     except ValueError as e:
         raise DataError(f"bad clock {text!r} (want M:SS)", path=path, line=line, field="PCTIMESTRING") from e
+    if minutes < 0 or not 0.0 <= seconds < 60.0:  # also refuses nan and inf
+        raise DataError(f"bad clock {text!r} (want M:SS with minutes >= 0 and seconds 0-59)", path=path, line=line,
+                        field="PCTIMESTRING")
+    return minutes * 60 + seconds
 
 
-def _int(v: str | None) -> int | None:
+def _int(v: str | None, *, path: str | Path = "", line: int = 0, field: str | None = None) -> int | None:
+    """An optional integer column (``''`` -> None; NBA files write ids as ``1610612737.0``)."""
     if v is None or v.strip() == "":
         return None
-    return int(float(v))
+    try:
+        x = float(v)
+    except ValueError:
+        x = math.nan
+    if not math.isfinite(x):
+        raise DataError(f"expected an integer, got {v!r}", path=path, line=line, field=field)
+    return int(x)
+
+
+def _req_int(row: dict, col: str, *, path: str | Path, line: int) -> int:
+    """A required integer column; a short row (``None``) or a non-integer is a DataError naming the column."""
+    v = row.get(col)
+    if v is None or not v.strip():
+        raise DataError("missing value (short or truncated row?)", path=path, line=line, field=col)
+    try:
+        return int(v)
+    except ValueError:
+        raise DataError(f"expected an integer, got {v!r}", path=path, line=line, field=col) from None
+
+
+def _score(v: str, *, path: str | Path, line: int) -> tuple[int, int]:
+    try:
+        a, b = v.split("-")
+        return int(a), int(b)
+    except ValueError:
+        raise DataError(f"bad score {v!r} (want 'visitor - home')", path=path, line=line, field="SCORE") from None
 
 
 @dataclass
@@ -79,44 +111,66 @@ def read_pbp(path: str | Path) -> PbpGame:
     """Read a play-by-play CSV; errors name the file, 1-based line and column."""
     path = Path(path)
     try:
-        fh = path.open(newline="", encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as e:
         raise DataError(f"cannot read file ({e})", path=path) from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path,
+                        line=raw[: e.start].count(b"\n") + 1) from None
     events: list[PbpEvent] = []
     home = visitor = None
-    with fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(f"missing columns {missing}", path=path, line=1, field=missing[0])
-        for i, row in enumerate(reader, start=2):
-            try:
-                desc = " | ".join(d for d in (row.get("HOMEDESCRIPTION"), row.get("NEUTRALDESCRIPTION"),
-                                              row.get("VISITORDESCRIPTION")) if d)
-                ptype = _int(row.get("PERSON1TYPE"))
-                team = _int(row.get("PLAYER1_TEAM_ID"))
-                if team is None and ptype in (2, 3):          # team rows (team rebound, team turnover)
-                    team = _int(row.get("PLAYER1_ID"))
-                score = None
-                if row.get("SCORE"):
-                    v, h = row["SCORE"].split("-")
-                    score = (int(v), int(h))
-                ev = PbpEvent(game_id=row.get("GAME_ID", ""), eventnum=int(row["EVENTNUM"]),
-                              msg_type=int(row["EVENTMSGTYPE"]), action_type=_int(row.get("EVENTMSGACTIONTYPE")) or 0,
-                              period=int(row["PERIOD"]), clock_s=parse_clock(row["PCTIMESTRING"], path=path, line=i),
-                              description=desc, score=score, team_id=team, player_id=_int(row.get("PLAYER1_ID")),
-                              recipient_team_id=_int(row.get("PLAYER3_TEAM_ID")), line=i)
-            except DataError:
-                raise
-            except (ValueError, TypeError, KeyError) as e:
-                raise DataError(f"bad value ({e})", path=path, line=i) from e
-            if team is not None and ptype in (2, 4):
-                home = team
-            elif team is not None and ptype in (3, 5):
-                visitor = team
-            events.append(ev)
+    fetched = [0]  # lines handed to the csv reader (its own line_num lags on some errors)
+
+    def lines():
+        for ln in io.StringIO(text, newline=""):
+            fetched[0] += 1
+            yield ln
+
+    reader = csv.DictReader(lines())
+    try:
+        fieldnames = reader.fieldnames or []
+    except csv.Error as e:
+        raise DataError(f"malformed CSV header ({e})", path=path, line=fetched[0]) from None
+    missing = [c for c in REQUIRED if c not in fieldnames]
+    if missing:
+        raise DataError(f"missing columns {missing}", path=path, line=1, field=missing[0])
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as e:  # e.g. a field over the csv module's size limit
+            raise DataError(f"malformed CSV ({e})", path=path, line=fetched[0]) from None
+        i = reader.line_num
+        extra = [x for x in row.get(None) or [] if x.strip()]
+        if extra:
+            raise DataError(f"{len(fieldnames) + len(row[None])} fields, the header has {len(fieldnames)}",
+                            path=path, line=i)
+        kw = dict(path=path, line=i)
+        desc = " | ".join(d for d in (row.get("HOMEDESCRIPTION"), row.get("NEUTRALDESCRIPTION"),
+                                      row.get("VISITORDESCRIPTION")) if d)
+        ptype = _int(row.get("PERSON1TYPE"), field="PERSON1TYPE", **kw)
+        team = _int(row.get("PLAYER1_TEAM_ID"), field="PLAYER1_TEAM_ID", **kw)
+        if team is None and ptype in (2, 3):          # team rows (team rebound, team turnover)
+            team = _int(row.get("PLAYER1_ID"), field="PLAYER1_ID", **kw)
+        score = _score(row["SCORE"], **kw) if row.get("SCORE") else None
+        ev = PbpEvent(game_id=row.get("GAME_ID") or "", eventnum=_req_int(row, "EVENTNUM", **kw),
+                      msg_type=_req_int(row, "EVENTMSGTYPE", **kw),
+                      action_type=_int(row.get("EVENTMSGACTIONTYPE"), field="EVENTMSGACTIONTYPE", **kw) or 0,
+                      period=_req_int(row, "PERIOD", **kw), clock_s=parse_clock(row.get("PCTIMESTRING"), **kw),
+                      description=desc, score=score, team_id=team,
+                      player_id=_int(row.get("PLAYER1_ID"), field="PLAYER1_ID", **kw),
+                      recipient_team_id=_int(row.get("PLAYER3_TEAM_ID"), field="PLAYER3_TEAM_ID", **kw), line=i)
+        if team is not None and ptype in (2, 4):
+            home = team
+        elif team is not None and ptype in (3, 5):
+            visitor = team
+        events.append(ev)
     if home is None or visitor is None:
-        raise DataError("cannot tell home and visitor teams (no PERSON1TYPE 2/4 and 3/5 rows)", path=path)
+        raise DataError("cannot tell home and visitor teams (no PERSON1TYPE 2/4 and 3/5 rows)", path=path,
+                        field="PERSON1TYPE")
     # NBA rows are almost in game order; order by period then clock (stable, keeps FT/rebound order).
     events.sort(key=lambda e: (e.period, -e.clock_s))
     return PbpGame(game_id=events[0].game_id if events else "", events=events, home_team_id=home,

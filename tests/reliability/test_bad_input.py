@@ -9,6 +9,8 @@ skip, so the valid records still come back. Anything else (KeyError, TypeError, 
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import uuid
@@ -18,12 +20,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from data_modules.alignment_eval import EvalSet, load_eval_set
+from data_modules.basketball.pbp import read_pbp
 from data_modules.basketball.sportvu import read_sportvu_game
-from data_modules.io import DataError
+from data_modules.cloze import EntityMatcher
+from data_modules.io import DataError, samples_dir
 from data_modules.mcqa import load_mcqa_file
 from data_modules.preference import PreferenceSource, load_pairs
 from data_modules.qa import read_mrqa, read_squad
+from data_modules.rationales import PreCollectedRationales
 from data_modules.redteam_sources import RedTeamSource, load_source
+from data_modules.rm_r1_traces import TraceDistillDataModule
 from data_modules.sft import load_sft_records
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -46,6 +53,19 @@ def _valid(kind: str, i: int) -> dict:
         return {"prompt": f"prompt {i}", "chosen": "good answer", "rejected": "bad answer"}
     if kind == "sft":
         return {"prompt": f"prompt {i}", "response": f"response {i}"}
+    if kind == "tinyllm":  # TinyLLM release questions (and MCQA format "tinyllm")
+        return {"id": f"t{i}", "question": f"Which one {i}?", "choices": ["a", "b", "c"], "answer": "b"}
+    if kind == "traces":  # RM-R1 distillation traces
+        return {"pair_id": f"pairs.jsonl:{i}:0", "order": "chosen_A" if i % 2 == 0 else "chosen_B",
+                "trace": f"<eval>reasons {i}</eval><answer>[[A]]</answer>", "attempt": 1}
+    if kind == "ai2":
+        return {"id": f"a{i}", "question": {"stem": f"Which one {i}?", "choices": [
+            {"text": "a", "label": "A"}, {"text": "b", "label": "B"}]}, "answerKey": "B"}
+    if kind == "arc_llm_adapters":
+        return {"instruction": f"Please answer the following question.\n\nquestion: Which one {i}?\n\nAnswer1: a "
+                               "Answer2: b\n\nAnswer format: answer1/answer2", "answer": "answer2"}
+    if kind == "piqa":
+        return {"goal": f"Open a jar {i}", "sol1": "twist the lid", "sol2": "hit it"}
     raise ValueError(kind)
 
 
@@ -143,6 +163,13 @@ LINE_READERS = {
     "preference_pairs": ("pairs", lambda p, e: load_pairs(PreferenceSource(str(p), format="pairs"), on_error=e)),
     "preference_hh": ("hh", lambda p, e: load_pairs(PreferenceSource(str(p), format="hh_rlhf"), on_error=e)),
     "sft": ("sft", lambda p, e: load_sft_records(str(p), on_error=e)),
+    "mcqa_tinyllm": ("tinyllm", lambda p, e: load_mcqa_file(p, "tinyllm", dataset="t", on_error=e)),
+    "mcqa_ai2": ("ai2", lambda p, e: load_mcqa_file(p, "ai2", dataset="t", on_error=e)),
+    "mcqa_arc_llm_adapters": ("arc_llm_adapters",
+                              lambda p, e: load_mcqa_file(p, "arc_llm_adapters", dataset="t", on_error=e)),
+    # RM-R1 stage 1: the traces file TraceDistillDataModule reads (and appends to)
+    "rm_r1_traces": ("traces", lambda p, e: TraceDistillDataModule(traces_path=str(p), val=[],
+                                                                  on_error=e)._read_traces()),
 }
 
 
@@ -298,3 +325,408 @@ def test_sportvu_valid_game_is_read(tmp_path):
     path = _write(tmp_path, "game.json", json.dumps(_sportvu_game()).encode())
     game = read_sportvu_game(path)
     assert game is not None
+
+
+# ---------------------------------------------------------------- TinyLLM pre-collected rationales
+def _rationale(i: int, question: str | None = None) -> str:
+    """One released rationale string: FLAN-T5 rationale + answer, then the echoed student input + LLaMA's."""
+    q = question or f"Which one {i}?"
+    return (f"Because of reason {i}. Thus, the answer is (b) b\n\nQ: {q}\nAnswer Choices:\n(a) a\n(b) b\n(c) c "
+            f"llama rationale: Let's think step by step. It is b {i}.")
+
+
+@st.composite
+def rationale_folders(draw) -> tuple[list[tuple[bytes, bool]], str, bytes, bool | None]:
+    """(question lines of ``obqa_train.json``, rationale file name, its bytes, whether all is well-formed)."""
+    n = draw(st.integers(1, 4))
+    questions = [draw(_line("tinyllm", i)) for i in range(n)]
+    raws: list = [_rationale(i) for i in range(n)]
+    fault = draw(st.sampled_from(["valid", "wrong", "empty", "huge", "misaligned", "extra", "fewer", "nan", "utf8",
+                                  "truncated", "not_list", "bad_name"]))
+    k = draw(st.integers(0, n - 1))
+    ok = None
+    if fault == "valid":
+        ok = True
+    elif fault == "wrong":
+        raws[k] = draw(st.sampled_from(WRONG))
+    elif fault == "empty":
+        raws[k] = ""
+    elif fault == "huge":
+        raws[k] = _rationale(k) + "x" * 200_000
+    elif fault == "misaligned":  # the echoed question is another one: files paired in the wrong order
+        raws[k] = _rationale(k, question="A completely different question?")
+    elif fault == "extra":
+        raws.append(_rationale(n))
+    elif fault == "fewer":
+        raws = raws[:k]
+    elif fault == "nan":
+        raws[k] = draw(st.sampled_from([math.nan, math.inf]))
+    elif fault == "not_list":
+        raws = draw(st.sampled_from([{"a": raws}, raws[0], 3, None]))
+    text = json.dumps(raws).encode()
+    name = "train_CoT_0.json"
+    if fault == "utf8":
+        text = text[:2] + b"\xff\xfe" + text[2:]
+    elif fault == "truncated":
+        text = text[: draw(st.integers(1, len(text) - 1))]
+    elif fault == "bad_name":
+        name = draw(st.sampled_from(["train_CoT_x.json", "train_CoT_0 copy.json", "train_CoT_.json"]))
+    if not all(q_ok for _, q_ok in questions):
+        ok = None
+    return questions, name, text, ok
+
+
+def test_tinyllm_precollected_rationales_refuse_bad_files_clearly(tmp_path, reliability_log):
+    @SETTINGS
+    @given(case=rationale_folders(), teacher=st.sampled_from(["flan_t5", "llama"]))
+    def check(case, teacher):
+        questions, cot_name, cot, ok = case
+        root = tmp_path / uuid.uuid4().hex[:8]
+        (root / "obqa" / "llm").mkdir(parents=True)
+        qfile = root / "obqa" / "obqa_train.json"
+        qfile.write_bytes(b"\n".join(text for text, _ in questions) + b"\n")
+        (root / "obqa" / "llm" / cot_name).write_bytes(cot)
+        try:
+            out = PreCollectedRationales("t", root=str(root), teacher=teacher).collect(
+                [{"dataset": "obqa", "split": "train", "id": "t0"}], {}, None)
+            outcome = "read"
+        except DataError as err:
+            assert err.path is not None and any(n in err.path for n in ("obqa_train.json", cot_name)), \
+                f"DataError does not name the questions or rationale file: {err}"
+            assert err.line is not None or err.field is not None, f"DataError names neither record nor field: {err}"
+            out, outcome = None, "DataError naming the questions or rationale file and the line/position"
+        if ok:
+            assert out is not None and isinstance(out[0][0], str), "valid rationale files refused"
+        reliability_log.count("bad input", "TinyLLM pre-collected rationales (questions json lines + llm/*_CoT_*.json):"
+                              f" {FAULTS}; non-string/NaN/huge/empty rationale, misaligned echo, more or fewer "
+                              "rationales than questions, not a list, bad file name", outcome)
+
+    check()
+
+
+def test_tinyllm_bundled_rationales_still_read():
+    """The generator's files mirror the released layout, and the bundled release subsample reads unchanged."""
+    out = PreCollectedRationales("t").collect([{"dataset": "obqa", "split": "train", "id": "1834"}], {}, None)
+    assert out[0][0].startswith("Winter is the season")
+
+
+# ---------------------------------------------------------------- CSV readers (pbp, TruthfulQA, read_records)
+CSV_WRONG = ["", " ", "x", "nan", "inf", "-inf", "1e400", "1.5", "-1", "None", "NA", "12:60", "1:nan", "1:inf",
+             "-1:00", "a:b", "1:2:3", "11-34", "1 - x", ";", "a\x00b", '"', "\n"]
+CSV_FAULTS = ("missing column, short/long row, empty or wrong cell (nan, inf, 1e400, bad clock/score, NUL), 200 kB "
+              "cell, invalid UTF-8, stray quote, truncated, empty, header only")
+
+
+def _csv_bytes(header: list[str], rows: list[list[str]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue().encode()
+
+
+@st.composite
+def csv_files(draw, header: list[str], rows: list[list[str]], columns: list[str]) -> tuple[bytes, bool | None]:
+    """A CSV of ``rows`` under ``header`` with one fault (or none, then True); ``columns``: the ones to corrupt."""
+    header, rows = list(header), [list(r) for r in rows]
+    fault = draw(st.sampled_from(["valid", "missing_column", "short_row", "long_row", "wrong_value", "huge", "utf8",
+                                  "stray_quote", "truncated", "empty", "header_only", "blank_lines"]))
+    r = draw(st.integers(0, len(rows) - 1))
+    col = header.index(draw(st.sampled_from(columns)))
+    if fault in ("valid", "blank_lines"):
+        data = _csv_bytes(header, rows)
+        return (data.replace(b"\n", b"\n\n", 2) if fault == "blank_lines" else data), True
+    if fault == "missing_column":
+        del header[col]
+        for row in rows:
+            del row[col]
+    elif fault == "short_row":
+        rows[r] = rows[r][: draw(st.integers(1, len(header) - 1))]
+    elif fault == "long_row":
+        rows[r] += ["extra"] * draw(st.integers(1, 3))
+    elif fault == "wrong_value":
+        rows[r][col] = draw(st.sampled_from(CSV_WRONG))
+    elif fault == "huge":  # over the csv module's 128 kB field limit
+        rows[r][col] = "x" * 200_000
+    elif fault == "header_only":
+        rows = []
+    data = _csv_bytes(header, rows)
+    body = len(data.split(b"\n", 1)[0]) + 1
+    if fault == "utf8":
+        pos = draw(st.integers(body, len(data) - 1))
+        data = data[:pos] + b"\xff\xfe" + data[pos:]
+    elif fault == "stray_quote":
+        pos = draw(st.integers(body, len(data) - 1))
+        data = data[:pos] + b'"' + data[pos:]
+    elif fault == "truncated":
+        data = data[: draw(st.integers(1, len(data) - 1))]
+    elif fault == "empty":
+        data = b""
+    return data, None
+
+
+PBP_LINES = (samples_dir() / "reliable" / "0021500001.csv").read_text(encoding="utf-8").splitlines()
+PBP_HEADER = next(csv.reader(PBP_LINES[:1]))
+PBP_ROWS = list(csv.reader(PBP_LINES[1:9]))  # period start, jump ball, both teams' rows, a score
+PBP_COLUMNS = ["EVENTNUM", "EVENTMSGTYPE", "EVENTMSGACTIONTYPE", "PERIOD", "PCTIMESTRING", "SCORE", "PERSON1TYPE",
+               "PLAYER1_ID", "PLAYER1_TEAM_ID", "PLAYER3_TEAM_ID", "HOMEDESCRIPTION"]
+
+
+def test_basketball_pbp_csv_refuses_bad_rows_clearly(tmp_path, reliability_log):
+    @SETTINGS
+    @given(case=csv_files(PBP_HEADER, PBP_ROWS, PBP_COLUMNS))
+    def check(case):
+        data, ok = case
+        path = _write(tmp_path, "0021500001.csv", data)
+        try:
+            game = read_pbp(path)
+            outcome = "read"
+        except DataError as err:
+            _assert_located(err, path, need_line=False)
+            game, outcome = None, "DataError naming file, line and column"
+        if ok:
+            assert game is not None and game.n_rows == len(PBP_ROWS), "valid play-by-play refused"
+        reliability_log.count("bad input", f"basketball play-by-play CSV (read_pbp): {CSV_FAULTS}", outcome)
+
+    check()
+
+
+TQA_LINES = (samples_dir() / "iteralign" / "truthfulqa_head40.csv").read_text(encoding="utf-8").splitlines()
+TQA_HEADER = next(csv.reader(TQA_LINES[:1]))
+TQA_ROWS = list(csv.reader(TQA_LINES[1:4]))
+
+
+def test_iteralign_truthfulqa_csv_refuses_bad_rows_clearly(tmp_path, reliability_log):
+    @SETTINGS
+    @given(case=csv_files(TQA_HEADER, TQA_ROWS, ["Category", "Question", "Best Answer", "Incorrect Answers"]))
+    def check(case):
+        data, ok = case
+        path = _write(tmp_path, "TruthfulQA.csv", data)
+        try:
+            items = load_eval_set(EvalSet(str(path), format="truthfulqa_csv", task="truthfulqa_mc1"))
+            outcome = "read"
+        except DataError as err:
+            _assert_located(err, path, need_line=False)
+            items, outcome = None, "DataError naming file, line and column"
+        if ok:
+            assert items is not None and len(items) == len(TQA_ROWS), "valid TruthfulQA rows refused"
+        reliability_log.count("bad input", f"IterAlign TruthfulQA CSV (load_eval_set): {CSV_FAULTS}", outcome)
+
+    check()
+
+
+def test_records_csv_through_datasets_refuses_bad_rows_clearly(tmp_path, reliability_log, monkeypatch):
+    """csv files of ``read_records`` (SFT, preference pairs, red-team records) go through ``datasets``/pandas."""
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf_cache")
+    rows = [[f"prompt {i}", f"response {i}"] for i in range(3)]
+
+    @SETTINGS
+    @given(case=csv_files(["prompt", "response"], rows, ["prompt", "response"]))
+    def check(case):
+        data, ok = case
+        path = _write(tmp_path, "sft.csv", data)
+        out, skipped = _run(lambda e: load_sft_records(str(path), on_error=e), path, need_line=False)
+        if ok:
+            assert out is not None and len(out) == len(rows), "valid csv refused"
+        reliability_log.count("bad input", f"read_records csv (SFT records via datasets): {CSV_FAULTS}",
+                              _outcome(out, skipped))
+
+    check()
+
+
+# ---------------------------------------------------------------- IterAlign BIG-bench tasks
+@st.composite
+def bigbench_tasks(draw) -> tuple[bytes, bool | None]:
+    ex = lambda i: {"input": f"Human: question {i}?", "target_scores": {"good answer": 1, f"bad answer {i}": 0}}  # noqa: E731
+    task = {"name": "t", "examples": [ex(i) for i in range(3)]}
+    fault = draw(st.sampled_from(["valid", "examples", "example", "input", "scores", "score_value", "one_choice",
+                                  "tie", "empty_choice", "prefix", "nan", "truncated", "utf8", "huge"]))
+    k = draw(st.integers(0, 2))
+    w = draw(st.sampled_from(WRONG))
+    if fault == "valid":
+        return json.dumps(task).encode(), True
+    if fault == "examples":
+        task["examples"] = w
+    elif fault == "example":
+        task["examples"][k] = w
+    elif fault == "input":
+        task["examples"][k]["input"] = w
+    elif fault == "scores":
+        task["examples"][k]["target_scores"] = w
+    elif fault == "score_value":
+        task["examples"][k]["target_scores"]["good answer"] = w
+    elif fault == "one_choice":
+        task["examples"][k]["target_scores"] = {"only": 1}
+    elif fault == "tie":
+        task["examples"][k]["target_scores"] = {"a": 1, "b": 1}
+    elif fault == "empty_choice":
+        task["examples"][k]["target_scores"] = {" ": 1, "b": 0}
+    elif fault == "prefix":
+        task[draw(st.sampled_from(["task_prefix", "example_input_prefix", "example_output_prefix"]))] = w
+    elif fault == "nan":
+        task["examples"][k]["target_scores"]["good answer"] = draw(st.sampled_from([math.nan, math.inf, -math.inf]))
+    text = json.dumps(task).encode()
+    if fault == "truncated":
+        text = text[: draw(st.integers(1, len(text) - 1))]
+    elif fault == "utf8":
+        pos = draw(st.integers(1, len(text) - 1))
+        text = text[:pos] + b"\xff\xfe" + text[pos:]
+    elif fault == "huge":
+        text = text[:-1] + b', "pad": "' + b"x" * 300_000 + b'"}'
+    return text, None
+
+
+def test_iteralign_bigbench_tasks_refuse_bad_files_clearly(tmp_path, reliability_log):
+    @SETTINGS
+    @given(case=bigbench_tasks())
+    def check(case):
+        data, ok = case
+        path = _write(tmp_path, "harmless.task.json", data)
+        try:
+            items = load_eval_set(EvalSet(str(path), format="bigbench", task="hhh"))
+            outcome = "read"
+        except DataError as err:
+            _assert_located(err, path, need_line=False)
+            items, outcome = None, "DataError naming file, example and field"
+        if ok:
+            assert items is not None and len(items) == 3, "valid BIG-bench task refused"
+        reliability_log.count("bad input", "IterAlign BIG-bench task.json (load_eval_set): wrong-typed examples/"
+                              "input/target_scores/prefixes, one choice, tied or NaN/inf scores, empty choice, "
+                              "truncated, invalid UTF-8, 300 kB", outcome)
+
+    check()
+
+
+# ---------------------------------------------------------------- MCQA documents (PubMedQA, BioASQ) and PIQA labels
+@st.composite
+def mcqa_documents(draw) -> tuple[str, bytes, bool | None]:
+    fmt = draw(st.sampled_from(["pubmedqa", "bioasq"]))
+    if fmt == "pubmedqa":
+        recs = {str(100 + i): {"QUESTION": f"Does {i} help?", "CONTEXTS": [f"context {i}"], "final_decision": "yes"}
+                for i in range(3)}
+        items, keys = list(recs.values()), ["QUESTION", "CONTEXTS", "final_decision"]
+        doc = recs
+    else:
+        items = [{"id": f"b{i}", "body": f"Is {i} true?", "type": "yesno", "exact_answer": "yes",
+                  "snippets": [{"text": f"snippet {i}"}]} for i in range(3)]
+        keys, doc = ["body", "type", "exact_answer", "snippets"], {"questions": items}
+    fault = draw(st.sampled_from(["valid", "missing", "wrong", "nested_wrong", "repr", "record", "top", "nan",
+                                  "truncated", "utf8"]))
+    k, key, w = draw(st.integers(0, 2)), draw(st.sampled_from(keys)), draw(st.sampled_from(WRONG))
+    if fault == "valid":
+        return fmt, json.dumps(doc).encode(), True
+    if fault == "missing":
+        items[k].pop(key)
+    elif fault == "wrong":
+        items[k][key] = w
+    elif fault == "nested_wrong":
+        items[k]["CONTEXTS" if fmt == "pubmedqa" else "snippets"] = [w]
+    elif fault == "repr":  # PubMedQA dumps that store the list as its Python repr, sometimes broken
+        items[k]["CONTEXTS" if fmt == "pubmedqa" else "snippets"] = draw(st.sampled_from(
+            ["['a', 'b']", "[1, 2]", "[", "['a'", "[" * 2000, "[lambda: 1]", "[" + "1," * 50_000 + "]"]))
+    elif fault == "record":
+        if fmt == "pubmedqa":
+            doc["100"] = w
+        else:
+            items[k] = w
+    elif fault == "top":
+        doc = draw(st.sampled_from(WRONG + [[1, 2], {"questions": w}]))
+    text = json.dumps(doc).encode()
+    if fault == "nan":
+        text = text.replace(b'"yes"', b"NaN", 1)
+    elif fault == "truncated":
+        text = text[: draw(st.integers(1, len(text) - 1))]
+    elif fault == "utf8":
+        pos = draw(st.integers(1, len(text) - 1))
+        text = text[:pos] + b"\xff" + text[pos:]
+    return fmt, text, None
+
+
+def test_mcqa_document_formats_refuse_bad_files_clearly(tmp_path, reliability_log):
+    @SETTINGS
+    @given(case=mcqa_documents())
+    def check(case):
+        fmt, data, ok = case
+        path = _write(tmp_path, f"{fmt}.json", data)
+        out, skipped = _run(lambda e: load_mcqa_file(path, fmt, dataset=fmt, on_error=e), path, need_line=False)
+        if ok:
+            assert out is not None and len(out) == 3, f"valid {fmt} file refused"
+        reliability_log.count("bad input", f"MCQA {fmt} json: missing/wrong-typed fields, broken CONTEXTS repr, "
+                              "non-object records, NaN, truncated, invalid UTF-8", _outcome(out, skipped))
+
+    check()
+
+
+def test_mcqa_piqa_labels_refuse_bad_files_clearly(tmp_path, reliability_log):
+    @SETTINGS
+    @given(lines=jsonl_files("piqa"), labels=st.lists(st.sampled_from(["0", "1", "2", "x", "", "\xff"]), max_size=6))
+    def check(lines, labels):
+        path = _write(tmp_path, "valid.jsonl", b"\n".join(text for text, _ in lines) + b"\n")
+        lab = path.with_name("valid-labels.lst")
+        lab.write_bytes("\n".join(labels).encode("utf-8").replace(b"\xc3\xbf", b"\xff"))
+        try:
+            out = load_mcqa_file(path, "piqa", dataset="piqa", labels=lab)
+            outcome = "read"
+        except DataError as err:
+            assert err.path is not None and (path.name in err.path or lab.name in err.path), str(err)
+            assert err.line is not None or err.field is not None, f"DataError names neither line nor field: {err}"
+            out, outcome = None, "DataError naming the questions or labels file and the line/field"
+        if all(ok for _, ok in lines) and labels == ["0"] * len(lines):
+            assert out is not None and len(out) == len(lines), "valid PIQA files refused"
+        reliability_log.count("bad input", f"MCQA PIQA jsonl + labels file: {FAULTS}; labels 2/x/blank/invalid "
+                              "UTF-8, more or fewer labels than questions", outcome)
+
+    check()
+
+
+# ---------------------------------------------------------------- entity gazetteer (Gotta cloze, MinPrompt ruler)
+@st.composite
+def gazetteers(draw) -> tuple[bytes, bool | None]:
+    lines = [b"Paris\tGPE", b"France", b"Barack Obama\tPERSON"]
+    fault = draw(st.sampled_from(["valid", "blank", "utf8", "huge", "nul", "tabs", "short", "duplicate", "empty",
+                                  "crlf"]))
+    k = draw(st.integers(0, len(lines) - 1))
+    if fault == "valid":
+        return b"\n".join(lines) + b"\n", True
+    if fault == "blank":
+        lines.insert(k, b"   ")
+    elif fault == "utf8":
+        lines[k] = lines[k][:2] + b"\xff\xfe" + lines[k][2:]
+    elif fault == "huge":
+        lines[k] = b"x" * 200_000
+    elif fault == "nul":
+        lines[k] = b"Pa\x00ris"
+    elif fault == "tabs":
+        lines[k] = b"\t\t\t"
+    elif fault == "short":
+        lines[k] = b"x"
+    elif fault == "duplicate":
+        lines.append(lines[k])
+    elif fault == "empty":
+        lines = []
+    elif fault == "crlf":
+        return b"\r\n".join(lines) + b"\r\n", True
+    return b"\n".join(lines) + b"\n", None
+
+
+def test_gazetteer_refuses_bad_lines_clearly(tmp_path, reliability_log):
+    @SETTINGS
+    @given(case=gazetteers(), on_blank=st.sampled_from(["skip", "raise"]))
+    def check(case, on_blank):
+        data, ok = case
+        path = _write(tmp_path, "gazetteer.tsv", data)
+        try:
+            m = EntityMatcher(path, on_blank=on_blank)
+            outcome = f"read (blank/short/duplicate lines counted: {sum(m.stats.skipped.values())})"
+            outcome = "read; blank, too-short and duplicate lines are counted skips"
+        except DataError as err:
+            _assert_located(err, path, need_line=False)
+            m, outcome = None, "DataError naming file, line and field"
+        if ok:
+            assert m is not None and [t for *_, t in m.find("Paris, France")] == ["GPE", "ENTITY"]
+        reliability_log.count("bad input", "entity gazetteer (EntityMatcher / offline NER ruler): blank, invalid "
+                              "UTF-8, 200 kB, NUL, tab-only, too short, duplicate lines, empty file, CRLF", outcome)
+
+    check()
