@@ -169,20 +169,36 @@ def _reject_constant(name: str):
     raise ValueError(f"non-finite number {name} is not valid JSON")
 
 
+def _constant_line(text: str) -> int | None:
+    """The line of the first bare ``NaN``/``Infinity`` (outside a string) in JSON text, for the error message."""
+    for i, ln in enumerate(text.split("\n"), start=1):
+        for m in re.finditer(r"\b(NaN|Infinity)\b", ln):
+            if re.sub(r"\\.", "", ln[: m.start()]).count('"') % 2 == 0:
+                return i
+    return None
+
+
 def _read_json(path: Path):
+    raw = path.read_bytes()
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"), parse_constant=_reject_constant)
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path) from None
-    except (json.JSONDecodeError, ValueError) as e:
-        raise DataError(f"malformed JSON ({e})", path=path, line=getattr(e, "lineno", None)) from None
+        raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path,
+                        line=raw[: e.start].count(b"\n") + 1) from None
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        raise DataError(f"malformed JSON ({e})", path=path, line=e.lineno) from None
+    except ValueError as e:  # a NaN/Infinity constant
+        raise DataError(f"malformed JSON ({e})", path=path, line=_constant_line(text)) from None
     if isinstance(data, dict):  # {"data": [...]} or {"version":..., "data": [...]} style
         lists = [k for k, v in data.items() if isinstance(v, list)]
         if len(lists) != 1:
-            raise DataError("expected a list of records or an object with exactly one list field", path=path)
+            raise DataError("expected a list of records or an object with exactly one list field", path=path,
+                            line=1)
         data = data[lists[0]]
     if not isinstance(data, list):
-        raise DataError(f"expected a list of records, got {type(data).__name__}", path=path)
+        raise DataError(f"expected a list of records, got {type(data).__name__}", path=path, line=1)
     yield from enumerate(data, start=1)
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from data_modules.io import DataError, SkipCounter, _reject_constant, iter_raw, samples_dir
+from data_modules.io import DataError, SkipCounter, _constant_line, _reject_constant, iter_raw, samples_dir
 
 log = logging.getLogger(__name__)
 MCQA_FIELDS = ("id", "dataset", "split", "question", "choices", "answer_index", "answer_text")
@@ -86,7 +86,7 @@ def _load_json(path: Path) -> Any:
     except json.JSONDecodeError as e:
         raise DataError(f"malformed JSON ({e})", path=path, line=e.lineno) from None
     except ValueError as e:  # a NaN/Infinity constant
-        raise DataError(f"malformed JSON ({e})", path=path) from None
+        raise DataError(f"malformed JSON ({e})", path=path, line=_constant_line(text)) from None
 
 
 def _text(rec: dict, key: str, path: Path, line: int) -> str:
@@ -315,7 +315,7 @@ def load_bioasq(path: str | Path, *, dataset: str = "bioasq", split: str = "all"
             snippets = rec.get("snippets") or []
             if not isinstance(snippets, list) or not all(isinstance(s, dict) and isinstance(s.get("text"), str)
                                                          for s in snippets):
-                raise DataError("expected a list of {text: str} snippets", path=path, line=line, field="snippets")
+                raise DataError("expected a list of snippet objects, each with a 'text' string", path=path, line=line, field="snippets")
             snippets = [s["text"] for s in snippets]
             out.append(_example(id=rec.get("id", f"{dataset}-{line}"), dataset=dataset, split=split,
                                 question=_context_question(snippets, _text(rec, "body", path, line), include_context),

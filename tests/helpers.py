@@ -55,18 +55,19 @@ def kill_after_checkpoint_and_resume(config: str, args: list[str], root: Path, *
     base = ["fit", "--config", config, *args, "--trainer.default_root_dir", str(root),
             "--checkpoint.every_n_train_steps", "1", "--checkpoint.save_top_k", "-1",
             "--checkpoint.filename", "{step}"]
+    # its own session, so the kill takes the whole process group (DDP ranks, dataloader workers) at once
     proc = subprocess.Popen(lit_agents_cmd(base), cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     marker = root / "checkpoints" / f"step={steps_before_kill}.ckpt"
     deadline = time.time() + timeout
     while not marker.exists():
         if proc.poll() is not None:
             raise AssertionError(f"run ended before step {steps_before_kill}:\n{proc.stderr.read()[-4000:]}")
         if time.time() > deadline:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
             raise AssertionError("timed out waiting for the checkpoint")
         time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
+    os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     done = subprocess.run(lit_agents_cmd(base + ["--ckpt_path", "last"]), cwd=REPO, env=env, capture_output=True,
                           text=True, timeout=timeout)

@@ -39,6 +39,13 @@ CASES = {
                                                       "--model.init_args.max_source_length", "256",
                                                       "--model.init_args.max_target_length", "32",
                                                       "--checkpoint.monitor", "null"], 4),
+    # two DDP processes (gloo), each with its own dropout stream: both ranks' streams must resume
+    "gotta_ddp": ("configs/gotta.yaml", ["--trainer.max_steps", "4", "--trainer.limit_val_batches", "0",
+                                         "--trainer.strategy", "ddp", "--trainer.devices", "2",
+                                         "--trainer.accelerator", "cpu",
+                                         "--model.init_args.max_source_length", "256",
+                                         "--model.init_args.max_target_length", "32",
+                                         "--checkpoint.monitor", "null"], 2),
     # sampling draws from the global RNG; step counters (grpo_state) must come back
     "rm_r1_grpo": ("configs/rm_r1_grpo.yaml", ["--trainer.max_steps", "5", "--trainer.limit_val_batches", "0",
                                                "--model.init_args.num_generations", "2",
