@@ -108,35 +108,43 @@ def _is_wrapper(doc: dict) -> bool:
 
 
 def _records(path: Path) -> Iterator[tuple[int, Any]]:
-    """``(line, record)`` from a json list or jsonl file. TinyLLM's OBQA ``.json`` files are JSON lines."""
+    """``(line, record)`` from a json list or jsonl file. TinyLLM's OBQA ``.json`` files are JSON lines.
+
+    A line that cannot be read (invalid UTF-8, malformed JSON, NaN) comes as ``(line, DataError)``: the caller
+    raises it or, under ``on_error="skip"``, counts it (see :func:`_obj`)."""
     if path.suffix.lower() == ".json" and path.is_file():
+        # decoded leniently only to tell JSON lines from one document; each reader below checks the bytes
+        text = path.read_bytes().decode("utf-8", errors="replace")
         try:
-            doc = json.loads(_read_text(path))
+            doc = json.loads(text)
         except json.JSONDecodeError as e:
             if e.msg == "Extra data":  # several top-level values: JSON lines despite the suffix
                 yield from _jsonl_lines(path)
                 return
+            _read_text(path)  # invalid UTF-8 is the better message when there is some
             raise DataError(f"malformed JSON ({e})", path=path, line=e.lineno) from None
         if isinstance(doc, dict) and not _is_wrapper(doc):  # JSON lines with a single line: one record
             yield from _jsonl_lines(path)
             return
-    for line, rec in iter_raw(path):
-        if isinstance(rec, DataError):
-            raise rec
-        yield line, rec
+    yield from iter_raw(path)
 
 
 def _jsonl_lines(path: Path) -> Iterator[tuple[int, Any]]:
-    with open(path, encoding="utf-8") as f:
-        for i, raw in enumerate(f, start=1):
-            if raw.strip():
-                try:
-                    yield i, json.loads(raw, parse_constant=_reject_constant)
-                except ValueError as e:  # JSONDecodeError, or a NaN/Infinity constant
-                    raise DataError(f"malformed JSON ({e})", path=path, line=i) from None
+    for i, raw in enumerate(path.read_bytes().splitlines(), start=1):  # \n, \r\n or \r, as text mode reads
+        if not raw.strip():
+            continue
+        try:
+            rec = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        except UnicodeDecodeError as e:
+            rec = DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path, line=i)
+        except ValueError as e:  # JSONDecodeError, or a NaN/Infinity constant
+            rec = DataError(f"malformed JSON ({e})", path=path, line=i)
+        yield i, rec
 
 
 def _obj(rec: Any, path: Path, line: int) -> dict:
+    if isinstance(rec, DataError):  # a line that could not be read
+        raise rec
     if not isinstance(rec, dict):
         raise DataError(f"expected a JSON object, got {type(rec).__name__}", path=path, line=line)
     return rec
@@ -315,7 +323,8 @@ def load_bioasq(path: str | Path, *, dataset: str = "bioasq", split: str = "all"
             snippets = rec.get("snippets") or []
             if not isinstance(snippets, list) or not all(isinstance(s, dict) and isinstance(s.get("text"), str)
                                                          for s in snippets):
-                raise DataError("expected a list of snippet objects, each with a 'text' string", path=path, line=line, field="snippets")
+                raise DataError("expected a list of snippet objects, each with a 'text' string", path=path,
+                                line=line, field="snippets")
             snippets = [s["text"] for s in snippets]
             out.append(_example(id=rec.get("id", f"{dataset}-{line}"), dataset=dataset, split=split,
                                 question=_context_question(snippets, _text(rec, "body", path, line), include_context),

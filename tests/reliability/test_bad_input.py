@@ -5,6 +5,8 @@ strings, an enormous line, invalid UTF-8, NaN/inf numbers, truncated JSON) and r
 DataModule uses. The only allowed outcomes: records, or ``data_modules.io.DataError`` naming the file and the
 line/record (and the field where there is one); under ``on_error="skip"`` a record-level fault is a counted
 skip, so the valid records still come back. Anything else (KeyError, TypeError, UnicodeDecodeError, ...) fails.
+CSV readers (play-by-play, TruthfulQA, ``read_records``) get short/long rows, missing columns, bad cells, 200 kB
+cells, stray quotes and truncated files; the last tests pin the crashes these tests found, one case each.
 """
 
 from __future__ import annotations
@@ -339,7 +341,10 @@ def _rationale(i: int, question: str | None = None) -> str:
 def rationale_folders(draw) -> tuple[list[tuple[bytes, bool]], str, bytes, bool | None]:
     """(question lines of ``obqa_train.json``, rationale file name, its bytes, whether all is well-formed)."""
     n = draw(st.integers(1, 4))
-    questions = [draw(_line("tinyllm", i)) for i in range(n)]
+    if draw(st.booleans()):  # half the time the questions file is fine, so the rationale faults are reached
+        questions = [draw(_line("tinyllm", i)) for i in range(n)]
+    else:
+        questions = [(json.dumps(_valid("tinyllm", i)).encode(), True) for i in range(n)]
     raws: list = [_rationale(i) for i in range(n)]
     fault = draw(st.sampled_from(["valid", "wrong", "empty", "huge", "misaligned", "extra", "fewer", "nan", "utf8",
                                   "truncated", "not_list", "bad_name"]))
@@ -539,8 +544,8 @@ def test_records_csv_through_datasets_refuses_bad_rows_clearly(tmp_path, reliabi
 # ---------------------------------------------------------------- IterAlign BIG-bench tasks
 @st.composite
 def bigbench_tasks(draw) -> tuple[bytes, bool | None]:
-    ex = lambda i: {"input": f"Human: question {i}?", "target_scores": {"good answer": 1, f"bad answer {i}": 0}}  # noqa: E731
-    task = {"name": "t", "examples": [ex(i) for i in range(3)]}
+    task = {"name": "t", "examples": [{"input": f"Human: question {i}?",
+                                       "target_scores": {"good answer": 1, f"bad answer {i}": 0}} for i in range(3)]}
     fault = draw(st.sampled_from(["valid", "examples", "example", "input", "scores", "score_value", "one_choice",
                                   "tie", "empty_choice", "prefix", "nan", "truncated", "utf8", "huge"]))
     k = draw(st.integers(0, 2))
@@ -719,7 +724,6 @@ def test_gazetteer_refuses_bad_lines_clearly(tmp_path, reliability_log):
         path = _write(tmp_path, "gazetteer.tsv", data)
         try:
             m = EntityMatcher(path, on_blank=on_blank)
-            outcome = f"read (blank/short/duplicate lines counted: {sum(m.stats.skipped.values())})"
             outcome = "read; blank, too-short and duplicate lines are counted skips"
         except DataError as err:
             _assert_located(err, path, need_line=False)
@@ -730,3 +734,102 @@ def test_gazetteer_refuses_bad_lines_clearly(tmp_path, reliability_log):
                               "UTF-8, 200 kB, NUL, tab-only, too short, duplicate lines, empty file, CRLF", outcome)
 
     check()
+
+
+# ---------------------------------------------------------------- the crashes the property tests found, pinned
+def _pbp_with(col: str, value: str) -> bytes:
+    rows = [list(r) for r in PBP_ROWS]
+    rows[2][PBP_HEADER.index(col)] = value
+    return _csv_bytes(PBP_HEADER, rows)
+
+
+def _bigbench(**top) -> bytes:
+    return json.dumps({"examples": [{"input": "q?", "target_scores": {"a": 1, "b": 0}}], **top}).encode()
+
+
+REGRESSIONS = {  # name: (file name, bytes, reader, expected line, expected field); before: the exception raised
+    # AttributeError ('NoneType' has no attribute 'strip')
+    "pbp short row": ("g.csv", _csv_bytes(PBP_HEADER, PBP_ROWS + [PBP_ROWS[3][:6]]), read_pbp, 10, "PCTIMESTRING"),
+    # OverflowError (cannot convert float infinity to integer)
+    "pbp inf id": ("g.csv", _pbp_with("PERSON1TYPE", "1e400"), read_pbp, 4, "PERSON1TYPE"),
+    "pbp nan clock": ("g.csv", _pbp_with("PCTIMESTRING", "1:nan"), read_pbp, 4, "PCTIMESTRING"),  # read as NaN s
+    # UnicodeDecodeError
+    "pbp utf8": ("g.csv", _pbp_with("HOMEDESCRIPTION", "x").replace(b"x", b"\xff", 1), read_pbp, 4, None),
+    # _csv.Error (field larger than field limit)
+    "pbp huge cell": ("g.csv", _pbp_with("HOMEDESCRIPTION", "x" * 200_000), read_pbp, 4, None),
+    # TypeError (unsupported operand type(s) for +: 'int' and 'str')
+    "bigbench prefix": ("t.json", _bigbench(task_prefix=3), lambda p: load_eval_set(EvalSet(str(p))), None,
+                        "task_prefix"),
+    "bigbench nan score": ("t.json", _bigbench().replace(b'"a": 1', b'"a": NaN'),  # read with a NaN label
+                           lambda p: load_eval_set(EvalSet(str(p))), 1, "target_scores"),
+    # datasets.DatasetGenerationError (pandas ParserError / UnicodeDecodeError underneath)
+    "truthfulqa ragged": ("tq.csv", _csv_bytes(TQA_HEADER, TQA_ROWS[:1] + [TQA_ROWS[1] + ["x", "y"]]),
+                          lambda p: load_eval_set(EvalSet(str(p), format="truthfulqa_csv")), 3, None),
+    "read_records csv utf8": ("d.csv", b"prompt,response\na,b\nc,\xff\n", lambda p: load_sft_records(str(p)), 3,
+                              None),
+    # TypeError (expected string or bytes-like object, got 'int')
+    "arc_llm_adapters instruction": ("d.jsonl", b'{"instruction": 5, "answer": "answer1"}\n',
+                                     lambda p: load_mcqa_file(p, "arc_llm_adapters", dataset="d"), 1, "instruction"),
+    # SyntaxError ('[' was never closed) from ast.literal_eval
+    "pubmedqa contexts repr": ("p.json", b'{"1": {"QUESTION": "q?", "CONTEXTS": "[1,", "final_decision": "yes"}}',
+                               lambda p: load_mcqa_file(p, "pubmedqa", dataset="p"), 1, "CONTEXTS"),
+    # TypeError ('int' object is not iterable)
+    "bioasq snippets": ("b.json", b'{"questions": [{"body": "b?", "type": "yesno", "exact_answer": "yes", '
+                                  b'"snippets": 3}]}', lambda p: load_mcqa_file(p, "bioasq", dataset="b"), 1,
+                        "snippets"),
+    # UnicodeDecodeError
+    "tinyllm json utf8": ("q.json", b'{"question": "\xff?", "choices": ["a", "b"], "answer": "a"}\n{}\n',
+                          lambda p: load_mcqa_file(p, "tinyllm", dataset="q"), 1, None),
+    # a traces row with an unknown order or attempt was silently never matched / miscounted
+    "traces order": ("t.jsonl", b'{"pair_id": "p:1:0", "order": "A", "trace": "t"}\n',
+                     lambda p: TraceDistillDataModule(traces_path=str(p), val=[])._read_traces(), 1, "order"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REGRESSIONS))
+def test_former_crashes_are_located_data_errors(case, tmp_path):
+    name, data, read, line, field = REGRESSIONS[case]
+    path = _write(tmp_path, name, data)
+    with pytest.raises(DataError) as e:
+        read(path)
+    assert e.value.path is not None and path.name in e.value.path, str(e.value)
+    assert (e.value.line, e.value.field) == (line, field), str(e.value)
+
+
+def test_rationale_file_faults_name_the_file_and_position(tmp_path):
+    root = tmp_path / "tl"
+    (root / "obqa" / "llm").mkdir(parents=True)
+    (root / "obqa" / "obqa_train.json").write_text(json.dumps(_valid("tinyllm", 0)) + "\n")  # one record: read
+    cot = root / "obqa" / "llm" / "train_CoT_0.json"
+    ask = [{"dataset": "obqa", "split": "train", "id": "t0"}]
+    cot.write_text(json.dumps([_rationale(0)]))
+    assert PreCollectedRationales("t", root=str(root)).collect(ask, {}, None)[0][0].startswith("Because of reason 0")
+    for data, line in ((b'["Because', 1),  # json.JSONDecodeError before
+                       (json.dumps([_rationale(0), _rationale(1)]).encode(), 2)):  # no file or position before
+        cot.write_bytes(data)
+        with pytest.raises(DataError) as e:
+            PreCollectedRationales("t", root=str(root)).collect(ask, {}, None)
+        assert e.value.path.endswith("train_CoT_0.json") and e.value.line == line, str(e.value)
+    (root / "obqa" / "llm" / "train_CoT_old.json").write_text("[]")  # IndexError before (name sort key)
+    with pytest.raises(DataError, match="train_CoT_old.json"):
+        PreCollectedRationales("t", root=str(root)).collect(ask, {}, None)
+
+
+def test_bad_trace_rows_are_counted_skips_under_skip(tmp_path):
+    path = _write(tmp_path, "traces.jsonl", b'{"pair_id": "p:1:0", "order": "chosen_A", "trace": "t"}\n'
+                                            b'{"pair_id": "p:2:0", "order": "chosen_B", "trace": "t", "attempt": 7}\n'
+                                            b'{"pair_id": "p:3:0", "order": "chosen_A", "tra')
+    with pytest.raises(DataError, match="line 2.*attempt"):
+        TraceDistillDataModule(traces_path=str(path), val=[])._read_traces()
+    got = TraceDistillDataModule(traces_path=str(path), val=[], on_error="skip")._read_traces()
+    assert got == {("p:1:0", "chosen_A"): "t"}
+
+
+@pytest.mark.parametrize("name", ["q.jsonl", "q.json"])  # .json: TinyLLM's JSON-lines release files
+def test_unreadable_mcqa_lines_are_counted_skips_under_skip(name, tmp_path):
+    good = json.dumps(_valid("tinyllm", 0)).encode()
+    path = _write(tmp_path, name, good + b'\n{"question": "Which\xff"}\n' + good[:20] + b"\n" + good + b"\n")
+    with pytest.raises(DataError) as e:  # before: raised under skip too (and UnicodeDecodeError for .json)
+        load_mcqa_file(path, "tinyllm", dataset="q")
+    assert e.value.line == 2 and "UTF-8" in str(e.value)
+    assert len(load_mcqa_file(path, "tinyllm", dataset="q", on_error="skip")) == 2
