@@ -49,6 +49,17 @@ class SkipCounter:
     def add(self, err: DataError) -> None:
         self.reasons[f"{err.field or 'record'}: {str(err).split(': ')[-1]}"] += 1
 
+    @contextmanager
+    def guard(self, on_error: str) -> Iterator[None]:
+        """``with skips.guard(on_error): <read one record>``: a DataError inside is re-raised under
+        ``on_error="raise"`` and counted as a skip under ``"skip"``."""
+        try:
+            yield
+        except DataError as err:
+            if on_error == "raise":
+                raise
+            self.add(err)
+
     @property
     def total(self) -> int:
         return sum(self.reasons.values())
@@ -291,7 +302,7 @@ def read_records(source: str | Path, *, split: str | None = None,
     skipped = skips if skips is not None else SkipCounter(name)
     out: list[dict] = []
     for line, rec in iter_raw(source, split=split):
-        try:
+        with skipped.guard(on_error):
             if isinstance(rec, DataError):
                 raise rec
             rec = validate_record(rec, required, path=source, line=line)
@@ -304,10 +315,6 @@ def read_records(source: str | Path, *, split: str | None = None,
                 field = str(err.args[0]) if isinstance(err, KeyError) and err.args else None
                 raise DataError(f"malformed record ({type(err).__name__}: {err})", path=source, line=line,
                                 field=field) from err
-        except DataError as err:
-            if on_error == "raise":
-                raise
-            skipped.add(err)
     skipped.report(str(source))
     return out
 

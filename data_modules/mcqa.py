@@ -228,12 +228,8 @@ def _collect(rows: Iterable[tuple[int, Any]], parse, path: Path, ds: str, split:
              skips: SkipCounter) -> list[dict]:
     out = []
     for line, rec in rows:
-        try:
+        with skips.guard(on_error):
             out.append(parse(_obj(rec, path, line), path, line, ds, split))
-        except DataError as err:
-            if on_error == "raise":
-                raise
-            skips.add(err)
     return out
 
 
@@ -247,7 +243,7 @@ def load_piqa(path: str | Path, labels: str | Path, *, dataset: str = "piqa", sp
         raise DataError(f"{len(label_lines)} labels for {len(rows)} questions in {path}", path=labels, field="label")
     skips, out = SkipCounter("PIQA questions"), []
     for (line, rec), lab in zip(rows, label_lines):
-        try:
+        with skips.guard(on_error):
             rec = _obj(rec, path, line)
             if lab not in ("0", "1"):
                 raise DataError(f"label {lab!r} is not 0 or 1", path=labels, line=line, field="label")
@@ -255,10 +251,6 @@ def load_piqa(path: str | Path, labels: str | Path, *, dataset: str = "piqa", sp
                                 question=_get(rec, "goal", path, line),
                                 choices=[_get(rec, "sol1", path, line), _get(rec, "sol2", path, line)],
                                 answer_index=int(lab), path=path, line=line))
-        except DataError as err:
-            if on_error == "raise":
-                raise
-            skips.add(err)
     skips.report(str(path))
     return out
 
@@ -277,7 +269,7 @@ def load_pubmedqa(path: str | Path, *, dataset: str = "pubmedqa", include_contex
         raise DataError("expected an object keyed by PMID", path=path, line=1)
     choices, skips, out = ["yes", "no", "maybe"], SkipCounter("PubMedQA questions"), []
     for n, (pmid, rec) in enumerate(data.items(), start=1):
-        try:
+        with skips.guard(on_error):
             rec = _obj(rec, path, n)
             ctx = rec.get("CONTEXTS") or []
             if isinstance(ctx, str) and ctx.startswith("["):  # some dumps store the list as its Python repr
@@ -293,10 +285,6 @@ def load_pubmedqa(path: str | Path, *, dataset: str = "pubmedqa", include_contex
             q = _context_question(ctx, _text(rec, "QUESTION", path, n), include_context)
             out.append(_example(id=pmid, dataset=dataset, split="all", question=q, choices=choices,
                                 answer_text=_get(rec, "final_decision", path, n), path=path, line=n))
-        except DataError as err:
-            if on_error == "raise":
-                raise
-            skips.add(err)
     skips.report(str(path))
     return out
 
@@ -312,7 +300,7 @@ def load_bioasq(path: str | Path, *, dataset: str = "bioasq", split: str = "all"
     rows = [(line, rec) for line, rec in _records(path)]
     skips, other, out = SkipCounter("BioASQ questions"), 0, []
     for line, rec in rows:
-        try:
+        with skips.guard(on_error):
             rec = _obj(rec, path, line)
             if rec.get("type", "yesno") != "yesno":
                 other += 1
@@ -329,10 +317,6 @@ def load_bioasq(path: str | Path, *, dataset: str = "bioasq", split: str = "all"
             out.append(_example(id=rec.get("id", f"{dataset}-{line}"), dataset=dataset, split=split,
                                 question=_context_question(snippets, _text(rec, "body", path, line), include_context),
                                 choices=["yes", "no"], answer_text=ans, path=path, line=line))
-        except DataError as err:
-            if on_error == "raise":
-                raise
-            skips.add(err)
     if other:
         log.info("%s: %d non-yes/no questions left out (not multiple choice)", path, other)
     skips.report(str(path))
