@@ -8,10 +8,14 @@ POSIX and Windows within one filesystem).
 
 from __future__ import annotations
 
+import glob
+import logging
 import os
 import pickle
 import random
 import re
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +25,8 @@ from lightning.fabric.utilities.cloud_io import _load as pl_load, get_filesystem
 from lightning.pytorch.callbacks import Callback
 
 from data_modules.io import atomic_path
+
+log = logging.getLogger(__name__)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -33,12 +39,31 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """``TorchCheckpointIO`` whose saves are atomic (see :func:`atomic_torch_save`) and whose loads never
     unpickle arbitrary objects: always ``torch.load(weights_only=True)`` (tensors, containers, plain Python
     values), whatever the caller or ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` says. A checkpoint carrying any other
-    object is refused with :class:`pickle.UnpicklingError` naming the file."""
+    object is refused with :class:`pickle.UnpicklingError` naming the file.
+
+    A process killed during a save leaves its temporary file behind (as large as a checkpoint); the next save
+    of the same file removes such leftovers, i.e. those older than this object (a save in progress elsewhere is
+    newer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._created = time.time()
 
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         if storage_options is not None:
             raise TypeError("AtomicCheckpointIO does not take storage_options")
+        self._remove_stale_temporaries(Path(path))
         atomic_torch_save(checkpoint, path)
+
+    def _remove_stale_temporaries(self, path: Path) -> None:
+        for stale in path.parent.glob(f".{glob.escape(path.stem)}.*.tmp{path.suffix}"):  # atomic_path's names
+            try:
+                if stale.stat().st_mtime < self._created:
+                    size = stale.stat().st_size
+                    stale.unlink()
+                    log.info("removed %s (%.1f MB), left by a run killed while saving", stale, size / 2**20)
+            except FileNotFoundError:
+                pass
 
     def load_checkpoint(self, path, map_location: Any | None = lambda storage, loc: storage,
                         weights_only: bool | None = None) -> dict[str, Any]:

@@ -118,3 +118,20 @@ def test_validation_neither_sees_nor_moves_the_training_stream():
     cb.on_validation_start(trainer, None)  # validation at the same step draws the same, whatever came before
     assert torch.equal(torch.rand(4), val_a)
     cb.on_validation_end(trainer, None)
+
+
+def test_temporaries_left_by_a_killed_save_are_removed_by_the_next_save(tmp_path, reliability_log):
+    import os
+    import time
+
+    path = tmp_path / "last.ckpt"
+    stale = tmp_path / ".last.abc123.tmp.ckpt"  # what atomic_path leaves when its process is SIGKILLed
+    stale.write_bytes(b"x" * 1000)
+    os.utime(stale, (time.time() - 60, time.time() - 60))
+    other = tmp_path / ".epoch=1.abc.tmp.ckpt"  # another checkpoint's temporary: not ours to remove
+    other.write_bytes(b"y")
+    os.utime(other, (time.time() - 60, time.time() - 60))
+    AtomicCheckpointIO().save_checkpoint({"global_step": 1}, path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".epoch=1.abc.tmp.ckpt", "last.ckpt"]
+    reliability_log("checkpoint", "temporary file left by a save killed with SIGKILL",
+                    "removed by the next save of the same checkpoint (other files untouched)")
