@@ -6,6 +6,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 import torch  # noqa: E402
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+# Property tests draw the same examples on every run (a red CI must mean a real regression, not a new random
+# draw); explore fresh, more numerous ones with `pytest --hypothesis-profile explore`.
+settings.register_profile("default", derandomize=True, max_examples=30)
+settings.register_profile("explore", derandomize=False, max_examples=300)
+settings.load_profile("default")
 
 torch.set_num_threads(1)
 

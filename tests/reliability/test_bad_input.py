@@ -35,7 +35,7 @@ from data_modules.redteam_sources import RedTeamSource, load_source
 from data_modules.rm_r1_traces import TraceDistillDataModule
 from data_modules.sft import load_sft_records
 
-SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 WRONG = [None, 0, 1.5, True, [], ["x"], {}, {"a": 1}, "", " ", math.nan, math.inf]
 
 
