@@ -117,3 +117,18 @@ def test_load_prompt_by_name_and_missing():
         assert load_prompt(names[0]) == (PROMPTS_DIR / f"{names[0]}.txt").read_text()
     with pytest.raises(FileNotFoundError, match="bundled prompts"):
         load_prompt("no_such_prompt_xyz")
+
+
+def test_atomic_path_replaces_whole_or_not_at_all(tmp_path):
+    from data_modules.io import atomic_path, atomic_write_text
+
+    target = tmp_path / "report.md"
+    atomic_write_text(target, "old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            assert tmp.suffix == ".md" and tmp.parent == tmp_path  # same directory and suffix (savefig)
+            tmp.write_text("half")
+            raise RuntimeError("killed mid-write")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["report.md"]
+    atomic_write_text(target, "new")
+    assert target.read_text() == "new" and len(list(tmp_path.iterdir())) == 1
