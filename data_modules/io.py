@@ -106,6 +106,33 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def repair_jsonl_tail(path: str | os.PathLike) -> bytes:
+    """Repair an append-only JSONL file a process was killed while appending to, and return its content.
+
+    A torn last line (no newline and not valid JSON) is cut off, so the record is written again by the next
+    run; a last line that is complete JSON but lacks its newline gets the newline."""
+    path = Path(path)
+    if not path.is_file():
+        return b""
+    data = path.read_bytes()
+    if not data or data.endswith(b"\n"):
+        return data
+    keep = data.rfind(b"\n") + 1
+    try:
+        json.loads(data[keep:].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        log.warning("%s: dropping a torn last record (%d bytes, a run was interrupted while writing it); it will "
+                    "be written again", path, len(data) - keep)
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+            f.flush()
+            os.fsync(f.fileno())
+        return data[:keep]
+    with open(path, "ab") as f:
+        f.write(b"\n")
+    return data + b"\n"
+
+
 def resolve_inside(base: str | Path, relative: str | Path, *, path: str | Path | None = None,
                    line: int | None = None, field: str | None = None) -> Path:
     """``base / relative`` for a file name read from a data file (a manifest entry, an archive member, an id

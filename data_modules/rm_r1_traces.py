@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from data_modules.base import RecordsDataModule
-from data_modules.io import DataError, atomic_write_text, read_records, samples_dir
+from data_modules.io import DataError, atomic_write_text, read_records, repair_jsonl_tail, samples_dir
 from data_modules.preference import PreferenceSource, _src, build_records, load_prompt_text, load_sources
 from lit_agents.generation import CachedGenerator, TextGenerator
 from lit_agents.rewards import parse_verdict
@@ -58,30 +58,6 @@ def read_trace_rows(path: str | Path, *, on_error: Literal["raise", "skip"] = "r
     """The rows of a traces JSONL (``{pair_id, order, trace, attempt?}``); a bad row raises a DataError naming
     the file, line and field, or is a counted skip under ``on_error="skip"``."""
     return read_records(str(path), required=TRACE_FIELDS, on_error=on_error, name="traces", transform=_check_trace)
-
-
-def repair_torn_tail(path: Path) -> int:
-    """Cut a torn last line (a run killed while appending) off the JSONL file at ``path``; returns the number
-    of bytes dropped. A last line that is complete JSON but lacks its newline gets the newline instead."""
-    if not path.is_file():
-        return 0
-    data = path.read_bytes()
-    if not data or data.endswith(b"\n"):
-        return 0
-    keep = data.rfind(b"\n") + 1
-    try:
-        json.loads(data[keep:].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        log.warning("%s: dropping a torn last record (%d bytes, a run was interrupted while writing it); it will "
-                    "be written again", path, len(data) - keep)
-        with open(path, "r+b") as f:
-            f.truncate(keep)
-            f.flush()
-            os.fsync(f.fileno())
-        return len(data) - keep
-    with open(path, "ab") as f:
-        f.write(b"\n")
-    return 0
 
 
 def collect_traces(records: list[dict], oracle: TextGenerator, retry_oracle: TextGenerator | None = None,
@@ -156,19 +132,20 @@ class TraceDistillDataModule(RecordsDataModule):
         return build_records(load_sources(self.pair_sources, on_error=self.on_error), both_orders=False,
                              **self.render)
 
+    def _trace_rows(self) -> list[dict]:
+        return read_trace_rows(self.traces_path, on_error=self.on_error) if self.traces_path.exists() else []
+
     def _read_traces(self) -> dict[tuple[str, str], str]:
-        if not self.traces_path.exists():
-            return {}
-        rows = read_trace_rows(self.traces_path, on_error=self.on_error)
-        return {(r["pair_id"], r["order"]): r["trace"] for r in rows}
+        return {(r["pair_id"], r["order"]): r["trace"] for r in self._trace_rows()}
 
     def prepare_data(self) -> None:
         """Collect the missing traces with the oracle (rank 0 only; Lightning calls this once per node)."""
         if self.oracle is None:
             return
         records = self._train_pair_records()
-        repair_torn_tail(self.traces_path)  # a run killed mid-append: that trace is written again below
-        have = self._read_traces()
+        repair_jsonl_tail(self.traces_path)  # a run killed mid-append: that trace is written again below
+        rows = self._trace_rows()
+        have = {(r["pair_id"], r["order"]) for r in rows}
         missing = [r for r in records if (r["pair_id"], r["order"]) not in have]
         if missing:
             cache = lambda g, name: CachedGenerator(g, str(self.cache_dir / f"{name}.jsonl"))  # noqa: E731
@@ -181,13 +158,13 @@ class TraceDistillDataModule(RecordsDataModule):
                     f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
+            rows += kept
         stats_path = self.traces_path.with_suffix(".stats.json")
         bundled = samples_dir().resolve() in self.traces_path.resolve().parents
         if not self.traces_path.is_file() or (not missing and (stats_path.is_file() or bundled)):
             return  # nothing new (a run killed between the append and the stats still gets them below)
         # over every training pair (not only this run's), so a resumed or repeated run reports the whole set
-        attempts = {(r["pair_id"], r["order"]): r.get("attempt", 1)
-                    for r in read_trace_rows(self.traces_path, on_error=self.on_error)}
+        attempts = {(r["pair_id"], r["order"]): r.get("attempt", 1) for r in rows}
         got = [attempts[(r["pair_id"], r["order"])] for r in records if (r["pair_id"], r["order"]) in attempts]
         stats = {"pairs": len(records), "kept_first": sum(1 for a in got if a != 2),
                  "kept_retry": sum(1 for a in got if a == 2), "dropped": len(records) - len(got)}

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import torch
 from tqdm.auto import tqdm
 
+from data_modules.io import DataError, repair_jsonl_tail
 from lit_agents.backbone import BackboneConfig, is_encoder_decoder, unwrap
 
 log = logging.getLogger(__name__)
@@ -297,16 +298,7 @@ class CachedGenerator(TextGenerator):
 
     def _load(self) -> dict[str, str]:
         cache: dict[str, str] = {}
-        if not self.path.exists():
-            return cache
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):  # a crash mid-write: drop the partial record, it is redone
-            keep = data.rfind(b"\n") + 1
-            log.warning("%s: dropping a truncated last record (%d bytes); it will be regenerated",
-                        self.path, len(data) - keep)
-            with open(self.path, "r+b") as f:
-                f.truncate(keep)
-            data = data[:keep]
+        data = repair_jsonl_tail(self.path)  # a crash mid-write: the partial record is dropped and redone
         for n, line in enumerate(data.decode("utf-8").splitlines(), start=1):
             if not line.strip():
                 continue
@@ -314,8 +306,6 @@ class CachedGenerator(TextGenerator):
                 rec = json.loads(line)
                 cache[rec["key"]] = rec["output"]
             except (json.JSONDecodeError, KeyError, TypeError) as e:
-                from data_modules.io import DataError
-
                 raise DataError(f"corrupt cache record ({e}); delete or fix this line to continue",
                                 path=self.path, line=n) from None
         return cache
