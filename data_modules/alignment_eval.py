@@ -13,15 +13,13 @@ so that a model that scores every option the same (ties) is not credited with th
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from data_modules.io import DataError, validate_record
+from data_modules.io import DataError, iter_csv_rows, validate_record
 from data_modules.redteam_sources import _read_json_value, resolve_path
 
 HHH_CATEGORIES = ("harmless", "helpful", "honest", "other")
@@ -73,43 +71,10 @@ TRUTHFULQA_REQUIRED = {"Question": str, "Best Answer": str, "Incorrect Answers":
 
 
 def _csv_rows(path: Path, required: dict[str, type]) -> list[tuple[int, dict]]:
-    """``(line, row)`` of a UTF-8 CSV with a header line, every row checked to have the ``required`` columns as
-    non-empty text. Cells are kept as text (no type or NA guessing: an answer ``None`` or ``42`` is an answer).
-    Errors are :class:`DataError` naming the file, the row's first line and the column."""
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"cannot read file ({e})", path=path) from None
-    try:
-        text = raw.decode("utf-8").removeprefix("\ufeff")  # a byte-order mark is not part of the first column
-    except UnicodeDecodeError as e:
-        raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path,
-                        line=raw[: e.start].count(b"\n") + 1) from None
-    fetched = [0]  # lines handed to the csv reader, so that a row spanning lines is named by its first
-
-    def lines():
-        for ln in io.StringIO(text, newline=""):
-            fetched[0] += 1
-            yield ln
-
-    reader = csv.DictReader(lines())
-    out = []
-    try:
-        header = reader.fieldnames or []
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise DataError(f"missing columns {missing} (header: {header})", path=path, line=1, field=missing[0])
-        start = fetched[0] + 1
-        for row in reader:
-            extra = [x for x in row.get(None) or [] if x.strip()]
-            if extra:
-                raise DataError(f"{len(header) + len(row[None])} fields, the header has {len(header)}", path=path,
-                                line=start)
-            out.append((start, validate_record(row, required, path=path, line=start)))
-            start = fetched[0] + 1
-    except csv.Error as e:  # e.g. a field over the csv module's size limit
-        raise DataError(f"malformed CSV ({e})", path=path, line=fetched[0]) from None
-    return out
+    """``(line, row)`` of a CSV (:func:`~data_modules.io.iter_csv_rows`), every row checked to have the
+    ``required`` columns as non-empty text."""
+    return [(line, validate_record(row, required, path=path, line=line))
+            for line, row in iter_csv_rows(path, required)]
 
 
 def truthfulqa_csv(es: EvalSet, seed: int = 0) -> list[dict]:

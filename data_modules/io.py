@@ -7,6 +7,8 @@ jsonl is parsed line by line here (not through ``datasets``) so that a malformed
 from __future__ import annotations
 
 import codecs
+import csv
+import io
 import json
 import logging
 import math
@@ -14,7 +16,7 @@ import os
 import re
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -190,17 +192,19 @@ def _read_jsonl(path: Path):
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     with opener(path, "rb") as f:
         for i, raw in enumerate(f, start=1):
-            if not raw.strip():
-                continue
-            try:
-                text = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                yield i, DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path, line=i)
-                continue
-            try:
-                yield i, json.loads(text, parse_constant=_reject_constant)
-            except (json.JSONDecodeError, ValueError) as e:
-                yield i, DataError(f"malformed JSON ({e})", path=path, line=i)
+            if raw.strip():
+                yield i, parse_json_line(raw, path, i)
+
+
+def parse_json_line(raw: bytes, path: str | os.PathLike, line: int) -> Any:
+    """One JSON-lines record, or the DataError (naming file and line) saying why it is not one: returned, not
+    raised, so that a reader can raise it or count it as a skip."""
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as e:
+        return DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path, line=line)
+    except ValueError as e:  # JSONDecodeError, or a NaN/Infinity constant
+        return DataError(f"malformed JSON ({e})", path=path, line=line)
 
 
 def _reject_constant(name: str):
@@ -216,19 +220,68 @@ def _constant_line(text: str) -> int | None:
     return None
 
 
-def _read_json(path: Path):
-    raw = path.read_bytes()
+def decode_utf8(raw: bytes, path: str | os.PathLike) -> str:
+    """``raw`` (the bytes of the data file ``path``) as UTF-8 text; an undecodable byte is a DataError naming
+    its line."""
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path,
                         line=raw[: e.start].count(b"\n") + 1) from None
+
+
+def read_utf8(path: str | os.PathLike) -> str:
+    """A whole data file as UTF-8 text; an unreadable file or an undecodable byte is a located DataError."""
     try:
-        data = json.loads(text, parse_constant=_reject_constant)
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read file ({e})", path=path) from None
+    return decode_utf8(raw, path)
+
+
+def load_json_document(path: str | os.PathLike) -> Any:
+    """One JSON document (bare NaN/Infinity refused: not JSON); errors are DataErrors naming file and line."""
+    text = read_utf8(path)
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:
         raise DataError(f"malformed JSON ({e})", path=path, line=e.lineno) from None
     except ValueError as e:  # a NaN/Infinity constant
         raise DataError(f"malformed JSON ({e})", path=path, line=_constant_line(text)) from None
+
+
+def iter_csv_rows(path: str | os.PathLike, required_columns: Iterable[str]) -> Iterator[tuple[int, dict]]:
+    """``(line, row)`` of a UTF-8 CSV with a header line, ``line`` being the row's first line; cells stay text
+    (no type or NA guessing: an answer ``None`` or ``42`` is text). A header without ``required_columns``, a row
+    with more fields than the header and the csv module's own errors (a field over its size limit) are
+    DataErrors naming the file and line (and column)."""
+    text = read_utf8(path).removeprefix("\ufeff")  # a byte-order mark is not part of the first column
+    fetched = [0]  # lines handed to the csv reader, so that a row spanning lines is named by its first
+
+    def lines():
+        for ln in io.StringIO(text, newline=""):
+            fetched[0] += 1
+            yield ln
+
+    reader = csv.DictReader(lines())
+    try:
+        header = reader.fieldnames or []
+        missing = [c for c in required_columns if c not in header]
+        if missing:
+            raise DataError(f"missing columns {missing} (header: {header})", path=path, line=1, field=missing[0])
+        start = fetched[0] + 1
+        for row in reader:
+            if any(x.strip() for x in row.get(None) or []):
+                raise DataError(f"{len(header) + len(row[None])} fields, the header has {len(header)}", path=path,
+                                line=start)
+            yield start, row
+            start = fetched[0] + 1
+    except csv.Error as e:
+        raise DataError(f"malformed CSV ({e})", path=path, line=fetched[0]) from None
+
+
+def _read_json(path: Path):
+    data = load_json_document(path)
     if isinstance(data, dict):  # {"data": [...]} or {"version":..., "data": [...]} style
         lists = [k for k, v in data.items() if isinstance(v, list)]
         if len(lists) != 1:

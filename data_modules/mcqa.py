@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from data_modules.io import DataError, SkipCounter, _constant_line, _reject_constant, iter_raw, samples_dir
+from data_modules.io import (DataError, SkipCounter, iter_raw, load_json_document, parse_json_line, read_utf8,
+                             samples_dir)
 
 log = logging.getLogger(__name__)
 MCQA_FIELDS = ("id", "dataset", "split", "question", "choices", "answer_index", "answer_text")
@@ -68,27 +69,6 @@ def _example(*, id: Any, dataset: str, split: str, question: Any, choices: Any, 
             "answer_index": answer_index, "answer_text": choices[answer_index]}
 
 
-def _read_text(path: Path) -> str:
-    """The file as UTF-8 text; an undecodable byte is a DataError naming its line."""
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path,
-                        line=raw[: e.start].count(b"\n") + 1) from None
-
-
-def _load_json(path: Path) -> Any:
-    """One JSON document (NaN/Infinity refused); errors name the file and line."""
-    text = _read_text(path)
-    try:
-        return json.loads(text, parse_constant=_reject_constant)
-    except json.JSONDecodeError as e:
-        raise DataError(f"malformed JSON ({e})", path=path, line=e.lineno) from None
-    except ValueError as e:  # a NaN/Infinity constant
-        raise DataError(f"malformed JSON ({e})", path=path, line=_constant_line(text)) from None
-
-
 def _text(rec: dict, key: str, path: Path, line: int) -> str:
     """A required non-empty string field."""
     v = _get(rec, key, path, line)
@@ -121,7 +101,7 @@ def _records(path: Path) -> Iterator[tuple[int, Any]]:
             if e.msg == "Extra data":  # several top-level values: JSON lines despite the suffix
                 yield from _jsonl_lines(path)
                 return
-            _read_text(path)  # invalid UTF-8 is the better message when there is some
+            read_utf8(path)  # invalid UTF-8 is the better message when there is some
             raise DataError(f"malformed JSON ({e})", path=path, line=e.lineno) from None
         if isinstance(doc, dict) and not _is_wrapper(doc):  # JSON lines with a single line: one record
             yield from _jsonl_lines(path)
@@ -131,15 +111,8 @@ def _records(path: Path) -> Iterator[tuple[int, Any]]:
 
 def _jsonl_lines(path: Path) -> Iterator[tuple[int, Any]]:
     for i, raw in enumerate(path.read_bytes().splitlines(), start=1):  # \n, \r\n or \r, as text mode reads
-        if not raw.strip():
-            continue
-        try:
-            rec = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-        except UnicodeDecodeError as e:
-            rec = DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path, line=i)
-        except ValueError as e:  # JSONDecodeError, or a NaN/Infinity constant
-            rec = DataError(f"malformed JSON ({e})", path=path, line=i)
-        yield i, rec
+        if raw.strip():
+            yield i, parse_json_line(raw, path, i)
 
 
 def _obj(rec: Any, path: Path, line: int) -> dict:
@@ -237,7 +210,7 @@ def load_piqa(path: str | Path, labels: str | Path, *, dataset: str = "piqa", sp
               on_error: OnError = "raise") -> list[dict]:
     """PIQA: ``{goal, sol1, sol2}`` jsonl; line i of the labels file (0/1) is the answer of line i."""
     path, labels = resolve_path(path), resolve_path(labels)
-    label_lines = [s.strip() for s in _read_text(labels).splitlines() if s.strip()]
+    label_lines = [s.strip() for s in read_utf8(labels).splitlines() if s.strip()]
     rows = list(_records(path))
     if len(label_lines) != len(rows):
         raise DataError(f"{len(label_lines)} labels for {len(rows)} questions in {path}", path=labels, field="label")
@@ -264,7 +237,7 @@ def load_pubmedqa(path: str | Path, *, dataset: str = "pubmedqa", include_contex
                   on_error: OnError = "raise") -> list[dict]:
     """PubMedQA PQA-L ``ori_pqal.json`` (PMID -> {QUESTION, CONTEXTS, final_decision}); choices yes/no/maybe."""
     path = resolve_path(path)
-    data = _load_json(path)
+    data = load_json_document(path)
     if not isinstance(data, dict):
         raise DataError("expected an object keyed by PMID", path=path, line=1)
     choices, skips, out = ["yes", "no", "maybe"], SkipCounter("PubMedQA questions"), []
@@ -409,7 +382,7 @@ class MCQASource:
             ids = None
             if self.test_ids is not None:
                 ids_path = resolve_path(self.test_ids)
-                raw = _load_json(ids_path)
+                raw = load_json_document(ids_path)
                 if not isinstance(raw, (dict, list)):
                     raise DataError("expected an object or a list of test ids", path=ids_path, line=1,
                                     field="test_ids")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Literal
 
-from data_modules.io import DataError
+from data_modules.io import DataError, read_utf8
 
 log = logging.getLogger(__name__)
 
@@ -83,23 +83,12 @@ def _check_qa(
     return True
 
 
-def _read_text(path: Path) -> str:
-    """Read a whole file as UTF-8, turning a decoding error into a DataError with the line number."""
-    raw = path.read_bytes()
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise DataError(f"not valid UTF-8 ({err.reason} at byte {err.start})", path=str(path), line=line,
-                        field=None) from None
-
-
 def read_squad(path: str | Path, *, on_error: OnError = "raise") -> tuple[list[dict], ReadStats]:
     """Read a SQuAD v1.1-format json file (``{"data": [{"paragraphs": [{"context", "qas"}]}]}``)."""
     path = Path(path)
     stats = ReadStats(str(path))
     try:
-        doc = json.loads(_read_text(path))
+        doc = json.loads(read_utf8(path))
     except json.JSONDecodeError as err:
         raise DataError(f"invalid json: {err.msg}", path=str(path), line=err.lineno, field=None) from None
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
@@ -145,7 +134,7 @@ def read_squad(path: str | Path, *, on_error: OnError = "raise") -> tuple[list[d
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[int, dict]]:
-    text = _read_text(path)
+    text = read_utf8(path)
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue

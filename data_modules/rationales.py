@@ -32,8 +32,8 @@ from typing import Literal
 from tqdm.auto import tqdm
 
 import lit_agents
-from data_modules.io import DataError
-from data_modules.mcqa import LETTERS, _load_json, load_mcqa_file, resolve_path
+from data_modules.io import DataError, load_json_document
+from data_modules.mcqa import LETTERS, load_mcqa_file, resolve_path
 from lit_agents.generation import CachedGenerator, GenerationError, TextGenerator
 
 log = logging.getLogger(__name__)
@@ -294,7 +294,7 @@ class PreCollectedRationales(RationaleSource):
         questions = load_mcqa_file(qfile, "tinyllm", dataset=dataset, split=split)
         raws: list[tuple[str, int, str]] = []
         for f in files:
-            data = _load_json(Path(f))
+            data = load_json_document(f)
             if not isinstance(data, list):
                 raise DataError(f"expected a JSON list of strings, got {type(data).__name__}", path=f, line=1)
             raws += [(f, i + 1, s) for i, s in enumerate(data)]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from data_modules.io import DataError, read_records, samples_dir
+from data_modules.io import DataError, decode_utf8, read_records, read_utf8, samples_dir
 
 HH_TEMPLATE = "\n\nHuman: {question}\n\nAssistant:"
 _TURN = re.compile(r"\n\n(Human|Assistant):")
@@ -97,18 +97,9 @@ def split_hh(transcript: str, *, path: Path | None = None, line: int | None = No
     return turns
 
 
-def _decode(raw: bytes, path: Path) -> str:
-    """UTF-8 text; an undecodable byte is a DataError naming its line."""
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path,
-                        line=raw[: e.start].count(b"\n") + 1) from None
-
-
 def _read_json_value(path: Path):
     try:
-        return json.loads(_decode(path.read_bytes(), path))
+        return json.loads(read_utf8(path))
     except json.JSONDecodeError as e:
         raise DataError(f"malformed JSON ({e.msg})", path=path, line=e.lineno) from None
 
@@ -127,7 +118,7 @@ def _iter_hh(path: Path):
             raw = f.read()
         except OSError as e:
             raise DataError(f"cannot read ({e})", path=path) from None
-    lines = _decode(raw, path).splitlines(keepends=True)
+    lines = decode_utf8(raw, path).splitlines(keepends=True)
     if len(lines) and lines[0].lstrip().startswith("["):  # red_team_attempts.jsonl is really one JSON array
         try:
             yield from enumerate(json.loads("".join(lines)), start=1)

@@ -70,15 +70,19 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         return safe_torch_load(path, map_location=map_location, weights_only=weights_only)
 
 
-def safe_torch_load(path, map_location: Any | None = "cpu", weights_only: bool | None = None) -> Any:
+def safe_torch_load(path, map_location: Any | None = "cpu", weights_only: bool | None = None,
+                    mmap: bool = False) -> Any:
     """``torch.load(path, weights_only=True)`` with a clear error: the file is refused when it holds anything
-    but tensors and plain values. ``weights_only=False`` is refused too (lit-agents never unpickles objects)."""
+    but tensors and plain values. ``weights_only=False`` is refused too (lit-agents never unpickles objects).
+    ``mmap=True`` (a local file) maps the tensors instead of reading them, for a check that copies nothing."""
     if weights_only is False:
         raise ValueError(f"refusing to load checkpoint {path} with weights_only=False: lit-agents loads "
                          "checkpoints without unpickling arbitrary objects")
     if not get_filesystem(path).exists(path):
         raise FileNotFoundError(f"Checkpoint file not found: {path}")
     try:
+        if mmap:
+            return torch.load(path, map_location=map_location, weights_only=True, mmap=True)
         return pl_load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         raise unsafe_checkpoint_error(path, e) from e

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.strategies import FSDPStrategy
 from torch.nn import Module
 
 from lit_agents.backbone import transformer_block_classes
+from lit_agents.checkpoint_io import safe_torch_load
 
 
 class BackboneFSDPStrategy(FSDPStrategy):
@@ -36,18 +38,8 @@ class BackboneFSDPStrategy(FSDPStrategy):
         """Lightning's FSDP reads a full (single-file) checkpoint with an unrestricted unpickler: check the file
         with ``torch.load(weights_only=True)`` first (memory-mapped, so nothing is copied), and load the metadata
         of sharded checkpoints with ``weights_only=True``."""
-        from pathlib import Path
-        import pickle
-
-        import torch
-
-        from lit_agents.checkpoint_io import unsafe_checkpoint_error
-
-        if weights_only is False:
-            raise ValueError(f"refusing to load checkpoint {checkpoint_path} with weights_only=False")
         if Path(checkpoint_path).is_file():
-            try:
-                torch.load(checkpoint_path, map_location="cpu", weights_only=True, mmap=True)
-            except pickle.UnpicklingError as e:
-                raise unsafe_checkpoint_error(checkpoint_path, e) from e
+            safe_torch_load(checkpoint_path, map_location="cpu", weights_only=weights_only, mmap=True)
+        elif weights_only is False:
+            raise ValueError(f"refusing to load checkpoint {checkpoint_path} with weights_only=False")
         return super().load_checkpoint(checkpoint_path, weights_only=True)

@@ -103,6 +103,8 @@ class ReLiableDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         root, info = self._split_dirs()
         manifest = preprocess_games(info["paths"], root / "shards", self.spec, pbp_dir=info["pbp"])
+        for i, g in enumerate(manifest["games"], start=1):  # shard names come from manifest.json: keep them inside
+            resolve_inside(root / "shards", g["shard"], path=root / "shards" / "manifest.json", line=i, field="shard")
         games = [g for g in manifest["games"] if g["n_steps"] > 0]
         if len(games) < 2:
             raise DataError(f"need at least 2 games with steps for a train/test split, got {len(games)}", path=root)
@@ -118,9 +120,7 @@ class ReLiableDataModule(L.LightningDataModule):
             d = root / split_name / name
             if (d / "done").is_file():
                 continue
-            # shard names come from manifest.json: they must stay inside the shard directory
-            _concat_shards([resolve_inside(root / "shards", g["shard"], path=root / "shards" / "manifest.json",
-                                           line=manifest["games"].index(g) + 1, field="shard") for g in part], d)
+            _concat_shards([root / "shards" / g["shard"] for g in part], d)
             (d / "games.json").write_text(json.dumps(part, indent=1))
             (d / "done").write_text("ok")
 

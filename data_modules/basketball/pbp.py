@@ -10,13 +10,11 @@ start/end, 18 instant replay.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data_modules.io import DataError
+from data_modules.io import DataError, iter_csv_rows
 
 MADE, MISS, FREE_THROW, REBOUND, TURNOVER, FOUL, VIOLATION = 1, 2, 3, 4, 5, 6, 7
 JUMP_BALL, PERIOD_START, PERIOD_END = 10, 12, 13
@@ -110,44 +108,9 @@ class PbpGame:
 def read_pbp(path: str | Path) -> PbpGame:
     """Read a play-by-play CSV; errors name the file, 1-based line and column."""
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"cannot read file ({e})", path=path) from e
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path,
-                        line=raw[: e.start].count(b"\n") + 1) from None
     events: list[PbpEvent] = []
     home = visitor = None
-    fetched = [0]  # lines handed to the csv reader (its own line_num lags on some errors)
-
-    def lines():
-        for ln in io.StringIO(text, newline=""):
-            fetched[0] += 1
-            yield ln
-
-    reader = csv.DictReader(lines())
-    try:
-        fieldnames = reader.fieldnames or []
-    except csv.Error as e:
-        raise DataError(f"malformed CSV header ({e})", path=path, line=fetched[0]) from None
-    missing = [c for c in REQUIRED if c not in fieldnames]
-    if missing:
-        raise DataError(f"missing columns {missing}", path=path, line=1, field=missing[0])
-    while True:
-        try:
-            row = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as e:  # e.g. a field over the csv module's size limit
-            raise DataError(f"malformed CSV ({e})", path=path, line=fetched[0]) from None
-        i = reader.line_num
-        extra = [x for x in row.get(None) or [] if x.strip()]
-        if extra:
-            raise DataError(f"{len(fieldnames) + len(row[None])} fields, the header has {len(fieldnames)}",
-                            path=path, line=i)
+    for i, row in iter_csv_rows(path, REQUIRED):
         kw = dict(path=path, line=i)
         desc = " | ".join(d for d in (row.get("HOMEDESCRIPTION"), row.get("NEUTRALDESCRIPTION"),
                                       row.get("VISITORDESCRIPTION")) if d)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_modules.io import DataError, resolve_inside
+from data_modules.io import DataError, decode_utf8, read_utf8, resolve_inside
 
 BALL_ID = -1
 
@@ -81,24 +81,12 @@ def _load_json_text(path: Path) -> tuple[str, str]:
                                         path=path, field="archive member")
                     z.extract(path=tmp, targets=names)
                     raw = resolve_inside(tmp, names[0], path=path, field="archive member").read_bytes()
-            try:
-                return raw.decode("utf-8"), f"{path}!{names[0]}"
-            except UnicodeDecodeError as e:
-                raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=f"{path}!{names[0]}",
-                                line=raw[: e.start].count(b"\n") + 1) from None
+            return decode_utf8(raw, f"{path}!{names[0]}"), f"{path}!{names[0]}"
         except DataError:
             raise
         except Exception as e:  # py7zr raises several types for corrupt/truncated archives
             raise DataError(f"cannot read 7z archive ({type(e).__name__}: {e})", path=path) from e
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"cannot read file ({e})", path=path) from e
-    try:
-        return raw.decode("utf-8"), str(path)
-    except UnicodeDecodeError as e:
-        raise DataError(f"invalid UTF-8 ({e.reason} at byte {e.start})", path=path,
-                        line=raw[: e.start].count(b"\n") + 1) from None
+    return read_utf8(path), str(path)
 
 
 def _team(ev: dict, key: str, where: str, into: dict[int, dict]) -> int:

@@ -26,6 +26,7 @@ from diffusers import DDPMScheduler
 from torch import Tensor, nn
 
 from data_modules.basketball.trajectories import TRANSITION_DIM, MinMaxNormalizer, position_channels
+from lit_agents.checkpoint_io import safe_torch_load
 from lit_agents.nets.temporal_unet import TemporalUNet, ValueNet, check_horizon
 from lit_agents.planning.ema import EMAConfig, EMAWeights
 from lit_agents.planning.guidance import GuidanceConfig, GuidedSampler, apply_conditioning
@@ -172,8 +173,6 @@ class DiffusionPlanner(L.LightningModule):
         """Load a Lightning checkpoint's (or a plain) state dict safely (``weights_only=True``)."""
         if not Path(path).is_file():
             raise FileNotFoundError(f"init_from: no checkpoint at {path}")
-        from lit_agents.checkpoint_io import safe_torch_load
-
         state = safe_torch_load(path, map_location="cpu")  # weights_only=True, a clear error for anything else
         state = state.get("state_dict", state)
         missing, unexpected = self.load_state_dict(state, strict=False)
