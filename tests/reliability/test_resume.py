@@ -16,6 +16,10 @@ from tests.helpers import kill_after_checkpoint_and_resume, run_cli
 
 pytestmark = pytest.mark.slow  # end-to-end CLI runs (they run in CI too)
 
+GOTTA_SMALL = ["--model.init_args.max_source_length", "256", "--model.init_args.max_target_length", "32",
+               "--checkpoint.monitor", "null"]
+GOTTA_EPOCHS = ["--trainer.max_steps", "6", "--trainer.limit_train_batches", "3", "--trainer.limit_val_batches", "1",
+                *GOTTA_SMALL]  # 3 batches per epoch, validation after each
 CASES = {
     "sft": ("configs/sft.yaml", ["--trainer.max_steps", "6", "--trainer.limit_val_batches", "0",
                                  "--data.init_args.max_train_records", "40", "--data.init_args.batch_size", "4",
@@ -23,29 +27,18 @@ CASES = {
     "tinyllm": ("configs/tinyllm.yaml", ["--trainer.max_steps", "6", "--trainer.limit_val_batches", "0",
                                          "--data.init_args.batch_size", "4", "--model.init_args.max_target_length",
                                          "64", "--checkpoint.monitor", "null"], 3),
-    # T5 dropout draws from the global RNG: exact only if the RNG state is in the checkpoint
+    # T5 dropout draws from the global RNG: exact only if the draws resume (ResumableRNG)
     "gotta": ("configs/gotta.yaml", ["--trainer.max_steps", "6", "--trainer.limit_val_batches", "0",
                                      "--model.init_args.max_source_length", "256",
                                      "--model.init_args.max_target_length", "64", "--checkpoint.monitor", "null"], 3),
     # killed at the end of an epoch (3 batches) and right after the next epoch's first batch, with a validation
     # pass between (its loader draws a base seed, its generation runs): T5 dropout must still draw the same
-    "gotta_epoch_end": ("configs/gotta.yaml", ["--trainer.max_steps", "6", "--trainer.limit_train_batches", "3",
-                                               "--trainer.limit_val_batches", "1",
-                                               "--model.init_args.max_source_length", "256",
-                                               "--model.init_args.max_target_length", "32",
-                                               "--checkpoint.monitor", "null"], 3),
-    "gotta_after_validation": ("configs/gotta.yaml", ["--trainer.max_steps", "6", "--trainer.limit_train_batches",
-                                                      "3", "--trainer.limit_val_batches", "1",
-                                                      "--model.init_args.max_source_length", "256",
-                                                      "--model.init_args.max_target_length", "32",
-                                                      "--checkpoint.monitor", "null"], 4),
+    "gotta_epoch_end": ("configs/gotta.yaml", GOTTA_EPOCHS, 3),
+    "gotta_after_validation": ("configs/gotta.yaml", GOTTA_EPOCHS, 4),
     # two DDP processes (gloo), each with its own dropout stream: both ranks' streams must resume
     "gotta_ddp": ("configs/gotta.yaml", ["--trainer.max_steps", "4", "--trainer.limit_val_batches", "0",
                                          "--trainer.strategy", "ddp", "--trainer.devices", "2",
-                                         "--trainer.accelerator", "cpu",
-                                         "--model.init_args.max_source_length", "256",
-                                         "--model.init_args.max_target_length", "32",
-                                         "--checkpoint.monitor", "null"], 2),
+                                         "--trainer.accelerator", "cpu", *GOTTA_SMALL], 2),
     # sampling draws from the global RNG; step counters (grpo_state) must come back
     "rm_r1_grpo": ("configs/rm_r1_grpo.yaml", ["--trainer.max_steps", "5", "--trainer.limit_val_batches", "0",
                                                "--model.init_args.num_generations", "2",
