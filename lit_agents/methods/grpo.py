@@ -71,7 +71,9 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         backbone: policy model (decoder-only or encoder-decoder; ``backbone.lora`` for LoRA).
         reward_funcs: import paths of reward functions ``(completions, **batch_columns) -> list[float|None]``.
         reward_weights: one weight per function (default all 1); the reward is the weighted sum, where a
-            ``None`` (abstain) counts as 0.
+            ``None`` (abstain) counts as 0. A completion on which every function abstains (or fails, with
+            ``reward_failure_value: null``) is unscorable: it is left out of its group's mean/std and gets
+            advantage 0 (as TRL); counted in ``abstained_completions`` (checkpointed).
         reward_failure_value: what a completion scores from a reward function that raised on it (or returned a
             non-finite value or the wrong number of values); failures are counted (``train/reward_failures``,
             checkpointed) and logged, never fatal. ``null`` scores them as an abstention.
@@ -247,6 +249,7 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         abstain_all = torch.isnan(per_fn).all(dim=1)
         self.abstained_completions += int(abstain_all.sum())
         rewards = torch.nansum(per_fn * self.reward_weights.cpu(), dim=1)
+        rewards[abstain_all] = float("nan")  # unscorable: out of the group statistics, advantage 0 (as TRL)
         adv, group_std = group_advantages(rewards, G, self.cfg["scale_rewards"])
         mask = ro.completion_mask
         if self.mask_truncated:
@@ -386,7 +389,8 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                 put(f"train/{name}", 0.0)
             return
         ro, t = prepared
-        put("train/reward", t["rewards"].mean())
+        scored = t["rewards"][~torch.isnan(t["rewards"])]  # unscorable completions are NaN
+        put("train/reward", scored.mean() if scored.numel() else 0.0)
         put("train/reward_std", t["group_std"].mean())
         put("train/frac_reward_zero_std", (t["group_std"] < 1e-6).float().mean())
         lengths = ro.completion_mask.sum(1).float()

@@ -20,6 +20,25 @@ def abstain_on_odd(completions, idx, **_):
     return [None if i % 2 else 1.0 for i in idx]
 
 
+def one_zero_abstain_abstain(completions, **_):
+    """Per group of 4 completions: rewards 1, 0, abstain, abstain."""
+    return [[1.0, 0.0, None, None][i % 4] for i in range(len(completions))]
+
+
+FLAKY_CALLS = []
+
+
+def flaky_on_last_two(completions, **_):
+    """Fails on the whole batch, then (asked one completion at a time) on the 3rd and 4th of each group."""
+    if len(completions) > 1:
+        raise RuntimeError("batch")
+    i = len(FLAKY_CALLS) % 4
+    FLAKY_CALLS.append(i)
+    if i >= 2:
+        raise RuntimeError("flaky")
+    return [1.0 - i]
+
+
 class PromptData(L.LightningDataModule):
     def __init__(self, prompts, batch_size=2):
         super().__init__()
@@ -71,6 +90,19 @@ def test_multi_iteration_with_reference_steps_and_logs():
     ckpt = {}
     m.on_save_checkpoint(ckpt)
     assert ckpt["grpo_state"]["generation_steps"] == 2
+
+
+@pytest.mark.parametrize("reward, failure_value", [("one_zero_abstain_abstain", 0.0), ("flaky_on_last_two", None)])
+def test_unscorable_completions_get_zero_advantage_and_stay_out_of_the_group(reward, failure_value):
+    """Issue 14 item 18: all-abstain (or null-failure) completions: advantage 0, group stats over the others."""
+    FLAKY_CALLS.clear()
+    m = GRPOModule(tiny_backbone(), reward_funcs=[f"tests.methods.test_grpo.{reward}"], num_generations=4,
+                   max_completion_length=3, reward_failure_value=failure_value, log_completions_every=0)
+    _, t = m.make_rollout({"prompt": ["a", "b"]})
+    r = 0.5 / (0.5 ** 0.5 + 1e-4)
+    assert torch.allclose(t["advantages"], torch.tensor([r, -r, 0.0, 0.0] * 2), atol=1e-6)
+    assert torch.isnan(t["rewards"]).tolist() == [False, False, True, True] * 2
+    assert m.abstained_completions == 4
 
 
 def test_encoder_decoder_lora_reference_is_adapter_off_and_long_prompts_are_counted():
