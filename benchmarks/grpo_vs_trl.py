@@ -4,13 +4,15 @@ Both runs load the same tiny Llama saved to a directory, see the same prompts, s
 completions per prompt with the same lengths, use the same reward function, β (so both compute reference
 log-probs), ε, learning rate and one optimiser step per generation. The first steps (warm-up) are excluded.
 
-    python benchmarks/grpo_vs_trl.py [--steps 12] [--beta 0.04]
+    python benchmarks/grpo_vs_trl.py [--steps 12] [--beta 0.04] [--ours-only]
 
-Needs ``trl`` (``pip install trl``; it does not change torch). Prints both times and ours/TRL.
+Needs ``trl`` (``pip install -e ".[bench]"``; it does not change torch) for the comparison. Prints both times
+and ours/TRL; without TRL (or with ``--ours-only``) it prints our time and says the ratio was not measured.
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 import tempfile
@@ -23,6 +25,11 @@ from lit_agents.backbone import BackboneConfig, TinySpec
 from lit_agents.methods.grpo import GRPOModule
 
 PROMPTS = [f"Question {i}: which answer is safer, A or B? Reply with <answer>[[A]]</answer> or [[B]]." for i in range(64)]
+
+
+# GRPOModule takes reward functions by import path. This script runs as ``__main__`` (``python
+# benchmarks/grpo_vs_trl.py``, where ``benchmarks.`` is not importable) or as a module: name it by ``__name__``.
+REWARD_PATH = f"{__name__}.char_reward"
 
 
 def char_reward(completions, **_):
@@ -52,7 +59,7 @@ def per_step(stamps: list[float], warmup: int) -> float:
 
 def run_ours(path: str, a) -> float:
     L.seed_everything(0)
-    module = GRPOModule(BackboneConfig(name_or_path=path), reward_funcs=["benchmarks.grpo_vs_trl.char_reward"],
+    module = GRPOModule(BackboneConfig(name_or_path=path), reward_funcs=[REWARD_PATH],
                         num_generations=a.num_generations, max_completion_length=a.max_completion_length,
                         max_prompt_length=256, beta=a.beta, epsilon=0.2, learning_rate=1e-5, loss_type="dapo",
                         apply_chat_template=False, log_completions_every=0, max_grad_norm=1.0)
@@ -97,16 +104,22 @@ def main() -> None:
     p.add_argument("--num-generations", type=int, default=8)
     p.add_argument("--max-completion-length", type=int, default=32)
     p.add_argument("--beta", type=float, default=0.04)
+    p.add_argument("--ours-only", action="store_true", help="time GRPOModule only (no TRL run)")
     a = p.parse_args()
     logging.disable(logging.WARNING)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    has_trl = importlib.util.find_spec("trl") is not None
     with tempfile.TemporaryDirectory() as path:
         save_tiny_policy(path)
         ours = run_ours(path, a)
-        theirs = run_trl(path, a)
+        theirs = run_trl(path, a) if has_trl and not a.ours_only else None
     print(f"threads={torch.get_num_threads()} prompts/step={a.prompts_per_step} G={a.num_generations} "
           f"completion={a.max_completion_length} beta={a.beta}")
     print(f"lit-agents GRPOModule : {ours:.3f} s/step")
+    if theirs is None:
+        print("trl GRPOTrainer       : not run (" + ("--ours-only" if has_trl else
+              'trl not installed: pip install -e ".[bench]"') + "): ratio not measured")
+        return
     print(f"trl GRPOTrainer       : {theirs:.3f} s/step")
     print(f"ratio (ours / TRL)    : {ours / theirs:.2f}x")
 

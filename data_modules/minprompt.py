@@ -126,6 +126,7 @@ def select_sentences(sentences: Sequence[dict], *, selection: Selection = "domin
 
 
 _TRAILING = re.compile(r"[\s.!?;:,]+$")
+_LEADING = re.compile(r"^[\s.!?;:,]+")
 _CLAUSE = re.compile(r"\b(because|by)\s+([^,.;:!?]+)", re.IGNORECASE)
 
 
@@ -133,9 +134,16 @@ def _strip_end(text: str) -> str:
     return _TRAILING.sub("", text).strip()
 
 
+def _strip_both(text: str) -> str:
+    return _strip_end(_LEADING.sub("", text))
+
+
 def wba_question(sentence: str, start: int, end: int, wh: str) -> str:
-    """"Wh + B + A ?" for a sentence ``[A] [answer] [B]`` (released order: ``"{wh} {B}, {A}?"``)."""
-    a, b = _strip_end(sentence[:start]), _strip_end(sentence[end:])
+    """"Wh + B + A ?" for a sentence ``[A] [answer] [B]`` (released order: ``"{wh} {B}, {A}?"``).
+
+    Punctuation at either edge of A and B (the comma after an answer, the final full stop) is dropped, so
+    "The game, played in [Santa Clara], was close." gives "Where was close, The game, played in?"."""
+    a, b = _strip_both(sentence[:start]), _strip_both(sentence[end:])
     parts = [p for p in (b, a) if p]
     q = f"{wh} {', '.join(parts)}?" if parts else f"{wh}?"
     return q[0].upper() + q[1:]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -23,9 +24,20 @@ import lit_agents
 from lit_agents.rewards import normalise_label
 
 Format = Literal["auto", "hh_rlhf", "rm_bench", "pairs", "rendered"]
-# RewardBench-style category names by source domain
-_CATEGORY = {"chat": "Chat", "chat_hard": "Chat-Hard", "safety": "Safety", "reasoning": "Reasoning",
-             "code": "Reasoning", "math": "Reasoning", "harmless": "Safety", "helpful": "Chat"}
+# RewardBench-style category names by source domain, as word sequences of a file name; the longer key wins
+# ("chat hard" before "chat"), so chat_hard.jsonl, chat-hard.jsonl, ChatHard.json are all Chat-Hard.
+_CATEGORY = {("chat", "hard"): "Chat-Hard", ("chathard",): "Chat-Hard", ("chat",): "Chat", ("safety",): "Safety",
+             ("reasoning",): "Reasoning", ("code",): "Reasoning", ("math",): "Reasoning",
+             ("harmless",): "Safety", ("helpful",): "Chat"}
+
+
+def category_from_name(name: str) -> str | None:
+    """The RewardBench category a file name names (its words split at ``_ - . space``), longest key first."""
+    words = re.findall(r"[a-z0-9]+", name.lower())
+    for key in sorted(_CATEGORY, key=len, reverse=True):
+        if any(tuple(words[i:i + len(key)]) == key for i in range(len(words) - len(key) + 1)):
+            return _CATEGORY[key]
+    return None
 
 
 def load_prompt_text(name: str) -> str:
@@ -174,10 +186,9 @@ def _materialise_gz(path: Path) -> Path:
 def _default_category(src: PreferenceSource, fmt: str) -> str | None:
     if src.category:
         return src.category
-    stem = Path(src.path).name.lower()
-    for key, name in _CATEGORY.items():
-        if stem.startswith(key) or f"{key}_" in stem or f"_{key}" in stem or f"{key}-" in stem:
-            return name
+    name = category_from_name(Path(src.path).name)
+    if name:
+        return name
     return "Safety" if fmt == "hh_rlhf" and "harmless" in str(src.path).lower() else None
 
 

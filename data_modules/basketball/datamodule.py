@@ -63,7 +63,7 @@ class ReLiableDataModule(L.LightningDataModule):
                  synthetic: SyntheticGames | None = None, cache_dir: str = ".cache/reliable",
                  preprocess: PreprocessSpec | None = None, window: int = 3, trail: int = 3,
                  test_from_date: str | None = None, test_fraction: float = 0.34, batch_size: int = 32,
-                 num_workers: int = 0, seed: int = 0, oversample_terminal: float = 1.0):
+                 num_workers: int = 0, seed: int = 0, oversample_terminal: float = 10.0):
         """games: SportVU ``.json``/``.7z`` paths or globs; pbp_dir: where ``<game_id>.csv`` play-by-play lie
         (default: next to each game); synthetic: write these games instead; window: history steps per state
         (1 = the MDP ablation); trail: steps drawn in each image's trajectory channels."""

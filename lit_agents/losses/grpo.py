@@ -15,7 +15,7 @@ Argument names follow TRL's ``GRPOConfig`` (``beta``, ``epsilon``, ``epsilon_hig
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import torch
 from torch import Tensor
@@ -35,30 +35,61 @@ def _scale_mode(scale_rewards: str | bool) -> str:
     return str(scale_rewards)
 
 
+def nanstd(x: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    """Unbiased (ddof = 1) std of the non-NaN entries (TRL's ``nanstd``); NaN where fewer than 2 remain."""
+    if dim is None:
+        x, dim = x.reshape(-1), 0
+    sq = (x - torch.nanmean(x, dim=dim, keepdim=True)) ** 2
+    count = (~torch.isnan(x)).sum(dim=dim, keepdim=keepdim)
+    var = torch.nansum(sq, dim=dim, keepdim=keepdim) / (count - 1).clamp(min=1)
+    return torch.where(count > 1, var.sqrt(), torch.full_like(var, float("nan")))
+
+
+def global_nanstd(rewards: Tensor, all_reduce_sum: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+    """:func:`nanstd` of the rewards of every rank together (``scale_rewards="batch"`` under DDP, as TRL's std
+    over its gathered rewards). ``all_reduce_sum`` sums a float64 tensor over ranks (identity: one process).
+    Two exact passes (count and sum, then squared deviations), so ranks may hold different numbers of rows."""
+    reduce = all_reduce_sum or (lambda t: t)
+    r = rewards.detach().double()
+    valid = ~torch.isnan(r)
+    count, total = reduce(torch.stack([valid.sum().double(), torch.nansum(r)])).unbind()
+    mean = total / count.clamp(min=1.0)
+    sq = reduce(((r[valid] - mean) ** 2).sum().reshape(1))[0]
+    std = (sq / (count - 1)).sqrt() if count > 1 else r.new_tensor(float("nan"))
+    return std.to(rewards.dtype)
+
+
 def group_advantages(
-    rewards: Tensor, num_generations: int, scale_rewards: ScaleRewards | bool = "group", eps: float = 1e-4
+    rewards: Tensor, num_generations: int, scale_rewards: ScaleRewards | bool = "group", eps: float = 1e-4,
+    *, batch_std: Tensor | float | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Group-relative advantages for rewards laid out as ``[prompt0 × G, prompt1 × G, ...]``.
 
     ``Â = r − mean_group(r)``, divided by ``std + eps`` where std is the group's (``"group"``, the GRPO paper)
-    or the whole batch's (``"batch"``); ``"none"`` skips the division (Dr. GRPO). std is the unbiased sample
-    std as in TRL. Returns ``(advantages, group_std)``; ``group_std`` has one entry per prompt (0 marks a
-    zero-variance group, which contributes no policy gradient).
+    or the whole batch's (``"batch"``; ``batch_std`` gives the std over all ranks, default: over ``rewards``);
+    ``"none"`` skips the division (Dr. GRPO). std is the unbiased sample std as in TRL.
+
+    A NaN reward marks an unscorable completion (every reward function abstained, or failed with
+    ``reward_failure_value: null``): as in TRL (≥ 1.13) it is left out of its group's mean and std and gets
+    advantage 0, so ``[1, 0, NaN, NaN]`` → ``[0.71, −0.71, 0, 0]`` and ``[1, 1, 1, NaN]`` → zeros.
+    Returns ``(advantages, group_std)``; ``group_std`` has one entry per prompt (0 marks a group with no
+    spread — zero variance or fewer than two scored completions — which contributes no policy gradient).
     """
     if rewards.dim() != 1 or rewards.numel() % num_generations:
         raise ValueError(f"rewards must be 1-D with a multiple of num_generations={num_generations} entries, "
                          f"got shape {tuple(rewards.shape)}")
     grouped = rewards.view(-1, num_generations)
-    mean = grouped.mean(dim=1, keepdim=True)
-    std = grouped.std(dim=1, keepdim=True) if num_generations > 1 else torch.zeros_like(mean)
+    mean = torch.nanmean(grouped, dim=1, keepdim=True)
+    std = nanstd(grouped, dim=1, keepdim=True) if num_generations > 1 else torch.zeros_like(mean)
     adv = grouped - mean
     mode = _scale_mode(scale_rewards)
     if mode == "group":
         adv = adv / (std + eps)
     elif mode == "batch":
-        batch_std = rewards.std() if rewards.numel() > 1 else rewards.new_zeros(())
-        adv = adv / (batch_std + eps)
-    return adv.reshape(-1), std.squeeze(1)
+        if batch_std is None:
+            batch_std = nanstd(rewards) if rewards.numel() > 1 else rewards.new_zeros(())
+        adv = adv / (torch.as_tensor(batch_std, dtype=adv.dtype) + eps)
+    return torch.nan_to_num(adv.reshape(-1), nan=0.0), torch.nan_to_num(std.squeeze(1), nan=0.0)
 
 
 def k3_kl(per_token_logps: Tensor, ref_per_token_logps: Tensor) -> Tensor:

@@ -7,8 +7,9 @@ averaging with ``tau``; the update counter is a buffer, so resuming keeps the sc
 (extension, ``cql_alpha``). A behaviour-policy head (a linear classifier on the detached state representation,
 trained with cross-entropy on the logged actions) gives pi_beta for importance-sampling OPE.
 
-Where the chapter is silent (ours): gamma (0.99 per decision step by default), the Huber option, the target
-schedule, pi_theta = softmax(Q / ope_temperature) for OPE (the chapter's greedy policy makes every IS weight
+Where the chapter is silent (ours): gamma (0.95 per 0.2 s decision step by default: README, ReLiable, "Why the
+first default lost"), the Huber loss (default; ``loss: mse`` is the chapter's squared TD error), the CQL penalty
+(``cql_alpha`` 0.5 by default; 0 is the chapter's plain double DQN), the target schedule, pi_theta = softmax(Q / ope_temperature) for OPE (the chapter's greedy policy makes every IS weight
 0 or 1/pi_beta; ``ope_temperature -> 0`` recovers it).
 """
 
@@ -33,10 +34,10 @@ class ReLiableDQN(ReLiableEvalMixin, L.LightningModule):
 
     def __init__(self, flat_dim: int = 37, in_channels: int = 17, window: int = 3,
                  action_set: Literal["dps", "three_point"] = "dps", encoder: EncoderSpec | None = None,
-                 gamma: float = 0.99, learning_rate: float = 3e-4, weight_decay: float = 0.0, double_q: bool = True,
-                 loss: Literal["huber", "mse"] = "mse", huber_delta: float = 1.0,
+                 gamma: float = 0.95, learning_rate: float = 3e-4, weight_decay: float = 0.0, double_q: bool = True,
+                 loss: Literal["huber", "mse"] = "huber", huber_delta: float = 1.0,
                  target_update: Literal["hard", "polyak"] = "hard", target_update_every: int = 100, tau: float = 0.005,
-                 cql_alpha: float = 0.0, bcq_threshold: float = 0.0, behaviour_weight: float = 1.0, ope_temperature: float = 0.5,
+                 cql_alpha: float = 0.5, bcq_threshold: float = 0.0, behaviour_weight: float = 1.0, ope_temperature: float = 0.5,
                  ope_gamma: float = 1.0, ope_clip: float | None = 20.0, plot_possessions: int = 1):
         """flat_dim/in_channels/window must match the DataModule (checked at setup); action_set: "dps"
         (dribble/pass/shoot) or "three_point" (attempt a three or not); gamma: discount per decision step;

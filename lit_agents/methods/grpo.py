@@ -29,7 +29,7 @@ import torch.distributed as dist
 from lit_agents.backbone import BackboneConfig
 from lit_agents.generation import gathered_params
 from lit_agents.logging_utils import log_table
-from lit_agents.losses.grpo import group_advantages, grpo_loss
+from lit_agents.losses.grpo import global_nanstd, group_advantages, grpo_loss
 from lit_agents.methods.base import BackboneModule, Schedule
 from lit_agents.methods.grpo_rollout import Rollout, encode_prompts, generate_rollout, per_token_logps
 from lit_agents.methods.pairwise_eval import PairwiseEvalMixin
@@ -71,7 +71,9 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         backbone: policy model (decoder-only or encoder-decoder; ``backbone.lora`` for LoRA).
         reward_funcs: import paths of reward functions ``(completions, **batch_columns) -> list[float|None]``.
         reward_weights: one weight per function (default all 1); the reward is the weighted sum, where a
-            ``None`` (abstain) counts as 0.
+            ``None`` (abstain) counts as 0. A completion on which every function abstains (or fails, with
+            ``reward_failure_value: null``) is unscorable: it is left out of its group's mean/std and gets
+            advantage 0 (as TRL); counted in ``abstained_completions`` (checkpointed).
         reward_failure_value: what a completion scores from a reward function that raised on it (or returned a
             non-finite value or the wrong number of values); failures are counted (``train/reward_failures``,
             checkpointed) and logged, never fatal. ``null`` scores them as an abstention.
@@ -83,9 +85,12 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         beta: KL coefficient (k3 estimator) against the reference; 0 skips the reference entirely.
         epsilon / epsilon_high: clip range ``[1−ε, 1+ε_high]`` (``epsilon_high`` defaults to ``epsilon``).
         num_iterations: passes over each generated batch (μ, PPO epochs); >1 makes the ratio differ from 1.
-        steps_per_generation: optimiser steps per pass — the generated batch is split into this many
-            mini-batches (veRL's ``ppo_mini_batch_size``); ``num_iterations × steps_per_generation`` optimiser
-            steps per generation, off-policy (clipped against π_old) after the first.
+        optimizer_steps_per_generation: optimiser steps per pass — the generated batch is split into this
+            many mini-batches (veRL: rollout batch / ``ppo_mini_batch_size``); ``num_iterations ×
+            optimizer_steps_per_generation`` optimiser steps per generation, off-policy (clipped against π_old)
+            after the first. Not TRL's ``steps_per_generation``, which counts micro-batches: TRL's optimiser
+            steps per generation are ``steps_per_generation / gradient_accumulation_steps`` (here
+            ``micro_batch_size`` sets the micro-batches).
         loss_type: ``grpo`` | ``dr_grpo`` | ``dapo`` | ``bnpo`` (see :func:`aggregate_loss`).
         scale_rewards: ``group`` | ``batch`` | ``none`` (Dr. GRPO: no std division).
         importance_sampling_level: ``token`` | ``sequence`` (GSPO).
@@ -105,7 +110,7 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                  num_generations: int = 8, max_prompt_length: int = 512, max_completion_length: int = 256,
                  temperature: float = 1.0, top_p: float = 1.0, top_k: int | None = None,
                  stop: list[str] | None = None, beta: float = 0.0, epsilon: float = 0.2,
-                 epsilon_high: float | None = None, num_iterations: int = 1, steps_per_generation: int = 1,
+                 epsilon_high: float | None = None, num_iterations: int = 1, optimizer_steps_per_generation: int = 1,
                  loss_type: Literal["grpo", "dr_grpo", "dapo", "bnpo"] = "dapo",
                  scale_rewards: Literal["group", "batch", "none"] = "group",
                  importance_sampling_level: Literal["token", "sequence"] = "token",
@@ -122,8 +127,8 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         self.automatic_optimization = False
         if num_generations < 2:
             raise ValueError(f"model.num_generations must be >= 2 for group-relative advantages, got {num_generations}")
-        if min(num_iterations, steps_per_generation, max_completion_length, max_prompt_length) < 1:
-            raise ValueError("model.num_iterations, steps_per_generation, max_completion_length and "
+        if min(num_iterations, optimizer_steps_per_generation, max_completion_length, max_prompt_length) < 1:
+            raise ValueError("model.num_iterations, optimizer_steps_per_generation, max_completion_length and "
                              "max_prompt_length must be >= 1")
         if not reward_funcs:
             raise ValueError("model.reward_funcs: give at least one reward function import path")
@@ -139,7 +144,8 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         self.cfg = dict(num_generations=num_generations, max_prompt_length=max_prompt_length,
                         max_completion_length=max_completion_length, temperature=temperature, top_p=top_p,
                         top_k=top_k, stop=list(stop or []), beta=beta, epsilon=epsilon, epsilon_high=epsilon_high,
-                        num_iterations=num_iterations, steps_per_generation=steps_per_generation, loss_type=loss_type, scale_rewards=scale_rewards,
+                        num_iterations=num_iterations, optimizer_steps_per_generation=optimizer_steps_per_generation,
+                        loss_type=loss_type, scale_rewards=scale_rewards,
                         importance_sampling_level=importance_sampling_level)
         self.prompt_field, self.mask_truncated = prompt_field, mask_truncated_completions
         self.micro_batch_size, self.max_grad_norm = micro_batch_size, max_grad_norm
@@ -234,7 +240,10 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         """
         G = self.cfg["num_generations"]
         keep, rows = self._filter_prompts(batch)
+        batch_scale = self.cfg["scale_rewards"] == "batch"
         if not keep:
+            if batch_scale:  # the batch std is a collective: this rank takes part with no rows
+                global_nanstd(torch.zeros(0), self._all_reduce_sum)
             return None
         with gathered_params(self):
             ro = generate_rollout(self.model, self.tokenizer, rows, encoder_decoder=self.encoder_decoder,
@@ -247,7 +256,9 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         abstain_all = torch.isnan(per_fn).all(dim=1)
         self.abstained_completions += int(abstain_all.sum())
         rewards = torch.nansum(per_fn * self.reward_weights.cpu(), dim=1)
-        adv, group_std = group_advantages(rewards, G, self.cfg["scale_rewards"])
+        rewards[abstain_all] = float("nan")  # unscorable: out of the group statistics, advantage 0 (as TRL)
+        batch_std = global_nanstd(rewards, self._all_reduce_sum) if batch_scale else None
+        adv, group_std = group_advantages(rewards, G, self.cfg["scale_rewards"], batch_std=batch_std)
         mask = ro.completion_mask
         if self.mask_truncated:
             mask = mask * ro.terminated.unsqueeze(1).long()
@@ -258,7 +269,7 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
     def add_old_and_ref_logps(self, ro: Rollout, t: dict[str, torch.Tensor]) -> None:
         """π_old (when the batch is reused) and π_ref (when ``beta != 0``) log-probs, inside the forward."""
         temp = self.cfg["temperature"]
-        if self.cfg["num_iterations"] > 1 or self.cfg["steps_per_generation"] > 1:
+        if self.cfg["num_iterations"] > 1 or self.cfg["optimizer_steps_per_generation"] > 1:
             # π_old is the sampling policy; with a single on-policy step it is the detached π itself
             t["old_logps"] = self._logps(self.model, ro, temp)
         if self.cfg["beta"] != 0.0:
@@ -286,6 +297,14 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
             return float(t.item())
         return float(value)
 
+    def _all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
+        """Sum a tensor over ranks (identity on one process)."""
+        if dist.is_available() and dist.is_initialized() and self.trainer.world_size > 1:
+            t = t.to(self.device)
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+            return t.cpu()
+        return t
+
     def on_train_batch_start(self, batch: dict[str, list], batch_idx: int) -> None:
         self._pending = (self.make_rollout(batch),)
 
@@ -299,7 +318,7 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                 self._check_first_rollout(prepared[0])
         self.generation_steps += 1
         n_rows = 0 if prepared is None else prepared[0].completion_ids.shape[0]
-        steps = self.cfg["steps_per_generation"]
+        steps = self.cfg["optimizer_steps_per_generation"]
         parts = list(torch.arange(n_rows, device=self.device).tensor_split(steps))
         stats: dict[str, list[torch.Tensor]] = {"loss": [], "kl": [], "clip_low": [], "clip_high": [], "clip_region": []}
         for _ in range(self.cfg["num_iterations"]):
@@ -362,7 +381,11 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                         loss_type=self.cfg["loss_type"], importance_sampling_level=self.cfg["importance_sampling_level"],
                         max_completion_length=self.cfg["max_completion_length"], num_items_in_batch=global_tokens)
         if self.cfg["loss_type"] in ("grpo", "bnpo", "dr_grpo"):
-            # these normalise per chunk; weight chunks by their share so accumulation equals the full batch
+            # These normalise per chunk; each chunk is weighted by its share of the step's rows. For grpo (mean
+            # of per-sequence means) and dr_grpo (sum / (B·L)) the accumulated loss then equals the full-batch
+            # loss exactly. bnpo does not: each chunk is divided by its own token count (as TRL's bnpo is per
+            # micro-batch), so the result is the row-weighted mean of the micro-batch token means, which equals
+            # the full-batch token mean only when every micro-batch has the same number of active tokens.
             out.loss = out.loss * (len(idx) / n_rows)
         return out
 
@@ -386,7 +409,8 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                 put(f"train/{name}", 0.0)
             return
         ro, t = prepared
-        put("train/reward", t["rewards"].mean())
+        scored = t["rewards"][~torch.isnan(t["rewards"])]  # unscorable completions are NaN
+        put("train/reward", scored.mean() if scored.numel() else 0.0)
         put("train/reward_std", t["group_std"].mean())
         put("train/frac_reward_zero_std", (t["group_std"] < 1e-6).float().mean())
         lengths = ro.completion_mask.sum(1).float()

@@ -28,12 +28,13 @@ from lit_agents.planning.guidance import Denoiser, GuidedSampler, ValueFn
 @dataclass
 class PlanningConfig:
     """Args: replan_every: frames executed between replans (0 = plan once); defence: scripted defence that
-    drives the defence channels (``none`` keeps the planned defence); n_samples: plans per start state, the
+    drives the defence channels (``man``, the default of both PlayBest configs; ``none`` keeps the planned
+    defence); n_samples: plans per start state, the
     highest-J one kept; defence_max_speed: scripted defenders' top speed (ft/s); seconds_per_step: time
     between planner frames (frame_stride / 25 for SportVU)."""
 
     replan_every: int = 0
-    defence: Literal["none", "man", "zone"] = "none"
+    defence: Literal["none", "man", "zone"] = "man"
     n_samples: int = 1
     defence_max_speed: float = 20.0
     seconds_per_step: float = 0.04

@@ -101,6 +101,12 @@ def test_sentences_and_entities_from_the_offline_pipeline(nlp):
 def test_question_generation_formats():
     assert wba_question("Lakers play at Staples Center.", 15, 29, "where") == "Where Lakers play at?"
     assert wba_question("Shakira wrote the song.", 0, 7, "who") == "Who wrote the song?"
+    # issue 14 item 9: B's leading punctuation (and A's trailing comma) never reaches the question
+    game = "The game, played in Santa Clara, was close."
+    s = game.index("Santa Clara")
+    assert wba_question(game, s, s + len("Santa Clara"), "where") == "Where was close, The game, played in?"
+    assert wba_question("In 2016, Denver won.", 3, 7, "when") == "When Denver won, In?"
+    assert wba_question("Denver; a city.", 0, 6, "where") == "Where a city?"
     ctx = "Shakira wrote Waka Waka in 2010."
     sents = [{"context_index": 0, "start": 0, "end": len(ctx), "text": ctx,
               "entities": [[0, 7, "Shakira", "PERSON"], [27, 31, "2010", "DATE"]]}]

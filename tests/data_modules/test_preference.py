@@ -157,3 +157,16 @@ def test_sources_with_the_same_file_name_are_refused(tmp_path):
         (tmp_path / d / "pairs.jsonl").write_text(json.dumps({"prompt": "q", "chosen": "x", "rejected": "y"}) + "\n")
     with pytest.raises(DataError, match="share a file name"):
         load_sources([PreferenceSource(str(tmp_path / d / "pairs.jsonl")) for d in ("a", "b")])
+
+
+@pytest.mark.parametrize("name, category", [
+    ("chat_hard.jsonl", "Chat-Hard"), ("rewardbench_chat_hard.jsonl", "Chat-Hard"), ("chat-hard.jsonl", "Chat-Hard"),
+    ("ChatHard.json", "Chat-Hard"), ("Chat Hard.jsonl", "Chat-Hard"), ("chat.jsonl", "Chat"),
+    ("rewardbench_chat.jsonl", "Chat"), ("safety-refuse_filtered.json", "Safety"), ("math_prm.jsonl", "Reasoning"),
+    ("chatbot_arena.jsonl", None), ("pairs.jsonl", None)])
+def test_category_from_file_name(tmp_path, name, category):
+    """Issue 14 item 20: "chat hard" is matched before "chat" in every spelling; whole words only."""
+    path = tmp_path / name
+    rec = {"prompt": "q", "chosen": "good", "rejected": "bad"}
+    path.write_text(json.dumps([rec]) if name.endswith(".json") else json.dumps(rec) + "\n")
+    assert {p["category"] for p in load_pairs(PreferenceSource(str(path)))} == {category or "all"}

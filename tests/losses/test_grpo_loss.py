@@ -6,12 +6,16 @@ import torch
 
 from lit_agents.losses.grpo import (
     aggregate_loss,
+    global_nanstd,
     group_advantages,
     grpo_loss,
     k3_kl,
     log_importance_weights,
+    nanstd,
     selective_log_softmax,
 )
+
+NAN = float("nan")
 
 
 def test_group_advantages_zero_mean_and_hand_values():
@@ -36,6 +40,68 @@ def test_group_advantages_none_and_batch_scaling():
         group_advantages(torch.ones(5), 2)
     with pytest.raises(ValueError):
         group_advantages(rewards, 2, scale_rewards="bogus")
+
+
+def test_unscorable_completions_leave_the_group_statistics_and_get_zero_advantage():
+    """Issue 14 item 18: a NaN reward (every reward function abstained) is out of mean/std, advantage 0 (TRL)."""
+    adv, std = group_advantages(torch.tensor([1.0, 0.0, NAN, NAN]), 4)
+    r = 0.5 / (math.sqrt(0.5) + 1e-4)  # group {1, 0}: mean 0.5, unbiased std sqrt(0.5)
+    assert torch.allclose(adv, torch.tensor([r, -r, 0.0, 0.0]), atol=1e-6) and round(r, 2) == 0.71
+    assert torch.allclose(std, torch.tensor([math.sqrt(0.5)]))
+    adv, std = group_advantages(torch.tensor([1.0, 1.0, 1.0, NAN]), 4)
+    assert torch.equal(adv, torch.zeros(4)) and float(std) == 0.0
+    # one scored completion or none: no spread, no signal, no NaN
+    for rewards in ([NAN, 2.0, NAN], [NAN, NAN, NAN]):
+        for mode in ("group", "batch", "none"):
+            adv, std = group_advantages(torch.tensor(rewards), 3, mode)
+            assert torch.equal(adv, torch.zeros(3)) and float(std) == 0.0
+    # batch scaling: the std of the scored rewards of the whole batch; NaN rows stay at 0
+    rewards = torch.tensor([1.0, 0.0, NAN, NAN, 4.0, NAN, 2.0, NAN])
+    adv, _ = group_advantages(rewards, 4, "batch")
+    s = float(torch.tensor([1.0, 0.0, 4.0, 2.0]).std())
+    assert torch.allclose(adv, torch.tensor([0.5, -0.5, 0, 0, 1.0, 0, -1.0, 0]) / (s + 1e-4), atol=1e-6)
+    # issue 14 item 19: under DDP the module passes the std over all ranks
+    assert torch.allclose(group_advantages(rewards, 4, "batch", batch_std=2.0)[0],
+                          torch.tensor([0.5, -0.5, 0, 0, 1.0, 0, -1.0, 0]) / (2.0 + 1e-4))
+
+
+def test_nanstd_equals_the_std_of_the_scored_values():
+    x = torch.tensor([[1.0, NAN, 3.0], [NAN, NAN, 2.0]])
+    assert torch.allclose(nanstd(x, dim=1)[:1], torch.tensor([math.sqrt(2.0)])) and torch.isnan(nanstd(x, dim=1)[1])
+    assert torch.allclose(nanstd(x), torch.tensor([1.0, 3.0, 2.0]).std())
+    assert torch.allclose(global_nanstd(x.reshape(-1)), torch.tensor([1.0, 3.0, 2.0]).std())
+    assert torch.isnan(global_nanstd(torch.tensor([NAN, 1.0])))
+
+
+def _global_std_worker(rank: int, port: int, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    try:
+        local = [torch.tensor([1.0, NAN, 5.0, 2.0]), torch.tensor([0.0, 7.0])][rank]  # uneven rows per rank
+
+        def reduce(t):
+            dist.all_reduce(t, op=dist.ReduceOp.SUM)
+            return t
+
+        torch.save(global_nanstd(local, reduce), f"{out_dir}/std{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_batch_std_is_the_std_over_all_ranks(tmp_path):
+    """Issue 14 item 19: ``scale_rewards: batch`` divides by the std of every rank's rewards (TRL's global std)."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    mp.start_processes(_global_std_worker, args=(port, str(tmp_path)), nprocs=2, start_method="fork")
+    expected = torch.tensor([1.0, 5.0, 2.0, 0.0, 7.0]).std()
+    for rank in (0, 1):
+        assert torch.allclose(torch.load(tmp_path / f"std{rank}.pt", weights_only=True), expected)
 
 
 def test_k3_kl_hand_value_and_zero_when_equal():

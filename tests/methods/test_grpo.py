@@ -20,6 +20,25 @@ def abstain_on_odd(completions, idx, **_):
     return [None if i % 2 else 1.0 for i in idx]
 
 
+def one_zero_abstain_abstain(completions, **_):
+    """Per group of 4 completions: rewards 1, 0, abstain, abstain."""
+    return [[1.0, 0.0, None, None][i % 4] for i in range(len(completions))]
+
+
+FLAKY_CALLS = []
+
+
+def flaky_on_last_two(completions, **_):
+    """Fails on the whole batch, then (asked one completion at a time) on the 3rd and 4th of each group."""
+    if len(completions) > 1:
+        raise RuntimeError("batch")
+    i = len(FLAKY_CALLS) % 4
+    FLAKY_CALLS.append(i)
+    if i >= 2:
+        raise RuntimeError("flaky")
+    return [1.0 - i]
+
+
 class PromptData(L.LightningDataModule):
     def __init__(self, prompts, batch_size=2):
         super().__init__()
@@ -55,7 +74,7 @@ def test_multi_iteration_with_reference_steps_and_logs():
     m = GRPOModule(tiny_backbone(), reward_funcs=["tests.methods.test_grpo.byte_a_reward",
                                                   "tests.methods.test_grpo.abstain_on_odd"],
                    reward_weights=[1.0, 0.5], num_generations=3, max_completion_length=6, beta=0.1,
-                   num_iterations=2, steps_per_generation=2, micro_batch_size=2, learning_rate=1e-2,
+                   num_iterations=2, optimizer_steps_per_generation=2, micro_batch_size=2, learning_rate=1e-2,
                    log_completions_every=0)
     before = [p.detach().clone() for p in m.model.parameters()]
     tr = _fit(m, PromptData(["hi there", "abc", "what?", "ok"]), steps=8)
@@ -71,6 +90,47 @@ def test_multi_iteration_with_reference_steps_and_logs():
     ckpt = {}
     m.on_save_checkpoint(ckpt)
     assert ckpt["grpo_state"]["generation_steps"] == 2
+
+
+@pytest.mark.parametrize("reward, failure_value", [("one_zero_abstain_abstain", 0.0), ("flaky_on_last_two", None)])
+def test_unscorable_completions_get_zero_advantage_and_stay_out_of_the_group(reward, failure_value):
+    """Issue 14 item 18: all-abstain (or null-failure) completions: advantage 0, group stats over the others."""
+    FLAKY_CALLS.clear()
+    m = GRPOModule(tiny_backbone(), reward_funcs=[f"tests.methods.test_grpo.{reward}"], num_generations=4,
+                   max_completion_length=3, reward_failure_value=failure_value, log_completions_every=0)
+    _, t = m.make_rollout({"prompt": ["a", "b"]})
+    r = 0.5 / (0.5 ** 0.5 + 1e-4)
+    assert torch.allclose(t["advantages"], torch.tensor([r, -r, 0.0, 0.0] * 2), atol=1e-6)
+    assert torch.isnan(t["rewards"]).tolist() == [False, False, True, True] * 2
+    assert m.abstained_completions == 4
+
+
+def test_optimizer_steps_per_generation_is_not_trls_steps_per_generation():
+    """Issue 14 item 19: TRL's ``steps_per_generation`` counts micro-batches; ours has its own name."""
+    with pytest.raises(TypeError, match="steps_per_generation"):
+        GRPOModule(tiny_backbone(), reward_funcs=["tests.methods.test_grpo.byte_a_reward"], steps_per_generation=8)
+
+
+@pytest.mark.parametrize("loss_type, exact", [("grpo", True), ("dr_grpo", True), ("bnpo", False), ("dapo", True)])
+def test_micro_batching_reproduces_the_full_batch_loss_except_for_bnpo(loss_type, exact):
+    """Issue 14 item 19: what `_chunk_loss`'s comment promises: accumulated micro-batch losses equal the full
+    batch's for grpo/dr_grpo/dapo; bnpo gives the row-weighted mean of the micro-batch token means."""
+    L.seed_everything(0)
+    m = GRPOModule(tiny_backbone(), reward_funcs=["tests.methods.test_grpo.byte_a_reward"], num_generations=2,
+                   max_completion_length=4, loss_type=loss_type, micro_batch_size=1, log_completions_every=0)
+    ro, t = m.make_rollout({"prompt": ["ab", "cd"]})
+    ro.completion_mask = torch.ones_like(ro.completion_mask)
+    ro.completion_mask[0, 1:] = 0  # unequal token counts: 1, 4, 4, 4
+    t["advantages"] = torch.tensor([1.0, -0.5, 0.25, 2.0])
+    tokens = float(ro.completion_mask.sum())
+    with torch.no_grad():
+        full = m._chunk_loss((ro, t), torch.arange(4), 4, tokens).loss
+        parts = [m._chunk_loss((ro, t), torch.tensor([i]), 4, tokens).loss for i in range(4)]
+    if exact:
+        assert torch.allclose(sum(parts), full, atol=1e-6)
+    else:
+        assert not torch.allclose(sum(parts), full, atol=1e-4)
+        assert torch.allclose(sum(parts), torch.stack([p * 4 for p in parts]).mean(), atol=1e-6)
 
 
 def test_encoder_decoder_lora_reference_is_adapter_off_and_long_prompts_are_counted():
@@ -112,7 +172,8 @@ def test_ddp_cli_run_with_pairwise_validation(tmp_path):
              "--trainer.limit_val_batches", "1", "--model.init_args.backbone.tiny.d_model", "32",
              "--model.init_args.num_generations", "2", "--model.init_args.max_completion_length", "8",
              "--model.init_args.eval_max_new_tokens", "8", "--data.init_args.batch_size", "1",
-             "--data.init_args.eval_batch_size", "2", "--data.init_args.max_response_chars", "40"],
+             "--data.init_args.eval_batch_size", "2", "--data.init_args.max_response_chars", "40",
+             "--model.init_args.scale_rewards", "batch"],  # the batch std is a collective over both ranks
             tmp_path, timeout=300)
     ckpts = list(tmp_path.rglob("last.ckpt"))
     assert ckpts, list(tmp_path.rglob("*"))
