@@ -13,13 +13,25 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 
 import lightning as L
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from jsonargparse import Namespace
 from lightning.pytorch.cli import LightningCLI
 
 from lit_agents.checkpoint_io import AtomicCheckpointIO, ResumableRNG, unsafe_checkpoint_error
+from lit_agents.cli_parser import LitAgentsArgumentParser, description, switch_backbone_source
+from lit_agents.curves import TrainingCurves
 from lit_agents.guards import NonFiniteLossGuard
+from lit_agents.run_logging import SaveConfigToLoggers, prepare_loggers
+
+log = logging.getLogger(__name__)
+
+
+class RunError(RuntimeError):
+    """A mistake in how a run was asked for (no checkpoint to test, ...): ``lit-agents`` prints the message
+    alone, without a traceback, and exits non-zero."""
 
 
 class LoggerAwareLRMonitor(LearningRateMonitor):
@@ -42,7 +54,32 @@ class LitAgentsCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         # The checkpoint callback is always on and configurable as `checkpoint.*` (monitor, mode, every_n_*).
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
-        parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 1})
+        # No `last-v1.ckpt` on a re-run with the same root: `checkpoints/last.ckpt` is always the newest run's.
+        parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 1,
+                             "checkpoint.enable_version_counter": False})
+
+    def parse_arguments(self, parser, args) -> None:
+        # `--...backbone.name_or_path X` over a tiny config (or the reverse) switches the model source
+        # (parsed here rather than by super(), which warns when given a list while sys.argv is set)
+        if isinstance(args, (dict, Namespace)):
+            self.config = parser.parse_object(args)
+        else:
+            self.config = parser.parse_args(switch_backbone_source(list(sys.argv[1:] if args is None else args)))
+
+    def _require_checkpoint(self) -> None:
+        # validate/test/predict with `--ckpt_path last` and nothing there would evaluate a randomly initialised
+        # model (Lightning only warns): refuse, naming the directory searched.
+        ckpt = self.config[self.subcommand].get("ckpt_path")
+        if ckpt is None or ckpt in ("best", "hpc", "registry") or str(ckpt).startswith("registry:"):
+            return
+        if ckpt == "last":
+            dirs = [cb.dirpath for cb in self.trainer.checkpoint_callbacks if getattr(cb, "dirpath", None)]
+            if not any(Path(d).is_dir() and any(Path(d).glob("last*.ckpt")) for d in dirs):
+                where = ", ".join(str(Path(d).resolve()) for d in dirs) or "(no checkpoint directory configured)"
+                raise RunError(f"{self.subcommand} --ckpt_path last: no last.ckpt in {where}; run `lit-agents fit` "
+                               "with the same config and trainer.default_root_dir first, or pass --ckpt_path FILE")
+        elif not Path(ckpt).exists():
+            raise RunError(f"{self.subcommand} --ckpt_path {ckpt}: no such file")
 
     def before_fit(self) -> None:
         # Atomic saves and weights_only loads for the default (non-sharded) checkpoint format, for every
@@ -52,7 +89,11 @@ class LitAgentsCLI(LightningCLI):
         if type(self.trainer.strategy.checkpoint_io) is TorchCheckpointIO:
             self.trainer.strategy.checkpoint_io = AtomicCheckpointIO()
 
-    before_validate = before_test = before_predict = before_fit
+    def before_validate(self) -> None:
+        self._require_checkpoint()
+        self.before_fit()
+
+    before_test = before_predict = before_validate
 
     def _parse_ckpt_path(self) -> None:
         # LightningCLI reads an explicit --ckpt_path's hyperparameters with torch.load(weights_only=True): say
@@ -70,20 +111,24 @@ class LitAgentsCLI(LightningCLI):
         # that `--ckpt_path last` on a re-run of the same config finds the interrupted run's last.ckpt.
         cfg = self.config.get(self.subcommand, self.config) if self.subcommand else self.config
         ckpt = cfg.get("checkpoint")
+        root = str(cfg.get("trainer", {}).get("default_root_dir") or os.getcwd())
         if ckpt is not None and ckpt.get("dirpath") is None:
-            root = cfg.get("trainer", {}).get("default_root_dir") or os.getcwd()
-            ckpt["dirpath"] = os.path.join(str(root), "checkpoints")
+            ckpt["dirpath"] = os.path.join(root, "checkpoints")
+        if cfg.get("trainer") is not None:
+            prepare_loggers(cfg["trainer"], root)
 
 
 def default_callbacks() -> list[L.Callback]:
-    cbs: list[L.Callback] = [LoggerAwareLRMonitor(logging_interval="step"), ResumableRNG(), NonFiniteLossGuard()]
+    cbs: list[L.Callback] = [LoggerAwareLRMonitor(logging_interval="step"), ResumableRNG(), NonFiniteLossGuard(),
+                             TrainingCurves()]
     if sys.stdout.isatty():
         cbs.append(RichProgressBar())
     return cbs
 
 
-def run_cli(args: list[str] | None = None) -> LightningCLI:
-    """Run the CLI from Python with an argument list (``None`` reads ``sys.argv``); returns the CLI object."""
+def run_cli(args: list[str] | None = None, run: bool = True) -> LightningCLI:
+    """Run the CLI from Python with an argument list (``None`` reads ``sys.argv``); returns the CLI object.
+    With ``run=False`` the arguments take no subcommand and the classes are only instantiated."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     return LitAgentsCLI(
@@ -92,15 +137,43 @@ def run_cli(args: list[str] | None = None) -> LightningCLI:
         subclass_mode_model=True,
         subclass_mode_data=True,
         seed_everything_default=42,
+        save_config_callback=SaveConfigToLoggers,
         save_config_kwargs={"overwrite": True},
         trainer_defaults={"callbacks": default_callbacks()},
+        parser_class=LitAgentsArgumentParser,
+        parser_kwargs={"prog": "lit-agents", "description": description(list(sys.argv[1:] if args is None else args))},
         args=args,
+        run=run,
     )
 
 
+def _user_error(exc: BaseException) -> BaseException | None:
+    """The run-input error (no checkpoint, bad or missing data file, unfetchable hub model) behind ``exc``, also
+    when jsonargparse wrapped it while instantiating a class; None for anything else (a real bug)."""
+    from data_modules.io import DataError
+    from lit_agents.backbone import BackboneUnavailableError
+
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, (RunError, DataError, BackboneUnavailableError)):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
 def main() -> None:
-    """Console entry point ``lit-agents``."""
-    run_cli()
+    """Console entry point ``lit-agents``: a mistake in the run's inputs (no checkpoint, a missing or bad data
+    file, a hub model that cannot be fetched) ends with its one-line message and exit status 1."""
+    try:
+        run_cli()
+    except Exception as exc:
+        err = _user_error(exc)
+        if err is None:
+            raise
+        sys.stderr.write(f"lit-agents: error: {err}\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ def run_dir(trainer) -> Path:
     Reads the logger's directory directly: ``Trainer.log_dir`` broadcasts from rank 0, which deadlocks (or
     mismatches collectives) when only rank 0 calls this, as ``log_table``/``log_image`` do.
     """
-    logger = getattr(trainer, "logger", None)
+    loggers = list(getattr(trainer, "loggers", None) or [])
+    # a logger with a per-run directory (CSV, TensorBoard: version_N) over one with a shared save_dir (W&B)
+    logger = next((lg for lg in loggers if getattr(lg, "log_dir", None)), loggers[0] if loggers else None)
     d = (getattr(logger, "log_dir", None) or getattr(logger, "save_dir", None)) if logger is not None else None
     d = d or trainer.default_root_dir
     p = Path(d)

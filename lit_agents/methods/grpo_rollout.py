@@ -102,7 +102,8 @@ def sample_decoder_only(model, p_ids: Tensor, p_mask: Tensor, *, num_generations
     attn = p_mask.repeat_interleave(num_generations, dim=0)
     pos = (attn.cumsum(-1) - 1).clamp(min=0)
     procs = _processors(temperature, top_p, top_k, [pad_id] if pad_id is not None and pad_id != eos_id else [])
-    out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1)
+    cache_kw = _cache_kwargs(model)
+    out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1, **cache_kw)
     cur = pos[:, -1:]
     finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     tokens: list[Tensor] = []
@@ -120,9 +121,23 @@ def sample_decoder_only(model, p_ids: Tensor, p_mask: Tensor, *, num_generations
             break
         attn = torch.cat([attn, attn.new_ones(attn.shape[0], 1)], dim=1)
         cur = cur + 1
-        out = model(input_ids=nxt.unsqueeze(1), attention_mask=attn, position_ids=cur,
-                    past_key_values=out.past_key_values, use_cache=True)
+        out = model(input_ids=nxt.unsqueeze(1), attention_mask=attn, position_ids=cur, use_cache=True, **cache_kw)
     return torch.stack(tokens, dim=1)
+
+
+def _cache_kwargs(model) -> dict[str, Any]:
+    """An explicit ``DynamicCache`` passed under the name the installed transformers supports: ``cache`` (5.x;
+    ``past_key_values`` is deprecated there, to be removed in 5.40) or ``past_key_values`` (4.x). The cache
+    object is updated in place by every forward call, so the same kwargs serve the whole sampling loop."""
+    from transformers import DynamicCache
+
+    base = unwrap(model)
+    try:
+        cache = DynamicCache(config=base.config)
+    except TypeError:  # transformers 4.x: DynamicCache() takes no config
+        cache = DynamicCache()
+    params = inspect.signature(base.forward).parameters
+    return {"cache": cache} if "cache" in params else {"past_key_values": cache}
 
 
 @torch.no_grad()

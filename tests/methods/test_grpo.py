@@ -225,7 +225,32 @@ def test_fast_sampler_draws_exactly_what_generate_draws():
         assert torch.equal(ref, got)
 
 
-@pytest.mark.parametrize("arch", ["llama", "t5"])
+def test_fast_sampler_uses_the_supported_cache_api():
+    """No deprecated ``past_key_values`` (transformers 5.x: "will be removed in version 5.40.0"): the loop passes
+    an explicit cache object under the supported name, and greedy decoding still equals ``generate``."""
+    import warnings
+
+    from lit_agents.methods.grpo_rollout import _pad, sample_decoder_only
+
+    model, tok = tiny_backbone().build()
+    model.eval()
+    ids, mask = _pad([tok("hello there")["input_ids"], tok("hi")["input_ids"]], tok.pad_token_id, left=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        # eos_id -1: never finishes early, so the loop really runs on the cache for all 8 steps
+        got = sample_decoder_only(model, ids, mask, num_generations=2, max_new_tokens=8, eos_id=-1,
+                                  pad_id=tok.pad_token_id, do_sample=False)
+    # reference: greedy decoding without any cache (full forward over the growing sequence each step)
+    seq, attn = ids, mask
+    with torch.no_grad():
+        for _ in range(8):
+            pos = (attn.cumsum(-1) - 1).clamp(min=0)
+            nxt = model(input_ids=seq, attention_mask=attn, position_ids=pos).logits[:, -1].argmax(-1, keepdim=True)
+            seq, attn = torch.cat([seq, nxt], 1), torch.cat([attn, torch.ones_like(nxt)], 1)
+    assert got.shape == (4, 8)
+    assert torch.equal(seq[:, ids.shape[1]:].repeat_interleave(2, dim=0), got)
+
+
 def test_scored_logps_match_the_sampling_distribution(arch):
     """per_token_logps (left padding, position ids, decoder start) equals the log-softmax of the logits
     ``generate`` sampled from, token by token."""
