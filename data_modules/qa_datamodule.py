@@ -1,8 +1,9 @@
 """Few-shot QA DataModule with Gotta (cloze) or MinPrompt (graph-selected) augmentation.
 
-Training batches are ``{"qa": batch, "aug": batch}``: each QA batch is paired with the next augmented batch,
-and the augmented loader is cycled (restarted when exhausted, keeping its position across epochs), as in the
-released Gotta code. An epoch is one pass over the few-shot QA examples. Batches are column dicts of text
+Training batches are ``{"qa": batch, "aug": batch}``: each QA batch is paired with an augmented batch. By
+default (``epoch_covers: augmented``) an epoch draws every augmented example once and the QA loader is cycled
+(restarted when exhausted, keeping its position across epochs); ``epoch_covers: qa`` makes an epoch one pass over
+the few-shot QA examples with the augmented loader cycled, as in the released Gotta code. Batches are column dicts of text
 (``id, context, question, answers, ...``); the LightningModule formats and tokenizes them.
 
 The augmentation is computed once in ``prepare_data`` (rank 0) and cached as jsonl under ``cache_dir``, keyed
@@ -67,37 +68,43 @@ class MinPromptOptions:
 
 
 class _PairedLoader:
-    """Yields ``{"qa": b, "aug": a}``; the augmented iterator is cycled and persists across epochs.
+    """Yields ``{"qa": b, "aug": a}``: one loader *leads* (a pass over it is the epoch; its sampler's epoch is
+    the trainer's), the other *follows* (cycled, restarted when exhausted, its position kept across epochs).
 
-    ``epoch_fn`` gives the QA sampler's epoch (the trainer's current epoch); ``aug_start`` augmented batches are
-    skipped first (a resumed run continues the augmented stream where the checkpoint left it)."""
+    By default the QA loader leads (``aug_leads=False``). ``epoch_fn`` gives the lead sampler's epoch (the
+    trainer's current epoch); ``follow_start`` follower batches are skipped first (a resumed run continues the
+    follower's stream where the checkpoint left it)."""
 
-    def __init__(self, qa: DataLoader, aug: DataLoader | None, *, epoch_fn=None, aug_start: int = 0):
-        self.qa, self.aug = qa, aug
-        self._aug_iter: Iterator | None = None
+    def __init__(self, qa: DataLoader, aug: DataLoader | None, *, epoch_fn=None, follow_start: int = 0,
+                 aug_leads: bool = False):
+        if aug_leads and aug is None:
+            raise ValueError("aug_leads needs an augmented loader")
+        self.lead, self.follow = (aug, qa) if aug_leads else (qa, aug)
+        self.lead_key, self.follow_key = ("aug", "qa") if aug_leads else ("qa", "aug")
+        self._follow_iter: Iterator | None = None
         self._epochs_started = 0
         self.epoch_fn = epoch_fn
-        self._aug_epoch = 0
-        if aug is not None and aug_start:
-            self._aug_epoch, skip = divmod(aug_start, len(aug))
-            if skip and isinstance(aug.sampler, ResumableSampler):
-                aug.sampler.resume(self._aug_epoch, skip * aug.batch_size)
+        self._follow_epoch = 0
+        if self.follow is not None and follow_start:
+            self._follow_epoch, skip = divmod(follow_start, len(self.follow))
+            if skip and isinstance(self.follow.sampler, ResumableSampler):
+                self.follow.sampler.resume(self._follow_epoch, skip * self.follow.batch_size)
 
     def __len__(self) -> int:
-        return len(self.qa)
+        return len(self.lead)
 
-    def _next_aug(self):
-        assert self.aug is not None
-        if self._aug_iter is None:
-            self._set_epoch(self.aug, self._aug_epoch)
-            self._aug_iter = iter(self.aug)
+    def _next_follow(self):
+        assert self.follow is not None
+        if self._follow_iter is None:
+            self._set_epoch(self.follow, self._follow_epoch)
+            self._follow_iter = iter(self.follow)
         try:
-            return next(self._aug_iter)
+            return next(self._follow_iter)
         except StopIteration:
-            self._aug_epoch += 1
-            self._set_epoch(self.aug, self._aug_epoch)
-            self._aug_iter = iter(self.aug)
-            return next(self._aug_iter)
+            self._follow_epoch += 1
+            self._set_epoch(self.follow, self._follow_epoch)
+            self._follow_iter = iter(self.follow)
+            return next(self._follow_iter)
 
     @staticmethod
     def _set_epoch(loader: DataLoader, epoch: int) -> None:
@@ -107,9 +114,12 @@ class _PairedLoader:
     def __iter__(self):
         epoch = self.epoch_fn() if self.epoch_fn is not None else self._epochs_started
         self._epochs_started += 1
-        self._set_epoch(self.qa, epoch)
-        for batch in self.qa:
-            yield {"qa": batch} if self.aug is None else {"qa": batch, "aug": self._next_aug()}
+        self._set_epoch(self.lead, epoch)
+        for batch in self.lead:
+            if self.follow is None:
+                yield {"qa": batch}
+            else:
+                yield {self.lead_key: batch, self.follow_key: self._next_follow()}
 
 
 class FewShotQADataModule(RecordsDataModule):
@@ -124,6 +134,12 @@ class FewShotQADataModule(RecordsDataModule):
         val_size: cut the dev set to this many QA pairs (seeded), e.g. the train size as released.
         augmentation: ``none`` (FewshotQA baseline), ``gotta`` or ``minprompt``.
         aug_batch_size: augmented batch size (default: ``batch_size``).
+        epoch_covers: what one training epoch is. ``augmented`` (default): every augmented example is drawn
+            once per epoch and every QA example at least once — the longer of the two loaders is the epoch and
+            the other is cycled (the dissertation's loss sums over every augmented example; MinPrompt on SQuAD
+            makes 17,409 of them, i.e. 8,705 steps per epoch at batch 2). ``qa``: one pass over the k QA
+            examples, the augmented loader cycled across epochs (the released Gotta loop; at k = 16, batch 2,
+            25 epochs only 400 augmented examples are ever drawn).
         max_aug_examples: cap on augmented examples (seeded subsample); None = all.
         mask_token: replaces masked entities in augmented contexts (BART's ``<mask>``).
         cache_dir: where augmentation results are cached.
@@ -144,6 +160,7 @@ class FewShotQADataModule(RecordsDataModule):
         minprompt: MinPromptOptions = MinPromptOptions(),
         mask_token: str = "<mask>",
         aug_batch_size: int | None = None,
+        epoch_covers: Literal["augmented", "qa"] = "augmented",
         max_aug_examples: int | None = None,
         cache_dir: str = ".cache/lit_agents/qa_aug",
         batch_size: int = 2,
@@ -163,6 +180,10 @@ class FewShotQADataModule(RecordsDataModule):
         self.hparams["cloze"], self.hparams["minprompt"] = asdict(self.cloze), asdict(self.minprompt)
         self.mask_token, self.max_aug_examples = mask_token, max_aug_examples
         self.aug_batch_size = aug_batch_size or batch_size
+        if epoch_covers not in ("augmented", "qa"):
+            raise ValueError(f"data.epoch_covers must be 'augmented' or 'qa', got {epoch_covers!r}")
+        self.epoch_covers = epoch_covers
+        self._lead_resume: dict | None = None
         self.cache_dir = Path(cache_dir)
         self.aug_records: list[dict] = []
         self.pool_records: list[dict] = []
@@ -278,14 +299,20 @@ class FewShotQADataModule(RecordsDataModule):
             raise ValueError("FewShotQADataModule: no training records (check data.train_file)")
         qa = self._loader(self.train_records, train=True)  # seeded ResumableSampler, sharded under DDP
         aug = self._aug_loader() if self.aug_records else None
+        aug_leads = aug is not None and self.epoch_covers == "augmented" and len(aug) > len(qa)
+        lead_resume, self._lead_resume = self._lead_resume, None
+        if aug_leads:  # the mid-epoch position belongs to the augmented stream; QA is the cycled one
+            qa.sampler.resume_epoch = None
+            if lead_resume is not None:
+                aug.sampler.resume(lead_resume["epoch"], lead_resume["batches"] * self.aug_batch_size)
         trainer = getattr(self, "trainer", None)
         epoch_fn = (lambda: trainer.current_epoch) if trainer is not None else None
         start, self._aug_resume = self._aug_resume, 0
-        return _PairedLoader(qa, aug, epoch_fn=epoch_fn, aug_start=start)
+        return _PairedLoader(qa, aug, epoch_fn=epoch_fn, follow_start=start, aug_leads=aug_leads)
 
     def state_dict(self) -> dict:
-        """The base class's position in the epoch, plus how many augmented batches were consumed (one per QA
-        batch processed so far), so a resumed run continues both streams."""
+        """The base class's position in the epoch, plus how many batches the cycled (following) loader has
+        given (one per training batch processed so far), so a resumed run continues both streams."""
         state = super().state_dict()
         if state:
             state["aug_batches"] = int(self.trainer.fit_loop.epoch_loop.batch_progress.total.processed)
@@ -294,3 +321,4 @@ class FewShotQADataModule(RecordsDataModule):
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self._aug_resume = int(state.get("aug_batches", 0)) if state else 0
+        self._lead_resume = dict(state) if state and "epoch" in state and "batches" in state else None

@@ -9,7 +9,8 @@ metrics into a CSV file and a markdown table, grouped by every grid key except t
         --grid data.sample_seed=42,43,44,45,46 --grid data.num_examples=16,32,64,128 \\
         --tie data.val_size=data.num_examples --seed-key data.sample_seed --test --out runs/sweep_gotta
 
-``--dry-run`` prints the commands only; extra ``lit-agents`` arguments follow ``--``.
+``--dry-run`` prints the commands only (with ``--test``, each test command too, its checkpoint named by where it
+will be found); extra ``lit-agents`` arguments follow ``--``.
 """
 
 from __future__ import annotations
@@ -134,14 +135,20 @@ def main(argv: list[str] | None = None) -> int:
         seed = ["--seed_everything", point[args.seed_key]] if args.seed_key in point else []
         fit = base + ["fit", *cfg, *sets, *seed, "--trainer.default_root_dir", str(root / "fit"), *extra]
         print(shlex.join(fit), flush=True)
-        if not args.dry_run:
+
+        def test_cmd(ckpt: str) -> list[str]:
+            return base + ["test", *cfg, *sets, *seed, "--trainer.default_root_dir", str(root / "test"),
+                           "--ckpt_path", ckpt, *extra]
+
+        if args.dry_run:
+            if args.test:  # the checkpoint is known after fit: the newest non-last .ckpt under <run>/fit
+                print(shlex.join(test_cmd(f"<best .ckpt under {root / 'fit'}>")), flush=True)
+        else:
             subprocess.run(fit, check=True)
             ckpt = _best_checkpoint(root / "fit")
             if args.test and ckpt is not None:
-                test = base + ["test", *cfg, *sets, *seed, "--trainer.default_root_dir", str(root / "test"),
-                               "--ckpt_path", str(ckpt), *extra]
-                print(shlex.join(test), flush=True)
-                subprocess.run(test, check=True)
+                print(shlex.join(test_cmd(str(ckpt))), flush=True)
+                subprocess.run(test_cmd(str(ckpt)), check=True)
         rows.append({**point, **summarise_run(root, metrics, args.mode)})
     if args.dry_run:
         return 0

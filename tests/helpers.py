@@ -11,6 +11,16 @@ from lit_agents.backbone import BackboneConfig, TinySpec
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+TEST_DATA = REPO / "tests" / "data"  # real-data excerpts bundled for the tests (tests/data/SOURCE.md)
+
+
+def needs_shared(*parts: str, why: str = "its bundled excerpt is tested without it"):
+    """Skip marker for a test about the whole published file ``../shared/data/<parts>`` (not bundled)."""
+    import pytest
+
+    path = SHARED_DATA.joinpath(*parts)
+    return pytest.mark.skipif(not path.exists(), reason=f"about the full published file {path} "
+                              f"(../shared/data beside the repo); {why}")
 
 
 def tiny_backbone(arch: str = "llama", **kw) -> BackboneConfig:

@@ -40,3 +40,15 @@ def test_dry_run_prints_one_fit_per_point(capsys, tmp_path):
           "--out", str(tmp_path), "--dry-run", "--", "--trainer.max_epochs", "1"])
     lines = [x for x in capsys.readouterr().out.splitlines() if " fit " in x]
     assert len(lines) == 2 and "--seed_everything 43" in lines[1] and lines[0].endswith("--trainer.max_epochs 1")
+
+
+def test_dry_run_with_test_prints_each_test_command(capsys, tmp_path):
+    """Issue 14 item 11: ``--dry-run --test`` shows the test commands too, after their fit."""
+    main(["--config", "configs/gotta.yaml", "--grid", "data.sample_seed=42,43", "--out", str(tmp_path),
+          "--dry-run", "--test", "--", "--trainer.max_epochs", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    kinds = [("fit" if " fit " in x else "test") for x in lines if " fit " in x or " test " in x]
+    assert kinds == ["fit", "test", "fit", "test"]
+    test = [x for x in lines if " test " in x][1]
+    assert "--seed_everything 43" in test and f"{tmp_path}/sample_seed43/fit" in test
+    assert "--ckpt_path" in test and test.endswith("--trainer.max_epochs 1") and not (tmp_path / "summary.md").exists()

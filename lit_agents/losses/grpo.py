@@ -1,7 +1,8 @@
 """Pure GRPO loss functions (no model, no trainer): advantages, importance weights, clipped objective, KL.
 
 Argument names follow TRL's ``GRPOConfig`` (``beta``, ``epsilon``, ``epsilon_high``, ``loss_type``,
-``scale_rewards``, ``importance_sampling_level``) so configs move across. Formula sources:
+``scale_rewards``, ``importance_sampling_level``) with TRL's meaning, so these settings move across (the
+module's batching arguments do not share TRL's names: see ``GRPOModule``). Formula sources:
 
 - GRPO (Shao et al. 2024, DeepSeekMath §4.1): group-normalised advantage ``Â_i = (r_i − mean(r)) / std(r)``,
   PPO-style clipped ratio, KL to the reference with the k3 estimator ``exp(q−p) − (q−p) − 1``

@@ -65,7 +65,9 @@ def _checked_rewards(fn: Callable, name: str, completions: list, prompts: list,
 
 
 class GRPOModule(PairwiseEvalMixin, BackboneModule):
-    """Group Relative Policy Optimisation with pluggable rewards (argument names follow TRL's GRPOConfig).
+    """Group Relative Policy Optimisation with pluggable rewards (argument names follow TRL's GRPOConfig, same
+    meaning; ``optimizer_steps_per_generation`` and ``micro_batch_size`` replace TRL's ``steps_per_generation`` /
+    ``gradient_accumulation_steps``, whose meaning differs).
 
     Args:
         backbone: policy model (decoder-only or encoder-decoder; ``backbone.lora`` for LoRA).

@@ -4,9 +4,8 @@ import pytest
 
 from data_modules.io import DataError
 from data_modules.mcqa import MCQASource, load_mcqa_file, seeded_split, student_input
-from tests.helpers import SHARED_DATA
+from tests.helpers import SHARED_DATA, TEST_DATA, needs_shared
 
-needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data is not present")
 TL = SHARED_DATA / "tinyllm_teacher_rationales"
 
 
@@ -22,7 +21,7 @@ def test_bundled_tinyllm_sample_reads_all_splits():
     assert ex["choices"][ex["answer_index"]] == ex["answer_text"] and ex["split"] == "train"
 
 
-@needs_shared
+@needs_shared("tinyllm_teacher_rationales")
 @pytest.mark.parametrize("ds,n", [("obqa", 4957), ("arc", 1117), ("riddle", 3510)])
 def test_tinyllm_release_train_files(ds, n):
     exs = load_mcqa_file(TL / ds / f"{ds}_train.json", "tinyllm", dataset=ds)
@@ -30,7 +29,28 @@ def test_tinyllm_release_train_files(ds, n):
     assert all(e["choices"][e["answer_index"]] == e["answer_text"] for e in exs)
 
 
-@needs_shared
+def test_other_formats_normalise_to_the_same_shape_on_bundled_excerpts():
+    obqa = load_mcqa_file(TEST_DATA / "openbookqa/openbookqa_head5.jsonl", "ai2", dataset="obqa")
+    assert len(obqa) == 5 and obqa[0]["id"] == "8-343" and len(obqa[0]["choices"]) == 4
+    adapters = load_mcqa_file(TEST_DATA / "arc_llm_adapters/ARC-Challenge_test_head5.json", "arc_llm_adapters",
+                              dataset="arc")
+    structured = load_mcqa_file(TEST_DATA / "arc_llm_adapters/ARC-Challenge_test_head5.structured.jsonl", "jsonl",
+                                dataset="arc")
+    assert len(adapters) == len(structured) == 5
+    assert [(a["question"], a["choices"], a["answer_index"]) for a in adapters] == \
+        [(s["question"], s["choices"], s["answer_index"]) for s in structured]
+    piqa = load_mcqa_file(TEST_DATA / "piqa/valid_head5.jsonl", "piqa", dataset="piqa",
+                          labels=TEST_DATA / "piqa/valid-labels_head5.lst")
+    assert len(piqa) == 5 and all(len(p["choices"]) == 2 for p in piqa) and piqa[0]["answer_index"] == 0
+    pqa = load_mcqa_file(TEST_DATA / "pubmedqa/ori_pqal_head20.json", "pubmedqa", dataset="pubmedqa")
+    assert len(pqa) == 20 and pqa[0]["choices"] == ["yes", "no", "maybe"]
+    assert pqa[0]["question"].endswith("during programmed cell death?")
+
+
+@needs_shared("openbookqa")
+@needs_shared("arc_llm_adapters")
+@needs_shared("piqa")
+@needs_shared("pubmedqa")
 def test_other_formats_normalise_to_the_same_shape():
     obqa = load_mcqa_file(SHARED_DATA / "openbookqa/openbookqa.jsonl", "ai2", dataset="obqa")
     assert len(obqa) == 500 and obqa[0]["id"] == "8-343" and len(obqa[0]["choices"]) == 4
@@ -50,7 +70,18 @@ def test_other_formats_normalise_to_the_same_shape():
     assert pqa[0]["question"].endswith("during programmed cell death?")
 
 
-@needs_shared
+def test_pubmedqa_official_test_ids_and_seeded_split_on_an_excerpt():
+    src = MCQASource(name="pubmedqa", format="pubmedqa", path=str(TEST_DATA / "pubmedqa/ori_pqal_head20.json"),
+                     test_ids=str(TEST_DATA / "pubmedqa/test_ground_truth_head10.json"), split_fractions=(0.9, 0.1, 0.0))
+    a, b = src.load(), src.load()
+    official = set(json.loads((TEST_DATA / "pubmedqa/test_ground_truth_head10.json").read_text()))
+    assert {e["id"] for e in a["test"]} == official and len(official) == 10
+    assert len(a["train"]) == 9 and len(a["val"]) == 1
+    assert [e["id"] for e in a["train"]] == [e["id"] for e in b["train"]]  # deterministic
+    assert not {e["id"] for e in a["train"]} & {e["id"] for e in a["val"]}
+
+
+@needs_shared("pubmedqa")
 def test_pubmedqa_official_test_ids_and_seeded_split():
     src = MCQASource(name="pubmedqa", format="pubmedqa", path=str(SHARED_DATA / "pubmedqa/ori_pqal.json"),
                      test_ids=str(SHARED_DATA / "pubmedqa/test_ground_truth.json"), split_fractions=(0.9, 0.1, 0.0))

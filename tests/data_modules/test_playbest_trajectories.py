@@ -75,9 +75,10 @@ def test_possession_arrays_returns_and_defence_view():
 def test_real_possessions_from_synthetic_games(tmp_path):
     from data_modules.basketball.possessions import iter_possessions
     from data_modules.basketball.synthetic import write_synthetic_games
-    from tests.helpers import SHARED_DATA
+    from data_modules.io import samples_dir
 
-    paths = write_synthetic_games(tmp_path, 1, seed=0, pbp_csv=SHARED_DATA / "nba_sportvu_pbp" / "0021500001.csv",
+    # the bundled copy of ../shared/data/nba_sportvu_pbp/0021500001.csv (data_modules/samples/reliable/SOURCE.md)
+    paths = write_synthetic_games(tmp_path, 1, seed=0, pbp_csv=samples_dir() / "reliable" / "0021500001.csv",
                                   frames_per_second=5, max_possessions=6, max_possession_s=8.0)
     stats = Counter()
     poss = list(iter_possessions(paths, pbp_dir=tmp_path, stats=stats, min_frames=5))

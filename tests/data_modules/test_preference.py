@@ -14,7 +14,7 @@ from data_modules.preference import (
 )
 from data_modules.rm_r1_traces import TraceDistillDataModule, collect_traces
 from lit_agents.generation import TextGenerator
-from tests.helpers import SHARED_DATA
+from tests.helpers import SHARED_DATA, TEST_DATA, needs_shared
 
 BUNDLED = samples_dir() / "rm_r1"
 RENDER = dict(system_prompt="SYS", max_response_chars=None, prompt_format="messages")
@@ -66,13 +66,16 @@ def test_bad_records_raise_with_location_or_are_counted(tmp_path):
         load_pairs(PreferenceSource(str(hh)))
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "rm_bench").is_dir(), reason="needs ../shared/data")
-def test_shared_rm_bench_and_gzipped_hh_rlhf():
+@needs_shared("rm_bench", why="RM-Bench states no licence, so no excerpt is bundled")
+def test_shared_rm_bench():
     chat = load_pairs(PreferenceSource(str(SHARED_DATA / "rm_bench" / "chat_filtered.json"), limit=2))
     assert len(chat) == 6 and {p["category"] for p in chat} == {"Chat"}  # 3 styles per record
     safety = load_pairs(PreferenceSource(str(SHARED_DATA / "rm_bench" / "safety-refuse_filtered.json"), limit=1))
     assert {p["category"] for p in safety} == {"Safety"}
-    hh = load_pairs(PreferenceSource(str(SHARED_DATA / "hh_rlhf_harmless_base" / "test.jsonl.gz"), limit=5))
+
+
+def test_gzipped_hh_rlhf_multi_turn():
+    hh = load_pairs(PreferenceSource(str(TEST_DATA / "hh_rlhf_harmless_base" / "test_head5.jsonl.gz")))
     assert len(hh) == 5
     multi = [p for p in hh if len(p["conversation"]) > 1]
     assert multi, "the first hh-rlhf records include multi-turn dialogues"

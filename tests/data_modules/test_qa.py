@@ -7,7 +7,7 @@ import pytest
 from data_modules.io import DataError
 from data_modules.qa import read_mrqa, read_qa, read_squad, resolve_presampled, sample_few_shot
 from data_modules.qa_datamodule import FewShotQADataModule, resolve_path
-from tests.helpers import SHARED_DATA
+from tests.helpers import SHARED_DATA, needs_shared
 
 SQUAD_PART1 = SHARED_DATA / "squad_v1.1_dev" / "dev-v1.1_part1.json"
 NEWSQA = resolve_path("samples:qa/newsqa_sample.jsonl")
@@ -20,9 +20,17 @@ def _squad(tmp_path, qas, context="Paris is the capital of France."):
     return p
 
 
+def test_bundled_squad_samples_spans_match():
+    for name, n in (("squad_train_pool.json", 369), ("squad_dev.json", 59), ("squad_test.json", 60)):
+        recs, stats = read_squad(resolve_path(f"samples:qa/{name}"))
+        assert len(recs) == n and stats.n_skipped == 0  # data_modules/samples/qa/SOURCE.md
+        for r in recs:
+            for text, start in zip(r["answers"], r["answer_starts"]):
+                assert r["context"][start:start + len(text)] == text
+
+
+@needs_shared("squad_v1.1_dev", "dev-v1.1_part1.json")
 def test_squad_real_half_is_complete_and_spans_match():
-    if not SQUAD_PART1.is_file():
-        pytest.skip("shared data not present")
     recs, stats = read_squad(SQUAD_PART1)
     assert len(recs) == 4961 and stats.n_skipped == 0  # SOURCE.md: 24 articles, 4,961 questions
     for r in recs[:500]:

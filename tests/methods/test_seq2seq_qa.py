@@ -90,8 +90,40 @@ def test_paired_loader_resumes_the_augmented_stream():
     full = _PairedLoader(*loaders())
     stream = [b["aug"].tolist() for _ in range(2) for b in full]  # 8 augmented batches over 2 epochs
     assert sorted(sum(stream[:3], [])) == list(range(100, 106))  # each aug epoch is a permutation
-    resumed = _PairedLoader(*loaders(), aug_start=5)
+    resumed = _PairedLoader(*loaders(), follow_start=5)
     assert [b["aug"].tolist() for b in resumed][:3] == stream[5:8]
+
+
+def test_paired_loader_led_by_the_augmented_loader_cycles_qa():
+    qa = torch.utils.data.DataLoader(list(range(4)), batch_size=2)
+    aug = torch.utils.data.DataLoader(list(range(100, 106)), batch_size=2)
+    loader = _PairedLoader(qa, aug, aug_leads=True)
+    first = [(b["qa"].tolist(), b["aug"].tolist()) for b in loader]
+    assert len(loader) == 3 and [a for _, a in first] == [[100, 101], [102, 103], [104, 105]]
+    assert [q for q, _ in first] == [[0, 1], [2, 3], [0, 1]]
+    assert [b["qa"].tolist() for b in loader] == [[2, 3], [0, 1], [2, 3]]  # QA's position carries over epochs
+
+
+@pytest.mark.parametrize("covers", ["augmented", "qa"])
+def test_an_epoch_covers_the_augmented_set_by_default(tmp_path, covers):
+    """Issue 14 item 8: by default one epoch draws every augmented example once (and every QA example)."""
+    dm = FewShotQADataModule(num_examples=4, val_file=None, test_file=None, batch_size=2, epoch_covers=covers,
+                             cache_dir=str(tmp_path / "cache"))
+    dm.setup("fit")
+    n_aug = len(dm.aug_records)
+    assert n_aug > 4  # the 4 contexts hold more gazetteer entities than there are QA examples
+    batches = list(dm.train_dataloader())
+    aug_ids = [i for b in batches for i in b["aug"]["id"]]
+    qa_ids = [i for b in batches for i in b["qa"]["id"]]
+    if covers == "augmented":
+        assert len(batches) == -(-n_aug // 2) and sorted(aug_ids) == sorted(r["id"] for r in dm.aug_records)
+        assert set(qa_ids) == {r["id"] for r in dm.train_records}
+    else:
+        assert len(batches) == 2 and sorted(qa_ids) == sorted(r["id"] for r in dm.train_records)
+        assert len(aug_ids) == 4 < n_aug
+    assert FewShotQADataModule().epoch_covers == "augmented"
+    with pytest.raises(ValueError, match="epoch_covers"):
+        FewShotQADataModule(epoch_covers="steps")
 
 
 def test_fit_validate_test_write_predictions(tmp_path):
@@ -137,8 +169,10 @@ def test_cli_ddp_two_processes(tmp_path):
     assert list((tmp_path / "cache").glob(f"{method}-*.jsonl"))  # augmentation computed once and cached
 
 
-def test_resume_mid_epoch_continues_both_streams(tmp_path):
-    """A run resumed from a mid-epoch checkpoint sees the same QA and augmented batches as an uninterrupted one."""
+@pytest.mark.parametrize("covers", ["augmented", "qa"])
+def test_resume_mid_epoch_continues_both_streams(tmp_path, covers):
+    """A run resumed from a mid-epoch checkpoint sees the same QA and augmented batches as an uninterrupted one,
+    whichever stream leads the epoch."""
     class Record(L.Callback):
         def __init__(self, save_at=None):
             self.seen, self.save_at = [], save_at
@@ -149,8 +183,9 @@ def test_resume_mid_epoch_continues_both_streams(tmp_path):
                 trainer.save_checkpoint(tmp_path / "mid.ckpt")
 
     def run(callback, ckpt=None):
-        dm = FewShotQADataModule(num_examples=6, val_file=None, test_file=None, cache_dir=str(tmp_path / "cache"))
-        trainer = L.Trainer(accelerator="cpu", max_steps=5, callbacks=[callback], logger=False, limit_val_batches=0,
+        dm = FewShotQADataModule(num_examples=6, val_file=None, test_file=None, cache_dir=str(tmp_path / "cache"),
+                                 epoch_covers=covers)
+        trainer = L.Trainer(accelerator="cpu", max_steps=5 if covers == "qa" else 12, callbacks=[callback], logger=False, limit_val_batches=0,
                             enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
                             default_root_dir=tmp_path)
         trainer.fit(Seq2SeqQAModule(tiny_backbone("t5"), max_source_length=32, max_target_length=32), dm,
@@ -158,5 +193,5 @@ def test_resume_mid_epoch_continues_both_streams(tmp_path):
 
     full, resumed = Record(save_at=2), Record()
     run(full)
-    run(resumed, tmp_path / "mid.ckpt")  # 6 examples / batch 2 = 3 batches per epoch: resumes inside epoch 0
+    run(resumed, tmp_path / "mid.ckpt")  # resumes inside epoch 0 (qa: 3 batches per epoch; augmented: more)
     assert resumed.seen == full.seen[2:]
