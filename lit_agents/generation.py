@@ -126,6 +126,23 @@ def gathered_params(module: torch.nn.Module | None):
 
 
 @torch.no_grad()
+def decoding_kwargs(*, do_sample: bool, temperature: float = 1.0, top_p: float = 1.0,
+                    top_k: int | None = None) -> dict[str, Any]:
+    """Every decoding-strategy setting of ``generate`` stated explicitly, so that a hub model's own
+    ``generation_config`` (e.g. BART's 4 beams, trigram blocking and length penalty) cannot silently replace
+    what a method asked for: greedy (``do_sample=False``) or plain temperature / top-p sampling (top-k off
+    unless given), one beam, no n-gram blocking, no repetition penalty, no minimum length."""
+    kw: dict[str, Any] = dict(do_sample=do_sample, num_beams=1, no_repeat_ngram_size=0,
+                              encoder_no_repeat_ngram_size=0, repetition_penalty=1.0, length_penalty=1.0,
+                              min_length=0)
+    if do_sample:
+        kw.update(temperature=temperature, top_p=top_p, top_k=top_k or 0, typical_p=1.0, epsilon_cutoff=0.0,
+                  eta_cutoff=0.0)
+    else:
+        kw.update(temperature=1.0, top_p=1.0, top_k=0)
+    return kw
+
+
 def sample_with_model(model: torch.nn.Module, tokenizer, prompts: Sequence[Prompt], *, max_new_tokens: int = 128,
                       temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] | None = None,
                       num_return_sequences: int = 1, apply_chat_template: bool | None = None,
@@ -146,11 +163,9 @@ def sample_with_model(model: torch.nn.Module, tokenizer, prompts: Sequence[Promp
     do_sample = temperature > 0
     if seed is not None:
         torch.manual_seed(seed)
-    gen_kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, do_sample=do_sample,
-                                      num_return_sequences=num_return_sequences,
-                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    if do_sample:
-        gen_kwargs.update(temperature=temperature, top_p=top_p)
+    gen_kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, num_return_sequences=num_return_sequences,
+                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                                      **decoding_kwargs(do_sample=do_sample, temperature=temperature, top_p=top_p))
     if stop:
         gen_kwargs.update(stop_strings=list(stop), tokenizer=tokenizer)
     was_training = model.training
