@@ -180,6 +180,23 @@ def sample_with_model(model: torch.nn.Module, tokenizer, prompts: Sequence[Promp
     return [truncate_at_stop(t, stop or []) for t in decoded]
 
 
+def weights_fingerprint(model: torch.nn.Module, samples: int = 4096) -> str:
+    """A cheap, deterministic hash of a model's weights: its config, every parameter's name and shape, and up
+    to ``samples`` evenly strided values of each parameter (so a 7B model hashes in well under a second)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    cfg = getattr(unwrap(model), "config", None)
+    if cfg is not None and hasattr(cfg, "to_json_string"):
+        h.update(cfg.to_json_string(use_diff=False).encode())
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            h.update(f"{name}:{tuple(p.shape)}".encode())
+            flat = p.detach().reshape(-1)
+            h.update(flat[::max(1, flat.numel() // samples)].float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 class TransformersGenerator(TextGenerator):
     """A local transformers model as a generator (teachers, judges, proposers run offline)."""
 
@@ -199,10 +216,24 @@ class TransformersGenerator(TextGenerator):
         self.batch_size, self.apply_chat_template = batch_size, apply_chat_template
 
     def identity(self) -> dict[str, Any]:
-        b = self.backbone
-        name = (b.name_or_path or json.dumps(asdict(b.tiny) if is_dataclass(b.tiny) else b.tiny, sort_keys=True)) \
-            if b is not None else type(unwrap(self.model)).__name__
-        return {"type": "transformers", "model": name}
+        """Everything that decides the text: the model source (name or tiny spec, revision, dtype, LoRA), a
+        fingerprint of the weights actually loaded (two tiny models of one spec, or two checkpoints passed as
+        ``model=``, differ there), and the chat-template choice. Computed once: for frozen models."""
+        if getattr(self, "_identity", None) is None:
+            b, base = self.backbone, unwrap(self.model)
+            ident: dict[str, Any] = {"type": "transformers",
+                                     "model": getattr(base.config, "_name_or_path", None) or type(base).__name__,
+                                     "apply_chat_template": self.apply_chat_template,
+                                     "weights": weights_fingerprint(self.model)}
+            if b is not None:
+                ident.update(model=b.name_or_path or json.dumps(asdict(b.tiny) if is_dataclass(b.tiny) else b.tiny,
+                                                               sort_keys=True),
+                             revision=b.revision, dtype=b.dtype,
+                             lora=asdict(b.lora) if is_dataclass(b.lora) else b.lora)
+            else:
+                ident["dtype"] = str(next(self.model.parameters()).dtype)
+            self._identity = ident
+        return self._identity
 
     def _stream(self, prompts, params):
         for start in range(0, len(prompts), self.batch_size):

@@ -166,3 +166,33 @@ def test_hub_generation_config_cannot_change_the_decoding():
         warnings.simplefilter("ignore")
         got = sample_with_model(model, tok, prompts, max_new_tokens=12)
     assert got == greedy
+
+
+def test_transformers_identity_keys_on_what_decides_the_text(tmp_path):
+    """issue 14 item 4: two different models behind one CachedGenerator file must not share entries; nor may
+    the same spec with another revision, dtype, LoRA or chat-template choice."""
+    import dataclasses
+
+    import torch
+
+    from lit_agents.backbone import LoRASpec
+    from tests.helpers import tiny_backbone
+
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(tiny_backbone().build())
+    first = TransformersGenerator(model=models[0][0], tokenizer=models[0][1])
+    other = TransformersGenerator(model=models[1][0], tokenizer=models[1][1])
+    CachedGenerator(first, str(tmp_path / "c.jsonl")).generate(["hello"], max_new_tokens=2)
+    assert CachedGenerator(first, str(tmp_path / "c.jsonl")).cached(["hello"], max_new_tokens=2) == [True]
+    assert CachedGenerator(other, str(tmp_path / "c.jsonl")).cached(["hello"], max_new_tokens=2) == [False]
+
+    spec = tiny_backbone()
+    torch.manual_seed(0)
+    base = TransformersGenerator(spec).identity()
+    for changed in (dict(revision="v2"), dict(dtype="bfloat16"), dict(lora=LoRASpec(r=4))):
+        torch.manual_seed(0)
+        assert TransformersGenerator(dataclasses.replace(spec, **changed)).identity() != base, changed
+    torch.manual_seed(0)
+    assert TransformersGenerator(spec, apply_chat_template=False).identity() != base
