@@ -13,6 +13,8 @@ so that a model that scores every option the same (ties) is not credited with th
 
 from __future__ import annotations
 
+import os
+
 import math
 import random
 from dataclasses import dataclass
@@ -139,10 +141,11 @@ def bigbench_mc(es: EvalSet, seed: int = 0) -> list[dict]:
 
 
 def load_eval_set(es: EvalSet, seed: int = 0) -> list[dict]:
-    """Parse ``es`` into ranked-choice items."""
-    if es.format == "truthfulqa_csv":
-        return truthfulqa_csv(es, seed)
-    if es.format == "bigbench":
-        return bigbench_mc(es, seed)
+    """Parse ``es`` into ranked-choice items, each with an ``id`` (``task/file/position``) that evaluation
+    uses to count every item once under DDP."""
+    if es.format in ("truthfulqa_csv", "bigbench"):
+        items = truthfulqa_csv(es, seed) if es.format == "truthfulqa_csv" else bigbench_mc(es, seed)
+        name = os.path.basename(str(es.path))
+        return [{"id": f"{es.task}/{name}/{i}", **it} for i, it in enumerate(items)]
     raise DataError(f"unknown evaluation format {es.format!r} (truthfulqa_csv, bigbench)", path=es.path,
                     field="format")

@@ -102,6 +102,24 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         Path(tmp).unlink(missing_ok=True)
 
 
+def content_sha256(path: str | os.PathLike) -> str | None:
+    """SHA-256 of a file's bytes, or of a directory's files (relative names and contents, sorted): what a
+    cache keyed on data must hash, rather than the path. None when nothing is there (e.g. a hub name)."""
+    import hashlib
+
+    p = Path(path)
+    files = [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else []
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(p) if f != p else "").encode() + b"\0")
+        with open(f, "rb") as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+    return h.hexdigest()
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """``Path(path).write_text(text)``, atomically (see :func:`atomic_path`)."""
     with atomic_path(path) as tmp:

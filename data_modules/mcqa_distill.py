@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Literal
 
 from data_modules.base import RecordsDataModule
-from data_modules.io import DataError, atomic_write_text
-from data_modules.mcqa import MCQASource, student_input
+from data_modules.io import DataError, atomic_write_text, content_sha256
+from data_modules.mcqa import MCQASource, resolve_path, student_input
 from data_modules.rationales import STATUSES, RationaleSource, parse_rationale
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,10 @@ class MCQADistillDataModule(RecordsDataModule):
         return list(self.rationale_teachers)
 
     def fingerprint(self) -> str:
-        blob = json.dumps({"datasets": [asdict(d) for d in self.sources],
+        # data files keyed by content, not path: an edited or replaced file gets a new processed directory
+        files = {f"{d.name}.{k}": content_sha256(resolve_path(v)) for d in self.sources
+                 for k, v in asdict(d).items() if k in ("train", "val", "test", "path", "labels", "test_ids") and v}
+        blob = json.dumps({"datasets": [asdict(d) for d in self.sources], "data_files": files,
                            "teachers": [t.identity() for t in self.teachers],
                            "rationale_teachers": self.rationale_teachers, "label_source": self.label_source,
                            "max_chars": self.max_rationale_chars, "min_words": self.min_words}, sort_keys=True,

@@ -51,6 +51,25 @@ _NUMBER_PATTERNS = [
 ]
 
 
+def ner_identity(pipeline: str = "en_core_web_sm", gazetteer: str | Path | None = None) -> dict:
+    """What :func:`load_ner` will actually load for these options, for cache keys: an installed package with
+    its version, a local pipeline directory with the hash of its ``meta.json``, or the gazetteer fallback
+    (blank English + entity ruler, which gives different entities than ``en_core_web_sm``)."""
+    import spacy
+
+    from data_modules.cloze import file_sha256
+
+    if spacy.util.is_package(pipeline):
+        return {"ner": "package", "name": pipeline, "version": spacy.util.get_package_version(pipeline),
+                "spacy": spacy.__version__}
+    if Path(pipeline).is_dir():
+        meta = Path(pipeline) / "meta.json"
+        return {"ner": "directory", "path": str(Path(pipeline).resolve()),
+                "meta": file_sha256(meta) if meta.is_file() else None, "spacy": spacy.__version__}
+    return {"ner": "gazetteer-fallback", "gazetteer": file_sha256(gazetteer) if gazetteer else None,
+            "spacy": spacy.__version__}
+
+
 def load_ner(pipeline: str = "en_core_web_sm", gazetteer: str | Path | None = None, *,
              case_sensitive: bool = True):
     """A spaCy pipeline with sentence boundaries and named entities.

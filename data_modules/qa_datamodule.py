@@ -211,8 +211,12 @@ class FewShotQADataModule(RecordsDataModule):
             opts["cloze"] = asdict(self.cloze)
             opts["gazetteer"] = file_sha256(resolve_path(self.cloze.gazetteer))
         elif self.augmentation == "minprompt":
+            from data_modules.minprompt import ner_identity
+
             opts["minprompt"] = asdict(self.minprompt)
             opts["gazetteer"] = file_sha256(resolve_path(self.minprompt.gazetteer))
+            # the pipeline that will load (package + version, or the gazetteer fallback), not the option's name
+            opts["ner"] = ner_identity(self.minprompt.ner_pipeline, resolve_path(self.minprompt.gazetteer))
         return hashlib.sha256(json.dumps(opts, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
     def _aug_cache_path(self) -> Path:

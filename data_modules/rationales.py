@@ -32,7 +32,7 @@ from typing import Literal
 from tqdm.auto import tqdm
 
 import lit_agents
-from data_modules.io import DataError, load_json_document
+from data_modules.io import DataError, content_sha256, load_json_document
 from data_modules.mcqa import LETTERS, load_mcqa_file, resolve_path
 from lit_agents.generation import CachedGenerator, GenerationError, TextGenerator
 
@@ -272,7 +272,11 @@ class PreCollectedRationales(RationaleSource):
         self._tables: dict[tuple[str, str], dict[str, str]] = {}
 
     def identity(self) -> dict:
-        return {**super().identity(), "root": str(self.root), "teacher": self.teacher, "folders": self.folders}
+        # the rationale files' content, not only the root's path (a replaced release gets a new cache)
+        if getattr(self, "_content", None) is None:
+            self._content = content_sha256(resolve_path(self.root))
+        return {**super().identity(), "root": str(self.root), "teacher": self.teacher, "folders": self.folders,
+                "content": self._content}
 
     def _table(self, dataset: str, split: str) -> dict[str, str]:
         """id -> raw string of this dataset split (loaded once)."""

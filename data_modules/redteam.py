@@ -141,8 +141,13 @@ class RedTeamDataModule(LightningDataModule):
     def _eval_loaders(self) -> list[DataLoader]:
         if not self.eval_items and self.eval_sets:
             self.setup("validate")
+        # ONE loader over all evaluation sets (items carry their task and category, which name the metrics):
+        # one loader per set made `test` print the same task-named metrics under every "DataLoader i" column
+        items = [it for group in self.eval_items for it in group]
+        if not items:
+            return []
         return [DataLoader(_Items(items), batch_size=self.eval_batch_size, collate_fn=collate_records,
-                           num_workers=self.num_workers) for items in self.eval_items]
+                           num_workers=self.num_workers)]
 
     def val_dataloader(self) -> list[DataLoader]:
         return self._eval_loaders()

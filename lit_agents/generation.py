@@ -126,6 +126,23 @@ def gathered_params(module: torch.nn.Module | None):
 
 
 @torch.no_grad()
+def decoding_kwargs(*, do_sample: bool, temperature: float = 1.0, top_p: float = 1.0,
+                    top_k: int | None = None) -> dict[str, Any]:
+    """Every decoding-strategy setting of ``generate`` stated explicitly, so that a hub model's own
+    ``generation_config`` (e.g. BART's 4 beams, trigram blocking and length penalty) cannot silently replace
+    what a method asked for: greedy (``do_sample=False``) or plain temperature / top-p sampling (top-k off
+    unless given), one beam, no n-gram blocking, no repetition penalty, no minimum length."""
+    kw: dict[str, Any] = dict(do_sample=do_sample, num_beams=1, no_repeat_ngram_size=0,
+                              encoder_no_repeat_ngram_size=0, repetition_penalty=1.0, length_penalty=1.0,
+                              min_length=0)
+    if do_sample:
+        kw.update(temperature=temperature, top_p=top_p, top_k=top_k or 0, typical_p=1.0, epsilon_cutoff=0.0,
+                  eta_cutoff=0.0)
+    else:
+        kw.update(temperature=1.0, top_p=1.0, top_k=0)
+    return kw
+
+
 def sample_with_model(model: torch.nn.Module, tokenizer, prompts: Sequence[Prompt], *, max_new_tokens: int = 128,
                       temperature: float = 0.0, top_p: float = 1.0, stop: Sequence[str] | None = None,
                       num_return_sequences: int = 1, apply_chat_template: bool | None = None,
@@ -146,11 +163,9 @@ def sample_with_model(model: torch.nn.Module, tokenizer, prompts: Sequence[Promp
     do_sample = temperature > 0
     if seed is not None:
         torch.manual_seed(seed)
-    gen_kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, do_sample=do_sample,
-                                      num_return_sequences=num_return_sequences,
-                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id)
-    if do_sample:
-        gen_kwargs.update(temperature=temperature, top_p=top_p)
+    gen_kwargs: dict[str, Any] = dict(max_new_tokens=max_new_tokens, num_return_sequences=num_return_sequences,
+                                      pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
+                                      **decoding_kwargs(do_sample=do_sample, temperature=temperature, top_p=top_p))
     if stop:
         gen_kwargs.update(stop_strings=list(stop), tokenizer=tokenizer)
     was_training = model.training
@@ -163,6 +178,23 @@ def sample_with_model(model: torch.nn.Module, tokenizer, prompts: Sequence[Promp
         out = out[:, enc["input_ids"].shape[1]:]
     decoded = tokenizer.batch_decode(out, skip_special_tokens=True)
     return [truncate_at_stop(t, stop or []) for t in decoded]
+
+
+def weights_fingerprint(model: torch.nn.Module, samples: int = 4096) -> str:
+    """A cheap, deterministic hash of a model's weights: its config, every parameter's name and shape, and up
+    to ``samples`` evenly strided values of each parameter (so a 7B model hashes in well under a second)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    cfg = getattr(unwrap(model), "config", None)
+    if cfg is not None and hasattr(cfg, "to_json_string"):
+        h.update(cfg.to_json_string(use_diff=False).encode())
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            h.update(f"{name}:{tuple(p.shape)}".encode())
+            flat = p.detach().reshape(-1)
+            h.update(flat[::max(1, flat.numel() // samples)].float().cpu().numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 class TransformersGenerator(TextGenerator):
@@ -184,10 +216,24 @@ class TransformersGenerator(TextGenerator):
         self.batch_size, self.apply_chat_template = batch_size, apply_chat_template
 
     def identity(self) -> dict[str, Any]:
-        b = self.backbone
-        name = (b.name_or_path or json.dumps(asdict(b.tiny) if is_dataclass(b.tiny) else b.tiny, sort_keys=True)) \
-            if b is not None else type(unwrap(self.model)).__name__
-        return {"type": "transformers", "model": name}
+        """Everything that decides the text: the model source (name or tiny spec, revision, dtype, LoRA), a
+        fingerprint of the weights actually loaded (two tiny models of one spec, or two checkpoints passed as
+        ``model=``, differ there), and the chat-template choice. Computed once: for frozen models."""
+        if getattr(self, "_identity", None) is None:
+            b, base = self.backbone, unwrap(self.model)
+            ident: dict[str, Any] = {"type": "transformers",
+                                     "model": getattr(base.config, "_name_or_path", None) or type(base).__name__,
+                                     "apply_chat_template": self.apply_chat_template,
+                                     "weights": weights_fingerprint(self.model)}
+            if b is not None:
+                ident.update(model=b.name_or_path or json.dumps(asdict(b.tiny) if is_dataclass(b.tiny) else b.tiny,
+                                                               sort_keys=True),
+                             revision=b.revision, dtype=b.dtype,
+                             lora=asdict(b.lora) if is_dataclass(b.lora) else b.lora)
+            else:
+                ident["dtype"] = str(next(self.model.parameters()).dtype)
+            self._identity = ident
+        return self._identity
 
     def _stream(self, prompts, params):
         for start in range(0, len(prompts), self.batch_size):

@@ -78,3 +78,53 @@ class SquadF1EM(Metric):
     def compute(self) -> dict[str, torch.Tensor]:
         n = self.count.clamp(min=1).to(torch.float64)
         return {"f1": (100.0 * self.f1_sum / n).float(), "em": (100.0 * self.em_sum / n).float()}
+
+
+def unique_by_id(rows: Sequence[dict], key: str = "id") -> list[dict]:
+    """Rows with each ``row[key]`` once (the first seen), sorted by it: ``DistributedSampler`` pads the last
+    batch with repeats of the first items, which must not count twice."""
+    unique: dict = {}
+    for r in rows:
+        unique.setdefault(r[key], r)
+    return [unique[k] for k in sorted(unique)]
+
+
+class MeanById(torch.nn.Module):
+    """Mean of per-item values over the distinct item ids seen on all ranks.
+
+    The one place evaluation de-duplicates the repeats ``DistributedSampler`` adds to make every rank's share
+    equal (up to ``world_size - 1`` items would otherwise count twice): ``update(values, ids)``; ``compute()``
+    gathers the ``(id, value)`` pairs of every rank (``all_gather_object``: a collective, so every rank calls it,
+    in the same order), keeps the first value of each id and averages; NaN when nothing was seen. An
+    ``nn.Module`` without parameters or buffers, so it sits in a ``ModuleDict`` and never enters checkpoints.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pairs: list[tuple[str, float]] = []
+
+    def update(self, values: float | Sequence[float] | torch.Tensor, ids: object | Sequence[object]) -> None:
+        if isinstance(ids, (str, int)) or not isinstance(ids, Sequence):
+            ids, values = [ids], [values]
+        vals = torch.as_tensor(values, dtype=torch.float64).reshape(-1).tolist()
+        if len(vals) != len(ids):
+            raise ValueError(f"MeanById.update: {len(vals)} values for {len(ids)} ids")
+        self._pairs.extend((str(i), float(v)) for i, v in zip(ids, vals))
+
+    def compute(self) -> torch.Tensor:
+        import torch.distributed as dist
+
+        pairs = self._pairs
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            parts: list = [None] * dist.get_world_size()
+            dist.all_gather_object(parts, pairs)
+            pairs = [p for part in parts for p in part]
+        unique: dict[str, float] = {}
+        for i, v in pairs:
+            unique.setdefault(i, v)
+        if not unique:
+            return torch.tensor(float("nan"))
+        return torch.tensor(sum(unique.values()) / len(unique), dtype=torch.float32)
+
+    def reset(self) -> None:
+        self._pairs = []

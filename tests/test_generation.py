@@ -137,3 +137,62 @@ def test_corrupt_cache_line_names_file_and_line(local_gen, tmp_path):
     path.write_text('{"key": "a", "output": "x"}\nnot json\n{"key": "b", "output": "y"}\n')
     with pytest.raises(ValueError, match=r"c\.jsonl, line 2"):
         CachedGenerator(local_gen, str(path))
+
+
+def test_hub_generation_config_cannot_change_the_decoding():
+    """issue 14 item 6: a checkpoint's own generation_config (BART on the hub: 4 beams, trigram blocking, length
+    penalty, a repetition penalty elsewhere) must not replace the greedy decoding a method asks for."""
+    import copy
+    import warnings
+
+    import torch
+
+    from lit_agents.generation import sample_with_model
+    from tests.helpers import tiny_backbone
+
+    torch.manual_seed(0)
+    model, tok = tiny_backbone("bart").build()
+    prompts = ["the cat sat on the mat", "a b a b a b"]
+    plain = copy.deepcopy(model)
+    plain.generation_config.num_beams = 1
+    plain.generation_config.no_repeat_ngram_size = 0
+    plain.generation_config.repetition_penalty = 1.0
+    plain.generation_config.min_length = 0
+    greedy = sample_with_model(plain, tok, prompts, max_new_tokens=12)
+    gc = model.generation_config
+    gc.num_beams, gc.no_repeat_ngram_size, gc.repetition_penalty, gc.length_penalty = 4, 3, 3.0, 2.0
+    gc.min_length, gc.early_stopping = 8, True
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = sample_with_model(model, tok, prompts, max_new_tokens=12)
+    assert got == greedy
+
+
+def test_transformers_identity_keys_on_what_decides_the_text(tmp_path):
+    """issue 14 item 4: two different models behind one CachedGenerator file must not share entries; nor may
+    the same spec with another revision, dtype, LoRA or chat-template choice."""
+    import dataclasses
+
+    import torch
+
+    from lit_agents.backbone import LoRASpec
+    from tests.helpers import tiny_backbone
+
+    models = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        models.append(tiny_backbone().build())
+    first = TransformersGenerator(model=models[0][0], tokenizer=models[0][1])
+    other = TransformersGenerator(model=models[1][0], tokenizer=models[1][1])
+    CachedGenerator(first, str(tmp_path / "c.jsonl")).generate(["hello"], max_new_tokens=2)
+    assert CachedGenerator(first, str(tmp_path / "c.jsonl")).cached(["hello"], max_new_tokens=2) == [True]
+    assert CachedGenerator(other, str(tmp_path / "c.jsonl")).cached(["hello"], max_new_tokens=2) == [False]
+
+    spec = tiny_backbone()
+    torch.manual_seed(0)
+    base = TransformersGenerator(spec).identity()
+    for changed in (dict(revision="v2"), dict(dtype="bfloat16"), dict(lora=LoRASpec(r=4))):
+        torch.manual_seed(0)
+        assert TransformersGenerator(dataclasses.replace(spec, **changed)).identity() != base, changed
+    torch.manual_seed(0)
+    assert TransformersGenerator(spec, apply_chat_template=False).identity() != base

@@ -50,3 +50,18 @@ def test_metric_class_means_in_percent():
     out = m.compute()
     assert float(out["em"]) == pytest.approx(100 / 3)
     assert float(out["f1"]) == pytest.approx(100 * (1 + 0 + 2 / 3) / 3, rel=1e-5)
+
+
+def test_mean_by_id_counts_each_item_once():
+    """issue 14 item 5: the shared de-duplication of DistributedSampler's padding repeats."""
+    import torch
+
+    from lit_agents.metrics import MeanById, unique_by_id
+
+    m = MeanById()
+    m.update([1.0, 0.0], ["a", "b"])
+    m.update(1.0, "a")  # the padding repeat of "a" (on another rank under DDP)
+    assert float(m.compute()) == 0.5
+    m.reset()
+    assert torch.isnan(m.compute())
+    assert [r["v"] for r in unique_by_id([{"id": "b", "v": 1}, {"id": "a", "v": 2}, {"id": "b", "v": 3}])] == [2, 1]

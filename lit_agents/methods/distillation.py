@@ -17,12 +17,11 @@ from typing import Literal
 
 import torch
 from lightning.pytorch.utilities import rank_zero_info
-from torchmetrics.aggregation import MeanMetric
 
 from lit_agents.backbone import BackboneConfig, unwrap
 from lit_agents.losses.distillation import IGNORE, sequence_logprob, task_nll, tinyllm_loss
 from lit_agents.methods.base import BackboneModule, Schedule
-from lit_agents.metrics import normalize_answer
+from lit_agents.metrics import MeanById, normalize_answer
 
 
 class DistillationModule(BackboneModule):
@@ -94,7 +93,7 @@ class DistillationModule(BackboneModule):
                 key = f"{mode}_{i}"  # ModuleDict keys cannot hold every dataset name ('.' is refused)
                 self._metric_ids[(mode, ds)] = key
                 if key not in self.metrics:
-                    self.metrics[key] = MeanMetric()
+                    self.metrics[key] = MeanById()  # DistributedSampler's padding repeats count once
 
     def task_weights(self) -> dict[str, float]:
         return {"label": self.label_weight, **dict(zip(self.teacher_names or [], self.teacher_weights))}
@@ -214,11 +213,11 @@ class DistillationModule(BackboneModule):
             picked = self.rank_options(batch["input"], batch["choices"])
             results["rank"] = [float(p == g) for p, g in zip(picked, batch["answer_index"])]
         for mode, correct in results.items():
-            for ds, c in zip(batch["dataset"], correct):
+            for rid, ds, c in zip(batch["id"], batch["dataset"], correct):
                 for name in ("all", ds):
                     key = self._metric_ids.get((mode, name))
                     if key is not None:
-                        self.metrics[key].update(torch.tensor(c, device=self.device))
+                        self.metrics[key].update(c, f"{ds}/{rid}")
 
     def _is_first_eval_batch(self) -> bool:
         return getattr(self, "_eval_batches", 0) == 0

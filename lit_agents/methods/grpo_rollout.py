@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from lit_agents.backbone import unwrap
-from lit_agents.generation import Prompt, render_prompts
+from lit_agents.generation import Prompt, decoding_kwargs, render_prompts
 from lit_agents.losses.grpo import selective_log_softmax
 
 
@@ -152,9 +152,9 @@ def generate_rollout(model, tokenizer, prompt_rows: list[list[int]], *, encoder_
     # repetition_penalty / top_k set explicitly: a hub model's generation_config must not change the sampling
     # distribution behind the loss's back (the log-probs only know the temperature)
     kwargs: dict[str, Any] = dict(max_new_tokens=max_completion_length, num_return_sequences=num_generations,
-                                  pad_token_id=pad, eos_token_id=eos, do_sample=do_sample, repetition_penalty=1.0)
-    if do_sample:
-        kwargs.update(temperature=temperature, top_p=top_p, top_k=top_k or 0)
+                                  pad_token_id=pad, eos_token_id=eos,
+                                  **decoding_kwargs(do_sample=do_sample, temperature=temperature, top_p=top_p,
+                                                    top_k=top_k))
     if pad is not None and pad != eos:
         kwargs["suppress_tokens"] = [pad]  # so a pad in the output can only mean "this row had stopped"
     if stop:

@@ -33,7 +33,6 @@ from typing import Literal
 
 import torch
 import torch.distributed as dist
-from torchmetrics import MeanMetric
 
 from lit_agents.alignment.judges import SafetyJudge, load_text
 from lit_agents.alignment.collectives import broadcast_object, gather_objects, plain
@@ -45,6 +44,7 @@ from lit_agents.generation import gathered_params, sample_with_model
 from lit_agents.logging_utils import log_image, run_dir
 from lit_agents.methods.base import BackboneModule, Schedule
 from lit_agents.methods.sft import check_loss_mask, response_nll, tokenize_prompt_response
+from lit_agents.metrics import MeanById
 from lit_agents.scoring import choice_logprobs, ranked_choice_correct
 
 log = logging.getLogger(__name__)
@@ -147,7 +147,8 @@ class IterAlignModule(BackboneModule):
         tasks = eval_tasks if eval_tasks is not None else {"truthfulqa_mc1": [],
                                                            "hhh": ["harmless", "helpful", "honest", "other"]}
         self.metric_names = [f"{t}/all" for t in tasks] + [f"{t}/{c}" for t, cs in tasks.items() for c in cs]
-        self.eval_metrics = torch.nn.ModuleDict({n.replace("/", "__"): MeanMetric() for n in self.metric_names})
+        # MeanById: DistributedSampler's padding repeats count once
+        self.eval_metrics = torch.nn.ModuleDict({n.replace("/", "__"): MeanById() for n in self.metric_names})
         # loop state, saved in checkpoints
         self.iteration = 0
         self.prompts_consumed = 0
@@ -357,14 +358,16 @@ class IterAlignModule(BackboneModule):
         scores = choice_logprobs(self.model, self.tokenizer, batch["context"], batch["choices"],
                                  max_length=self.eval_max_length, batch_size=self.eval_batch_size,
                                  normalize=self.eval_normalize)
-        for task, cat, ok in zip(batch["task"], batch["category"], ranked_choice_correct(scores, batch["label"])):
+        ids = batch.get("id") or [f"{t}/{c}" for t, c in zip(batch["task"], batch["context"])]
+        for rid, task, cat, ok in zip(ids, batch["task"], batch["category"],
+                                      ranked_choice_correct(scores, batch["label"])):
             key = f"{task}/all".replace("/", "__")
             if key not in self.eval_metrics:
                 raise ValueError(f"evaluation task {task!r} is not in model.eval_tasks {self.metric_names}")
-            self.eval_metrics[key].update(float(ok))
+            self.eval_metrics[key].update(float(ok), rid)
             cat_key = f"{task}/{cat}".replace("/", "__")
             if cat_key in self.eval_metrics:
-                self.eval_metrics[cat_key].update(float(ok))
+                self.eval_metrics[cat_key].update(float(ok), rid)
 
     def on_train_start(self) -> None:
         """Score the evaluation sets once before the first iteration (the base model: iteration 0)."""

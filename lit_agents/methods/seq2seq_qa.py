@@ -30,7 +30,7 @@ from lit_agents.generation import gathered_params, sample_with_model
 from lit_agents.logging_utils import run_dir
 from lit_agents.methods.base import BackboneModule, Schedule
 from lit_agents.methods.sft import IGNORE_INDEX, check_loss_mask, masked_nll
-from lit_agents.metrics import qa_scores
+from lit_agents.metrics import qa_scores, unique_by_id
 
 log = logging.getLogger(__name__)
 
@@ -196,10 +196,7 @@ class Seq2SeqQAModule(BackboneModule):
             parts: list[list[dict]] = [None] * dist.get_world_size()  # type: ignore[list-item]
             dist.all_gather_object(parts, rows)
             rows = [r for part in parts for r in part]
-        unique: dict[str, dict] = {}
-        for r in rows:  # DistributedSampler pads with repeats: keep one row per id
-            unique.setdefault(r["id"], r)
-        return sorted(unique.values(), key=lambda r: r["id"])
+        return unique_by_id(rows)  # DistributedSampler pads with repeats: keep one row per id
 
     def _eval_epoch_end(self, stage: str) -> None:
         rows = self._gather_rows()

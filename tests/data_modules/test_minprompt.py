@@ -140,3 +140,20 @@ def test_selection_modes_on_real_sample(nlp):
     assert set(strict) < set(dom)
     qs = generate_questions(sents, dom, contexts, [str(i) for i in range(len(contexts))], clause_questions=False)
     assert len(qs) == sum(len(sents[i]["entities"]) for i in dom)  # one QA pair per entity
+
+
+def test_augmentation_cache_key_follows_the_pipeline_that_loads(tmp_path):
+    """issue 14 item 4: the same ``ner_pipeline`` option can load the gazetteer fallback (not installed) or a
+    real pipeline; the MinPrompt cache key must change with what loads, not stay on the option's name."""
+    import spacy
+
+    from data_modules.qa_datamodule import FewShotQADataModule, MinPromptOptions
+
+    pipe = tmp_path / "my_ner"
+    dm = FewShotQADataModule(augmentation="minprompt", cache_dir=str(tmp_path / "cache"),
+                             minprompt=MinPromptOptions(ner_pipeline=str(pipe)))
+    fallback_key = dm._aug_key()  # the directory does not exist yet: gazetteer fallback
+    nlp = spacy.blank("en")
+    nlp.add_pipe("sentencizer")
+    nlp.to_disk(pipe)
+    assert dm._aug_key() != fallback_key

@@ -202,3 +202,24 @@ def test_two_live_teachers_local_seq2seq_and_openai_endpoint(tmp_path, tiny_teac
     assert len((tmp_path / "cache" / "teacher_chat-remote.jsonl").read_text().splitlines()) == 6
     batch = next(iter(dm.train_dataloader()))
     assert len(batch["rationales"][0]) == 2 and batch["input"][0].count("\n(") == 4
+
+
+def test_processed_cache_keys_data_and_rationale_files_by_content(tmp_path):
+    """issue 14 item 4: the TinyLLM processed-data directory (and a pre-collected teacher's identity) follow the
+    files' content: the same paths with an edited file get a new key."""
+    import shutil
+
+    from data_modules.io import samples_dir
+
+    root = tmp_path / "tinyllm"
+    shutil.copytree(samples_dir() / "tinyllm" / "obqa", root / "obqa")
+    src = MCQASource(name="obqa", train=str(root / "obqa" / "obqa_train.json"), max_train=6)
+    teacher = PreCollectedRationales("flan-t5-xl", root=str(root), teacher="flan_t5")
+    dm = MCQADistillDataModule([src], teachers=[teacher], cache_dir=str(tmp_path / "cache"))
+    before, ident = dm.fingerprint(), teacher.identity()
+    train = root / "obqa" / "obqa_train.json"
+    train.write_text(train.read_text().replace("?", " ?", 1))
+    assert dm.fingerprint() != before
+    rationales = next((root / "obqa" / "llm").glob("train_CoT_*.json"))
+    rationales.write_text(rationales.read_text().replace("the", "a", 1))
+    assert PreCollectedRationales("flan-t5-xl", root=str(root), teacher="flan_t5").identity() != ident

@@ -98,3 +98,16 @@ def test_cli_ddp_two_processes_trains_and_reports_per_dataset_accuracy(tmp_path)
     assert any(k.startswith("val/acc_rank/") for k in keys)
     stats = next((tmp_path / "cache").rglob("stats.json"))
     assert '"flan-t5-xl"' in stats.read_text()
+
+
+def test_eval_accuracy_counts_a_padding_repeat_once(module):
+    """issue 14 item 5: DistributedSampler pads the last rank's share with repeats of the first items; a
+    repeated id must not count twice. A one-option question is always right (option 0 is the answer), one whose
+    answer index is past its only option always wrong: [right, wrong, right-again] must give 0.5, not 2/3."""
+    module.eval_generate = False
+    module._metric_ids, module.metrics = {}, torch.nn.ModuleDict()
+    module.setup("validate")
+    batch = {"id": ["q1", "q2", "q1"], "dataset": ["obqa"] * 3, "input": ["a?", "b?", "a?"],
+             "answer_text": ["x", "y", "x"], "choices": [["x"], ["y"], ["x"]], "answer_index": [0, 1, 0]}
+    module._eval_step(batch, "val")
+    assert float(module.metrics[module._metric_ids[("rank", "all")]].compute()) == 0.5

@@ -251,6 +251,7 @@ def test_fast_sampler_uses_the_supported_cache_api():
     assert torch.equal(seq[:, ids.shape[1]:].repeat_interleave(2, dim=0), got)
 
 
+@pytest.mark.parametrize("arch", ["llama", "t5"])
 def test_scored_logps_match_the_sampling_distribution(arch):
     """per_token_logps (left padding, position ids, decoder start) equals the log-softmax of the logits
     ``generate`` sampled from, token by token."""

@@ -127,3 +127,25 @@ def test_cli_ddp_two_processes(tmp_path):
     evals = _rows(next(tmp_path.rglob("evaluation.jsonl")))
     assert [e["iteration"] for e in evals] == [0, 1, 2] and "hhh/honest" in evals[-1]["metrics"]
     assert (next(tmp_path.rglob("summary.md"))).read_text().count("### Iteration") == 2
+
+
+def test_eval_accuracy_counts_a_padding_repeat_once():
+    """issue 14 item 5: a DistributedSampler padding repeat (same id) counts once. A one-choice item is always
+    right, a two-identical-choice item always wrong (a tie): [right, wrong, right-again] -> 0.5, not 2/3."""
+    module = _module()
+    batch = {"id": ["t/1", "t/2", "t/1"], "task": ["truthfulqa_mc1"] * 3, "category": ["all"] * 3,
+             "context": ["Q: a?\nA:", "Q: b?\nA:", "Q: a?\nA:"], "choices": [[" yes"], [" no", " no"], [" yes"]],
+             "label": [0, 0, 0]}
+    module._score_batch(batch)
+    assert float(module.eval_metrics["truthfulqa_mc1__all"].compute()) == 0.5
+
+
+def test_evaluation_sets_come_as_one_loader_with_ids():
+    """issue 14 item 7: one evaluation loader (``test`` prints one column of task-named metrics, not the same
+    metrics under five "DataLoader i" columns); every item has an id."""
+    dm = _data(eval_sets=True)
+    dm.setup("validate")
+    (loader,) = dm.val_dataloader()
+    items = [r for b in loader for r in zip(b["id"], b["task"])]
+    assert len(items) == 4 and len({i for i, _ in items}) == 4
+    assert {t for _, t in items} == {"truthfulqa_mc1", "hhh"}
