@@ -105,20 +105,28 @@ def render_prompts(tokenizer, prompts: Sequence[Prompt], apply_chat_template: bo
 
 @contextlib.contextmanager
 def gathered_params(module: torch.nn.Module | None):
-    """Gather FSDP-sharded parameters for generation.
+    """Full FSDP parameters for generation, gathered wherever torch allows it.
 
-    ``model.generate`` bypasses the FSDP root's forward, so the root's flat-sharded parameters would be
-    missing; this summons the full parameters (read-only) for the duration. Pass the LightningModule (its
-    trainer's wrapped model is used) or any module; a no-op when nothing is sharded.
+    ``model.generate`` bypasses the FSDP root's forward, so the root's sharded parameters (embeddings, head,
+    norms) would be missing. Pass the LightningModule (its trainer's wrapped root is used) or any module.
+
+    - outside the root's forward (``on_*`` hooks, GRPO rollouts): the full parameters are summoned read-only
+      for the duration, one gather;
+    - already summoned (``BackboneFSDPStrategy`` runs validation/test/predict steps that way): nothing to do;
+    - inside the root's forward/backward (a ``training_step``): torch forbids a manual gather there, and none
+      is needed: the root's pre-forward has gathered its own parameters and each wrapped block gathers its
+      shard in its own forward;
+    - nothing sharded: a no-op.
     """
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    from torch.distributed.fsdp._common_utils import TrainingState
 
     root = module
     trainer = getattr(module, "_trainer", None)
     if trainer is not None and getattr(trainer.strategy, "model", None) is not None:
         root = trainer.strategy.model
     outer = next((m for m in root.modules() if isinstance(m, FSDP)), None) if root is not None else None
-    if outer is None:
+    if outer is None or getattr(outer, "training_state", TrainingState.IDLE) != TrainingState.IDLE:
         yield
         return
     with FSDP.summon_full_params(outer, writeback=False, recurse=True):

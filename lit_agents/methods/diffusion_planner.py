@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from data_modules.basketball.trajectories import TRANSITION_DIM, MinMaxNormalizer, position_channels
 from lit_agents.checkpoint_io import safe_torch_load
+from lit_agents.methods.clipping import GradientClippingMixin
 from lit_agents.nets.temporal_unet import TemporalUNet, ValueNet, check_horizon
 from lit_agents.planning.ema import EMAConfig, EMAWeights
 from lit_agents.planning.guidance import GuidanceConfig, GuidedSampler, apply_conditioning
@@ -93,7 +94,7 @@ def start_mask(horizon: int, device: torch.device | None = None) -> Tensor:
     return mask
 
 
-class DiffusionPlanner(L.LightningModule):
+class DiffusionPlanner(GradientClippingMixin, L.LightningModule):
     """PlayBest's planner. Batches are dicts with ``traj`` [B, H, 66] (feet) and ``returns`` [B].
 
     Args:

@@ -165,7 +165,7 @@ class DistillationModule(BackboneModule):
         """Greedy answers generated with the label prefix."""
         from lit_agents.generation import gathered_params, sample_with_model
 
-        with gathered_params(self.model):
+        with gathered_params(self):
             return sample_with_model(self.model, self.tokenizer, [self.label_prefix + x for x in inputs],
                                      max_new_tokens=self.max_label_length, temperature=0.0,
                                      max_prompt_length=self.max_input_length)

@@ -308,15 +308,8 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         self._log_generation(prepared, stats, batch_size=max(1, n_rows))
 
     def _clip(self, opt) -> None:
-        """Gradient-norm clipping; under FSDP through the root's ``clip_grad_norm_`` (the norm over all shards),
-        which Lightning's precision plugin does not offer for FSDP."""
-        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-
-        root = getattr(self.trainer.strategy, "model", None)
-        if isinstance(root, FSDP):
-            root.clip_grad_norm_(self.max_grad_norm)
-        else:
-            self.clip_gradients(opt, gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm")
+        """Gradient-norm clipping, the shared way (the FSDP root's norm over all shards under FSDP)."""
+        self.configure_gradient_clipping(opt, self.max_grad_norm, "norm")
 
     def _check_first_rollout(self, ro: Rollout) -> None:
         """Loud-mask check at step 0: log one prompt + completion with the trained tokens in ⟦…⟧."""

@@ -305,7 +305,7 @@ class IterAlignModule(BackboneModule):
         opt.zero_grad()
         self.manual_backward(loss)
         if self.gradient_clip_val:
-            self.clip_gradients(opt, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
+            self.configure_gradient_clipping(opt, self.gradient_clip_val, "norm")
         opt.step()
         if sched is not None:
             sched.step()
