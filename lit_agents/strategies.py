@@ -6,6 +6,7 @@ The same strategy runs on GPUs (NCCL) and, for tests and debugging, on CPU proce
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,21 @@ def keep_fp32_master_weights(module: Module) -> int:
     return n
 
 
+@contextmanager
+def unsharded(module: Module) -> Iterator[Module]:
+    """The module to call with whole weights and no FSDP hooks: for an FSDP unit, its inner module with the
+    unit's parameters summoned read-only (allowed inside the root's forward, since the unit itself is idle);
+    any other module as it is. For ``torch.autograd.grad`` with respect to inputs (PlayBest's value guidance),
+    which FSDP's backward hooks do not support."""
+    from torch.distributed.fsdp import FullyShardedDataParallel
+
+    if not isinstance(module, FullyShardedDataParallel):
+        yield module
+        return
+    with FullyShardedDataParallel.summon_full_params(module, writeback=False, recurse=True):
+        yield module.module
+
+
 def _disable_kv_cache(model: Module) -> None:
     """Activation checkpointing re-runs each block's forward in backward; with ``use_cache`` on, a transformers
     block appends its keys/values to the step's ``DynamicCache`` a second time during that recompute, so the
@@ -48,6 +64,32 @@ def _disable_kv_cache(model: Module) -> None:
             config.use_cache = False
 
 
+def backbone_wrap_policy(model: Module, blocks: set[type]):
+    """FSDP units: every transformer block, and every outermost transformers model (the policy, a reference
+    model) as a unit of its own for the rest of its weights (embeddings, head, final norm; tied weights stay
+    in one unit; a peft model is wrapped whole, so its ``generate`` runs through the unit), and the submodules
+    a LightningModule lists in ``fsdp_wrap_modules()`` (PlayBest's nets and their EMA copies). The root (the LightningModule) then owns no parameters, which manual optimisation needs:
+    IterAlign and GRPO call ``backward`` inside ``training_step``, i.e. inside the root's forward, and FSDP's
+    post-backward hook of a unit still in its forward fails (``Expects BACKWARD_PRE or BACKWARD_POST``)."""
+    from torch.distributed.fsdp.wrap import CustomPolicy
+    from transformers import PreTrainedModel
+
+    outer: set[int] = set()
+
+    def visit(m: Module) -> None:
+        for child in m.children():
+            if isinstance(child, PreTrainedModel) or type(child).__name__.startswith("PeftModel"):
+                outer.add(id(child))
+            else:
+                visit(child)
+
+    visit(model)
+    declared = getattr(model, "fsdp_wrap_modules", None)
+    if callable(declared):
+        outer.update(id(m) for m in declared())
+    return CustomPolicy(lambda m: type(m) in blocks or id(m) in outer)
+
+
 class BackboneFSDPStrategy(FSDPStrategy):
     """``FSDPStrategy`` whose wrap (and activation-checkpointing) policy is the backbone's transformer block
     classes, read from the model's ``_no_split_modules`` at set-up (LlamaDecoderLayer, T5Block, ...).
@@ -56,15 +98,17 @@ class BackboneFSDPStrategy(FSDPStrategy):
 
     - runs on CPU processes with gloo (``device_id=cpu``; Lightning passes none for a CPU device);
     - under mixed precision the sharded parameters are float32 (master weights), compute in bf16/fp16;
-    - validation/test/predict steps run outside the root's forward with the full parameters gathered once
-      (read-only), so generation inside them (``model.generate`` bypasses the root's forward) sees whole
-      weights; torch forbids gathering them inside the root's forward.
+    - the root (the LightningModule) owns no parameters: every outermost transformers model is a unit, so
+      generation runs through that unit's forward (:func:`lit_agents.generation.model_generate`) and manual
+      optimisation can call ``backward`` inside ``training_step`` (see :meth:`backward`).
     """
 
     def __init__(self, activation_checkpointing_blocks: bool = True, state_dict_type: str = "sharded",
                  sharding_strategy: str = "FULL_SHARD", **kwargs: Any):
         super().__init__(state_dict_type=state_dict_type, sharding_strategy=sharding_strategy, **kwargs)
         self.activation_checkpointing_blocks = activation_checkpointing_blocks
+        self._user_wrap_policy = "auto_wrap_policy" in self.kwargs
+        self._user_checkpointing = bool(self._activation_checkpointing_kwargs)
 
     @property
     def fsdp_device_id(self) -> torch.device | int | None:
@@ -79,9 +123,10 @@ class BackboneFSDPStrategy(FSDPStrategy):
         if any(isinstance(m, FullyShardedDataParallel) for m in model.modules()):
             return super()._setup_model(model)
         blocks = transformer_block_classes(model)
-        if blocks and "auto_wrap_policy" not in self.kwargs:
-            self.kwargs["auto_wrap_policy"] = ModuleWrapPolicy(blocks)
-            if self.activation_checkpointing_blocks and not self._activation_checkpointing_kwargs:
+        if (blocks or hasattr(model, "fsdp_wrap_modules")) and not self._user_wrap_policy:
+            # built for this model object each set-up (the policy names modules by identity)
+            self.kwargs["auto_wrap_policy"] = backbone_wrap_policy(model, blocks)
+            if blocks and self.activation_checkpointing_blocks and not self._user_checkpointing:
                 self._activation_checkpointing_kwargs = {"auto_wrap_policy": ModuleWrapPolicy(blocks)}
         if self._activation_checkpointing_kwargs:
             _disable_kv_cache(model)
@@ -93,27 +138,72 @@ class BackboneFSDPStrategy(FSDPStrategy):
                                          **self.kwargs)
         _move_torchmetrics_to_device(model, self.root_device)
         _setup_activation_checkpointing(model, self._activation_checkpointing_kwargs)
+        # Make the LightningModule's wrapper the root now: a unit first called outside the root's forward (GRPO
+        # rollouts in on_train_batch_start, IterAlign's evaluation in on_train_start) would otherwise make
+        # itself a root on its first forward, and the real root's first forward then fails.
+        from torch.distributed.fsdp._runtime_utils import _lazy_init
+
+        _lazy_init(model, model)
         return model
 
-    @contextmanager
-    def _full_params(self):
+    def training_step(self, *args: Any, **kwargs: Any) -> Any:
+        self._in_training_step = True  # the step runs inside the root's forward
+        try:
+            return super().training_step(*args, **kwargs)
+        finally:
+            self._in_training_step = False
+
+    def backward(self, closure_loss: torch.Tensor, optimizer: Any, *args: Any, **kwargs: Any) -> torch.Tensor:
+        """Manual optimisation (IterAlign, GRPO) calls ``backward`` inside ``training_step``, i.e. before the
+        root's forward has returned, so the root never registers FSDP's end-of-backward callback (it does so
+        from a hook on its forward's outputs). Without it the reduced gradient shards are never handed to the
+        optimiser and the units stay in their backward state (``clip_grad_norm_`` and the next forward fail).
+        Queue that callback from the loss itself: it runs at the end of this backward, as after a normal one."""
         from torch.distributed.fsdp import FullyShardedDataParallel
 
-        with torch.no_grad(), FullyShardedDataParallel.summon_full_params(self.model, writeback=False,
-                                                                          recurse=True):
-            yield
+        root = self.model
+        if getattr(self, "_in_training_step", False) and isinstance(root, FullyShardedDataParallel) \
+                and closure_loss.requires_grad:
+            closure_loss.register_hook(self._queue_post_backward_callback)
+        return super().backward(closure_loss, optimizer, *args, **kwargs)
 
-    def validation_step(self, *args: Any, **kwargs: Any) -> Any:
-        with self.precision_plugin.val_step_context(), self._full_params():
-            return self.lightning_module.validation_step(*args, **kwargs)
+    def _queue_post_backward_callback(self, grad: torch.Tensor) -> torch.Tensor:
+        import functools
 
-    def test_step(self, *args: Any, **kwargs: Any) -> Any:
-        with self.precision_plugin.test_step_context(), self._full_params():
-            return self.lightning_module.test_step(*args, **kwargs)
+        from torch.autograd import Variable
+        from torch.distributed.fsdp._runtime_utils import _post_backward_final_callback
 
-    def predict_step(self, *args: Any, **kwargs: Any) -> Any:
-        with self.precision_plugin.predict_step_context(), self._full_params():
-            return self.lightning_module.predict_step(*args, **kwargs)
+        root = self.model
+        if not root.__dict__.get("_post_backward_callback_queued", False):  # set on the root by its forward
+            root._post_backward_callback_queued = True
+            Variable._execution_engine.queue_callback(functools.partial(_post_backward_final_callback, root, root))
+        return grad
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], filepath, storage_options: Any | None = None) -> None:
+        """A sharded checkpoint is written to ``<name>.partial`` and renamed into place once every rank's shard
+        and the metadata are on disk, so a kill mid-save never leaves a torn ``last.ckpt`` (shards of one step
+        with the metadata of another) for ``--ckpt_path last`` to resume from."""
+        if self._state_dict_type != "sharded":
+            return super().save_checkpoint(checkpoint, filepath, storage_options)
+        import shutil
+
+        path = Path(self.broadcast(str(filepath)))
+        partial, old = path.with_name(path.name + ".partial"), path.with_name(path.name + ".old")
+        if self.global_rank == 0 and partial.exists():
+            shutil.rmtree(partial)
+        self.barrier("fsdp_save_start")
+        super().save_checkpoint(checkpoint, partial, storage_options)
+        self.barrier("fsdp_save_written")
+        if self.global_rank == 0:
+            if path.is_dir():
+                path.rename(old)
+            elif path.exists():
+                path.unlink()
+            partial.rename(path)
+            if old.exists():
+                shutil.rmtree(old)
+        self.barrier("fsdp_save_done")
+        return None
 
     def load_checkpoint(self, checkpoint_path, weights_only: bool | None = None) -> dict[str, Any]:
         """Lightning's FSDP reads a full (single-file) checkpoint with an unrestricted unpickler: check the file

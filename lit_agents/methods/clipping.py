@@ -21,6 +21,10 @@ class GradientClippingMixin:
 
         root = getattr(self.trainer.strategy, "model", None)
         if gradient_clip_val and isinstance(root, FSDP) and (gradient_clip_algorithm or "norm") == "norm":
+            from torch.distributed.fsdp._common_utils import TrainingState
+
+            if root.training_state != TrainingState.IDLE and all(p.grad is None for p in root.parameters()):
+                return  # no backward ran in this step on any rank (backward under FSDP is collective)
             root.clip_grad_norm_(float(gradient_clip_val))
             return
         self.clip_gradients(optimizer, gradient_clip_val=gradient_clip_val,
