@@ -5,8 +5,8 @@
 - :class:`CachedGenerator`: wraps either; every result is appended to a JSONL file as it arrives, so an
   interrupted collection resumes by calling the backend only for the prompts still missing.
 
-:func:`sample_with_model` is the same local generation for a model being trained (GRPO, IterAlign), and
-:func:`gathered_params` makes it work when the model is sharded by FSDP.
+:func:`sample_with_model` is the same local generation for a model being trained (GRPO, IterAlign);
+:func:`model_generate` (which it uses) and :func:`gathered_params` make it work when the model is sharded by FSDP.
 """
 
 from __future__ import annotations
@@ -105,24 +105,81 @@ def render_prompts(tokenizer, prompts: Sequence[Prompt], apply_chat_template: bo
 
 @contextlib.contextmanager
 def gathered_params(module: torch.nn.Module | None):
-    """Gather FSDP-sharded parameters for generation.
+    """Whole FSDP parameters for code that reads them outside any unit's forward, gathered where torch allows.
 
-    ``model.generate`` bypasses the FSDP root's forward, so the root's flat-sharded parameters would be
-    missing; this summons the full parameters (read-only) for the duration. Pass the LightningModule (its
-    trainer's wrapped model is used) or any module; a no-op when nothing is sharded.
+    Pass the LightningModule (its trainer's wrapped root is used) or any module. Under
+    ``BackboneFSDPStrategy`` the root owns no parameters (every block and every outermost transformers model
+    is a unit that gathers its own in its forward, and :func:`model_generate` routes ``generate`` through
+    the unit), so there is nothing to gather and this is a no-op, inside the root's forward or not. A root
+    that does own parameters (a plain ``FSDPStrategy`` wrap) gets them summoned read-only for the duration,
+    outside its forward; inside it (a ``training_step``) torch forbids that and its pre-forward has gathered
+    them already. Without FSDP: a no-op.
     """
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    from torch.distributed.fsdp._common_utils import TrainingState
 
     root = module
     trainer = getattr(module, "_trainer", None)
     if trainer is not None and getattr(trainer.strategy, "model", None) is not None:
         root = trainer.strategy.model
     outer = next((m for m in root.modules() if isinstance(m, FSDP)), None) if root is not None else None
-    if outer is None:
+    if outer is None or getattr(outer, "_handle", None) is None \
+            or getattr(outer, "training_state", TrainingState.IDLE) != TrainingState.IDLE:
         yield
         return
     with FSDP.summon_full_params(outer, writeback=False, recurse=True):
         yield
+
+
+def forward_is_collective(model: torch.nn.Module) -> bool:
+    """Under FSDP with more than one rank every forward of ``model`` gathers shards with the other ranks: every
+    rank must then run as many forwards as the others (decoding steps, scoring chunks)."""
+    import torch.distributed as dist
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+    return isinstance(model, FSDP) and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def max_over_ranks(model: torch.nn.Module, n: int) -> int:
+    """The largest ``n`` over the ranks when ``model``'s forward is a collective (else ``n``)."""
+    if not forward_is_collective(model):
+        return n
+    import torch.distributed as dist
+
+    t = torch.tensor([n], dtype=torch.long, device=next(model.parameters()).device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return int(t.item())
+
+
+def through_unit(model: torch.nn.Module, fn, *args: Any, **kwargs: Any) -> Any:
+    """``fn(module, *args, **kwargs)`` run inside ``model``'s forward when ``model`` is an FSDP unit
+    (``BackboneFSDPStrategy`` makes every outermost transformers model one), so the unit's weights are gathered
+    for code that does not go through its forward (``generate``, calling ``get_encoder()`` directly); each
+    transformer block gathers its own in its forward. Works inside the root's forward (Lightning's steps) and
+    outside it alike. Otherwise (no FSDP, or inside ``summon_full_params``) just ``fn(model, ...)``."""
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+    from torch.distributed.fsdp._common_utils import TrainingState
+
+    if not isinstance(model, FSDP) or model.training_state == TrainingState.SUMMON_FULL_PARAMS:
+        return fn(model, *args, **kwargs)
+    inner = model.module
+    forward = inner.forward
+
+    def redirected(*a: Any, **kw: Any) -> Any:
+        inner.forward = forward  # fn may call the real forward
+        return fn(inner, *a, **kw)
+
+    inner.forward = redirected
+    try:
+        return model(*args, **kwargs)
+    finally:
+        inner.forward = forward
+
+
+def model_generate(model: torch.nn.Module, **kwargs: Any) -> torch.Tensor:
+    """``model.generate(**kwargs)``, also when ``model`` is an FSDP unit (see :func:`through_unit`); under FSDP
+    transformers' ``generate`` keeps every rank decoding until all are done (``synced_gpus``)."""
+    return through_unit(model, lambda m, **kw: m.generate(**kw), **kwargs)
 
 
 @torch.no_grad()
@@ -171,7 +228,7 @@ def sample_with_model(model: torch.nn.Module, tokenizer, prompts: Sequence[Promp
     was_training = model.training
     model.eval()
     try:
-        out = model.generate(**enc, **gen_kwargs)
+        out = model_generate(model, **enc, **gen_kwargs)
     finally:
         model.train(was_training)
     if not enc_dec:

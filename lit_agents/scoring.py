@@ -12,6 +12,7 @@ from typing import Literal
 
 import torch
 
+from lit_agents.generation import max_over_ranks
 from lit_agents.methods.sft import IGNORE_INDEX, masked_nll
 
 
@@ -37,7 +38,12 @@ def choice_logprobs(model: torch.nn.Module, tokenizer, contexts: Sequence[str], 
     rows = [_encode_pair(tokenizer, contexts[i], c, max_length) for i, c in pairs]
     device = next(model.parameters()).device
     scores: list[float] = []
-    for s in range(0, len(rows), batch_size):
+    starts = list(range(0, len(rows), batch_size))
+    # FSDP: every rank runs as many forwards as the busiest one (the extra ones re-score a chunk, discarded)
+    extra = max_over_ranks(model, len(starts)) - len(starts)
+    for n_call, s in enumerate(starts + [starts[-1] if starts else 0] * extra):
+        if n_call >= len(starts) and not rows:
+            rows = [_encode_pair(tokenizer, "", tokenizer.eos_token or " ", max_length)]
         chunk = rows[s:s + batch_size]
         width = max(len(a) + len(b) for a, b in chunk)
         ids = torch.full((len(chunk), width), tokenizer.pad_token_id, dtype=torch.long)
@@ -52,7 +58,8 @@ def choice_logprobs(model: torch.nn.Module, tokenizer, contexts: Sequence[str], 
         nll = masked_nll(logits, labels.to(device), shift=True, reduction="none")
         if normalize == "mean":
             nll = nll / torch.tensor([len(b) for _, b in chunk], device=nll.device)
-        scores.extend((-nll).tolist())
+        if n_call < len(starts):
+            scores.extend((-nll).tolist())
     out, k = [], 0
     for cs in choices:
         out.append(scores[k:k + len(cs)])

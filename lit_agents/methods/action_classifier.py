@@ -15,11 +15,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lit_agents.methods.clipping import GradientClippingMixin
 from lit_agents.methods.reliable_eval import ReLiableEvalMixin
 from lit_agents.nets.history_encoder import EncoderSpec, HistoryEncoder
 
 
-class ActionClassifier(ReLiableEvalMixin, L.LightningModule):
+class ActionClassifier(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):
     """Behaviour cloning baseline: predict the logged action from the state."""
 
     def __init__(self, flat_dim: int = 37, in_channels: int = 17, window: int = 3,

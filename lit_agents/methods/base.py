@@ -9,6 +9,7 @@ import lightning as L
 import torch
 
 from lit_agents.backbone import BackboneConfig, Task, is_encoder_decoder
+from lit_agents.methods.clipping import GradientClippingMixin
 
 Schedule = Literal["constant", "linear", "cosine"]
 
@@ -25,7 +26,7 @@ def warmup_schedule(step: int, *, warmup_steps: int, total_steps: int, kind: Sch
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-class BackboneModule(L.LightningModule):
+class BackboneModule(GradientClippingMixin, L.LightningModule):
     """Holds ``self.model`` and ``self.tokenizer`` built from a :class:`BackboneConfig`; AdamW + schedule.
 
     Subclasses call ``super().__init__(backbone, task=..., ...)`` and ``self.save_hyperparameters()``.

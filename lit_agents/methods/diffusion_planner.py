@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from data_modules.basketball.trajectories import TRANSITION_DIM, MinMaxNormalizer, position_channels
 from lit_agents.checkpoint_io import safe_torch_load
+from lit_agents.methods.clipping import GradientClippingMixin
 from lit_agents.nets.temporal_unet import TemporalUNet, ValueNet, check_horizon
 from lit_agents.planning.ema import EMAConfig, EMAWeights
 from lit_agents.planning.guidance import GuidanceConfig, GuidedSampler, apply_conditioning
@@ -93,7 +94,7 @@ def start_mask(horizon: int, device: torch.device | None = None) -> Tensor:
     return mask
 
 
-class DiffusionPlanner(L.LightningModule):
+class DiffusionPlanner(GradientClippingMixin, L.LightningModule):
     """PlayBest's planner. Batches are dicts with ``traj`` [B, H, 66] (feet) and ``returns`` [B].
 
     Args:
@@ -206,6 +207,12 @@ class DiffusionPlanner(L.LightningModule):
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=True, batch_size=len(batch["traj"]))
         return losses["loss"]
 
+    def fsdp_wrap_modules(self) -> list[nn.Module]:
+        """FSDP units (``BackboneFSDPStrategy``): each network that is called (so its forward gathers it), live
+        and averaged; a live net and its EMA copy have the same parameters in the same order, so they shard
+        alike and ``EMAWeights.update`` pairs each rank's local shards element by element."""
+        return [self.nets["unet"], self.nets["value"], self.ema.model["unet"], self.ema.model["value"]]
+
     def optimizer_step(self, *args, **kwargs) -> None:
         # The EMA update belongs to the optimiser step (not to on_train_batch_end, which runs after the
         # checkpoint callbacks: a checkpoint would then hold the EMA of the step before and a resumed run drift).
@@ -235,10 +242,13 @@ class DiffusionPlanner(L.LightningModule):
     def plan(self, start: Tensor, *, scale: float | None = None, planning: PlanningConfig | None = None,
              defence: str | None = None, generator: torch.Generator | None = None) -> dict[str, Tensor]:
         """Plan possessions from start frames ``start`` [B, 11, 3] (feet); see ``rollout.plan_possessions``."""
+        from lit_agents.strategies import unsharded
+
         nets = self.sampling_nets()
-        return plan_possessions(self.sampler(), nets["unet"], nets["value"], self.normalizer, start.float(),
-                                self.horizon, planning or self.planning, scale=scale, defence=defence,
-                                generator=generator or self.generator())
+        with unsharded(nets["value"]) as value:  # guidance differentiates J w.r.t. the plan (FSDP: no hooks)
+            return plan_possessions(self.sampler(), nets["unet"], value, self.normalizer, start.float(),
+                                    self.horizon, planning or self.planning, scale=scale, defence=defence,
+                                    generator=generator or self.generator())
 
     def value_of(self, traj_feet: Tensor) -> Tensor:
         """J_phi at t = 0 of trajectories in feet [B, H, 66]."""

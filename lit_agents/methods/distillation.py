@@ -164,7 +164,7 @@ class DistillationModule(BackboneModule):
         """Greedy answers generated with the label prefix."""
         from lit_agents.generation import gathered_params, sample_with_model
 
-        with gathered_params(self.model):
+        with gathered_params(self):
             return sample_with_model(self.model, self.tokenizer, [self.label_prefix + x for x in inputs],
                                      max_new_tokens=self.max_label_length, temperature=0.0,
                                      max_prompt_length=self.max_input_length)
@@ -174,17 +174,23 @@ class DistillationModule(BackboneModule):
         """Index of the option the student finds likeliest as the answer to each question.
 
         Each question is encoded once; its encoder states are repeated for its options."""
-        base = unwrap(self.model)
+        from lit_agents.generation import through_unit
+
         enc = self.tokenizer([self.label_prefix + x for x in inputs], max_length=self.max_input_length,
                              truncation=True, padding=True, return_tensors="pt").to(self.device)
-        hidden = base.get_encoder()(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])[0]
         counts = torch.tensor([len(cs) for cs in choices], device=self.device)
         tgt = self.tokenizer(text_target=[c for cs in choices for c in cs], max_length=self.max_label_length,
                              truncation=True, padding=True, return_tensors="pt")
         labels = tgt["input_ids"].masked_fill(tgt["attention_mask"] == 0, IGNORE).to(self.device)
-        logits = base(encoder_outputs=(hidden.repeat_interleave(counts, dim=0),),
-                      attention_mask=enc["attention_mask"].repeat_interleave(counts, dim=0),
-                      decoder_input_ids=base.prepare_decoder_input_ids_from_labels(labels=labels)).logits
+
+        def option_logits(model):  # under FSDP inside the backbone unit's forward (get_encoder bypasses it)
+            base = unwrap(model)
+            hidden = base.get_encoder()(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"])[0]
+            return base(encoder_outputs=(hidden.repeat_interleave(counts, dim=0),),
+                        attention_mask=enc["attention_mask"].repeat_interleave(counts, dim=0),
+                        decoder_input_ids=base.prepare_decoder_input_ids_from_labels(labels=labels)).logits
+
+        logits = through_unit(self.model, option_logits)
         scores = sequence_logprob(logits, labels, self.option_score)
         out, start = [], 0
         for cs in choices:

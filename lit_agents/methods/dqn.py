@@ -25,11 +25,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lit_agents.losses.td import cql_penalty, double_q_target, max_q_target, td_loss
+from lit_agents.methods.clipping import GradientClippingMixin
 from lit_agents.methods.reliable_eval import ReLiableEvalMixin
 from lit_agents.nets.history_encoder import EncoderSpec, HistoryEncoder
 
 
-class ReLiableDQN(ReLiableEvalMixin, L.LightningModule):
+class ReLiableDQN(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):
     """Offline double DQN on ReLiable transitions (batches from ``ReLiableDataModule``)."""
 
     def __init__(self, flat_dim: int = 37, in_channels: int = 17, window: int = 3,

@@ -328,16 +328,21 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                 self._optimizer_step(opt, sched, prepared, part, stats)
         self._log_generation(prepared, stats, batch_size=max(1, n_rows))
 
-    def _clip(self, opt) -> None:
-        """Gradient-norm clipping; under FSDP through the root's ``clip_grad_norm_`` (the norm over all shards),
-        which Lightning's precision plugin does not offer for FSDP."""
+    def _zero_loss(self) -> torch.Tensor:
+        """A loss of 0 whose backward reaches every trainable weight. Under FSDP the gradient collectives run
+        in each unit's backward hooks, which only a forward through the units registers (touching the local
+        shards directly would leave this rank out of the reduce-scatter): a one-token forward of the policy."""
         from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
-        root = getattr(self.trainer.strategy, "model", None)
-        if isinstance(root, FSDP):
-            root.clip_grad_norm_(self.max_grad_norm)
-        else:
-            self.clip_gradients(opt, gradient_clip_val=self.max_grad_norm, gradient_clip_algorithm="norm")
+        if not isinstance(getattr(self.trainer.strategy, "model", None), FSDP):
+            return sum(p.sum() * 0.0 for p in self.trainable_parameters())
+        ids = torch.full((1, 1), int(self.tokenizer.pad_token_id or 0), dtype=torch.long, device=self.device)
+        extra = {"decoder_input_ids": ids} if self.encoder_decoder else {}
+        return self.model(input_ids=ids, **extra).logits.sum() * 0.0
+
+    def _clip(self, opt) -> None:
+        """Gradient-norm clipping, the shared way (the FSDP root's norm over all shards under FSDP)."""
+        self.configure_gradient_clipping(opt, self.max_grad_norm, "norm")
 
     def _check_first_rollout(self, ro: Rollout) -> None:
         """Loud-mask check at step 0: log one prompt + completion with the trained tokens in ⟦…⟧."""
@@ -363,7 +368,7 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                 for k in stats:
                     stats[k].append(getattr(out, k).detach())
             else:  # this rank has fewer rows: a zero loss keeps the gradient all-reduce in step
-                loss = sum(p.sum() * 0.0 for p in self.trainable_parameters())
+                loss = self._zero_loss()
             self.manual_backward(loss)
         if self.max_grad_norm is not None:
             self._clip(opt)

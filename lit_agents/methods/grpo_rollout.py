@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from lit_agents.backbone import unwrap
-from lit_agents.generation import Prompt, decoding_kwargs, render_prompts
+from lit_agents.generation import Prompt, decoding_kwargs, forward_is_collective, model_generate, render_prompts
 from lit_agents.losses.grpo import selective_log_softmax
 
 
@@ -98,6 +98,7 @@ def sample_decoder_only(model, p_ids: Tensor, p_mask: Tensor, *, num_generations
     """A lean KV-cached sampling loop for decoder-only policies: the same distribution as ``generate``
     (same processors, positions from the left-padded attention mask, finished rows padded), without its
     per-token bookkeeping, which dominates for small models. Returns ``[B·G, T]`` new tokens."""
+    synced = forward_is_collective(model)
     ids = p_ids.repeat_interleave(num_generations, dim=0)
     attn = p_mask.repeat_interleave(num_generations, dim=0)
     pos = (attn.cumsum(-1) - 1).clamp(min=0)
@@ -117,7 +118,7 @@ def sample_decoder_only(model, p_ids: Tensor, p_mask: Tensor, *, num_generations
         nxt = torch.where(finished, torch.full_like(nxt, pad_id), nxt)
         tokens.append(nxt)
         finished |= nxt == eos_id
-        if bool(finished.all()) or step == max_new_tokens - 1:
+        if _all_finished(finished, synced) or step == max_new_tokens - 1:
             break
         attn = torch.cat([attn, attn.new_ones(attn.shape[0], 1)], dim=1)
         cur = cur + 1
@@ -138,6 +139,17 @@ def _cache_kwargs(model) -> dict[str, Any]:
         cache = DynamicCache()
     params = inspect.signature(base.forward).parameters
     return {"cache": cache} if "cache" in params else {"past_key_values": cache}
+
+
+def _all_finished(finished: Tensor, synced: bool) -> bool:
+    """Every row has ended, on this rank or (``synced``) on every rank."""
+    if not synced:
+        return bool(finished.all())
+    import torch.distributed as dist
+
+    pending = torch.tensor([0.0 if bool(finished.all()) else 1.0], device=finished.device)
+    dist.all_reduce(pending)
+    return float(pending) == 0.0
 
 
 @torch.no_grad()
@@ -163,7 +175,7 @@ def generate_rollout(model, tokenizer, prompt_rows: list[list[int]], *, encoder_
     model.eval()
     try:
         if encoder_decoder or stop:
-            out = model.generate(input_ids=p_ids, attention_mask=p_mask, **kwargs)
+            out = model_generate(model, input_ids=p_ids, attention_mask=p_mask, **kwargs)
             comp = out[:, 1:] if encoder_decoder else out[:, p_ids.shape[1]:]
         else:
             comp = sample_decoder_only(model, p_ids, p_mask, num_generations=num_generations,
@@ -206,5 +218,5 @@ def per_token_logps(model, rollout: Rollout, *, encoder_decoder: bool, temperatu
 
 
 def _accepts_logits_to_keep(model) -> bool:
-    base = unwrap(model)
+    base = unwrap(getattr(model, "module", model))  # an FSDP unit's forward takes anything: ask the model
     return "logits_to_keep" in inspect.signature(base.forward).parameters

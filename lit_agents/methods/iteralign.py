@@ -306,7 +306,7 @@ class IterAlignModule(BackboneModule):
         opt.zero_grad()
         self.manual_backward(loss)
         if self.gradient_clip_val:
-            self.clip_gradients(opt, gradient_clip_val=self.gradient_clip_val, gradient_clip_algorithm="norm")
+            self.configure_gradient_clipping(opt, self.gradient_clip_val, "norm")
         opt.step()
         if sched is not None:
             sched.step()
@@ -352,12 +352,13 @@ class IterAlignModule(BackboneModule):
                  len(row["constitutions"]), row["sft_pairs"])
 
     # ---------------- evaluation ----------------
-    def _score_batch(self, batch: dict[str, list]) -> None:
-        """Update the accuracy metrics (inside validation/test steps the FSDP root forward has gathered the
-        root parameters; ``on_train_start`` wraps its pass in ``gathered_params``)."""
+    def _score_batch(self, batch: dict[str, list], update: bool = True) -> None:
+        """Update the accuracy metrics (``update=False``: score only, for the forward collectives of FSDP)."""
         scores = choice_logprobs(self.model, self.tokenizer, batch["context"], batch["choices"],
                                  max_length=self.eval_max_length, batch_size=self.eval_batch_size,
                                  normalize=self.eval_normalize)
+        if not update:
+            return
         ids = batch.get("id") or [f"{t}/{c}" for t, c in zip(batch["task"], batch["context"])]
         for rid, task, cat, ok in zip(ids, batch["task"], batch["category"],
                                       ranked_choice_correct(scores, batch["label"])):
@@ -378,11 +379,15 @@ class IterAlignModule(BackboneModule):
         world, rank = self.trainer.world_size, self.trainer.global_rank
         was_training = self.model.training
         self.model.eval()
-        with torch.no_grad(), gathered_params(self):  # one collective gather for the pass (FSDP); else no-op
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+        # under FSDP every forward is a collective, so every rank runs every batch (and counts only its own)
+        fsdp = isinstance(getattr(self.trainer.strategy, "model", None), FSDP)
+        with torch.no_grad(), gathered_params(self):
             for loader in loaders:  # plain loaders: shard the batches by rank here
                 for i, batch in enumerate(loader):
-                    if i % world == rank:
-                        self._score_batch(batch)
+                    if i % world == rank or fsdp:
+                        self._score_batch(batch, update=i % world == rank)
         self.model.train(was_training)
         values = self._finish_eval("val", to_logger=False)
         if values:

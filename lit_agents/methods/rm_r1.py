@@ -7,12 +7,11 @@ with ``backbone.name_or_path`` (LoRA adapters are merged into a copy first).
 """
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import asdict, is_dataclass
-from pathlib import Path
 
 from lit_agents.backbone import BackboneConfig
+from lit_agents.export import full_state_dict, save_hf, strip_prefix
 from lit_agents.methods.base import Schedule
 from lit_agents.methods.pairwise_eval import PairwiseEvalMixin
 from lit_agents.methods.sft import SFTModule
@@ -37,13 +36,20 @@ class RMR1DistillModule(PairwiseEvalMixin, SFTModule):
         self.export_dir = export_dir
 
     def on_train_end(self) -> None:
-        if self.export_dir is None or not self.trainer.is_global_zero:
+        """Export the trained policy; under FSDP the full weights are gathered first (on every rank, kept on
+        rank 0) and loaded into a fresh copy of the backbone, since the wrapped model holds only shards."""
+        if self.export_dir is None:
             return
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
         model = self.model
-        if hasattr(model, "merge_and_unload"):
-            model = copy.deepcopy(model).merge_and_unload()
-        out = Path(self.export_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        model.save_pretrained(out)
-        self.tokenizer.save_pretrained(out)
+        if isinstance(getattr(self.trainer.strategy, "model", None), FSDP):
+            state = full_state_dict(self)  # a collective: every rank takes part
+            if not self.trainer.is_global_zero:
+                return
+            model, _ = self.backbone_config.build()  # the same task inference as the module's own build
+            model.load_state_dict(strip_prefix(state, "model."))
+        elif not self.trainer.is_global_zero:
+            return
+        out = save_hf(model, self.tokenizer, self.export_dir)
         log.info("RM-R1 stage 1: policy exported to %s (stage 2: backbone.name_or_path=%s)", out, out)

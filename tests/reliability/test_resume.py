@@ -67,12 +67,23 @@ CASES = {
                                              "--model.init_args.sft_batch_size", "2", "--model.init_args.max_length",
                                              "192", "--model.init_args.red_team_sampling.max_new_tokens", "8",
                                              "--model.init_args.reflection_sampling.max_new_tokens", "8"], 2),
+    # FSDP on 2 CPU processes: sharded checkpoints (a directory per step, written atomically), SIGKILL, resume
+    "sft_fsdp": ("configs/sft.yaml", ["--config", "configs/trainer/fsdp_cpu.yaml", "--trainer.max_steps", "4",
+                                      "--trainer.limit_val_batches", "0", "--data.init_args.max_train_records", "40",
+                                      "--data.init_args.batch_size", "4", "--model.init_args.max_length", "192",
+                                      "--model.init_args.backbone.tiny.d_model", "32"], 2),
 }
 # loop state that must come back equal (besides the weights and the optimiser-step count)
 LOOP_STATE = {"rm_r1_grpo": "grpo_state", "iteralign": "iteralign"}
 
 
 def _load(path):
+    """A checkpoint as one dict; a sharded (FSDP) checkpoint directory is read with its model weights."""
+    if path.is_dir():
+        from lit_agents.export import load_checkpoint_state
+
+        meta, state = load_checkpoint_state(path)
+        return {**meta, "state_dict": state}
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
