@@ -15,10 +15,11 @@ import os
 import sys
 
 import lightning as L
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import LearningRateMonitor, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
 from lit_agents.checkpoint_io import AtomicCheckpointIO, ResumableRNG, unsafe_checkpoint_error
+from lit_agents.checkpointing import FinalLastCheckpoint
 from lit_agents.guards import NonFiniteLossGuard
 
 
@@ -41,7 +42,8 @@ class LoggerAwareLRMonitor(LearningRateMonitor):
 class LitAgentsCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         # The checkpoint callback is always on and configurable as `checkpoint.*` (monitor, mode, every_n_*).
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        # FinalLastCheckpoint: last.ckpt is always the final model, whatever the monitor (issue 19).
+        parser.add_lightning_class_args(FinalLastCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 1})
 
     def before_fit(self) -> None:
