@@ -38,8 +38,8 @@ class ReLiableEvalMixin:
     ``(scores [B, A] for the greedy policy, logits of pi_theta [B, A], logits of pi_beta [B, A])``."""
 
     def _init_eval(self, action_set: str, ope_gamma: float, ope_clip: float | None, plot_possessions: int) -> None:
-        if action_set not in ("dps", "three_point"):
-            raise ValueError(f"action_set must be 'dps' or 'three_point', got {action_set!r}")
+        if action_set not in ("dps", "three_point", "binary"):
+            raise ValueError(f"action_set must be 'dps', 'three_point' or 'binary', got {action_set!r}")
         self.action_set, self.ope_gamma, self.ope_clip, self.plot_possessions = action_set, ope_gamma, ope_clip, plot_possessions
         for split in ("val", "test"):
             setattr(self, f"{split}_f1_3pt", BinaryF1Score())
@@ -65,12 +65,16 @@ class ReLiableEvalMixin:
         return 3 if self.action_set == "dps" else 2
 
     def map_actions(self, batch: dict) -> Tensor:
-        """Logged actions in the configured action set (three_point: 1 = a 3-point attempt, else 0)."""
-        if self.action_set == "dps":
+        """Logged actions in the configured action set (three_point: 1 = a 3-point attempt, else 0; binary: the
+        logged 0/1 actions of a non-basketball two-action task, e.g. the CartPole anchor)."""
+        if self.action_set in ("dps", "binary"):
             return batch["action"]
         return ((batch["action"] == SHOOT) & (batch["three"] > 0)).long()
 
     def _eval_step(self, batch: dict, split: str) -> None:
+        if self.action_set == "binary":
+            raise ValueError("the basketball metrics need action_set 'dps' or 'three_point' (binary: evaluate online, "
+                             "see lit_agents.rl_anchor)")
         greedy_scores, logits_pi, logits_beta = self.policy_outputs(batch)
         pred = greedy_scores.argmax(-1)
         act = self.map_actions(batch)
