@@ -16,11 +16,12 @@ import sys
 from pathlib import Path
 
 import lightning as L
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from jsonargparse import Namespace
+from lightning.pytorch.callbacks import LearningRateMonitor, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
 from lit_agents.checkpoint_io import AtomicCheckpointIO, ResumableRNG, unsafe_checkpoint_error
+from lit_agents.checkpointing import FinalLastCheckpoint
 from lit_agents.cli_parser import LitAgentsArgumentParser, description, switch_backbone_source
 from lit_agents.curves import TrainingCurves
 from lit_agents.guards import NonFiniteLossGuard
@@ -53,7 +54,8 @@ class LoggerAwareLRMonitor(LearningRateMonitor):
 class LitAgentsCLI(LightningCLI):
     def add_arguments_to_parser(self, parser) -> None:
         # The checkpoint callback is always on and configurable as `checkpoint.*` (monitor, mode, every_n_*).
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        # FinalLastCheckpoint: last.ckpt is always the final model, whatever the monitor (issue 19).
+        parser.add_lightning_class_args(FinalLastCheckpoint, "checkpoint")
         # No `last-v1.ckpt` on a re-run with the same root: `checkpoints/last.ckpt` is always the newest run's.
         parser.set_defaults({"checkpoint.save_last": True, "checkpoint.save_top_k": 1,
                              "checkpoint.enable_version_counter": False})

@@ -3,9 +3,10 @@
 ``prepare_data`` (once per node) writes synthetic games when asked, preprocesses every game into npz shards
 (streamed, one game in memory at a time) and concatenates each chronological split into ``.npy`` files that
 ``setup`` memory-maps, so a season never has to fit in RAM. Items render the 17-channel images on the fly.
-Split: games on or after ``test_from_date`` are the test set (the chapter: 2015 train, 2016 test); without a
-date, the last ``test_fraction`` of games by date. Validation uses the test games (the chapter has no
-validation split); the known better actions, when present, are only used for metrics.
+Split (``splits.chronological_split``): games on or after ``test_from_date`` are the test set (the chapter:
+2015 train, 2016 test), without a date the last ``test_fraction`` of games by date; the last ``val_fraction``
+of the earlier games are a validation split (the chapter has none; ours, so that checkpoints and early looks
+are never chosen on test games). The known better actions, when present, are only used for metrics.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch.utils.data import DataLoader, Dataset
 from data_modules.basketball.features import N_CHANNELS, flat_dim, render_frames
 from data_modules.basketball.preprocess import ARRAYS, PreprocessSpec, cache_key, preprocess_games
 from data_modules.basketball.sources import SyntheticGames, game_paths, resolve
+from data_modules.basketball.splits import chronological_split
 from data_modules.base import ResumableTrainLoader
 from data_modules.io import DataError, check_loader_args, resolve_inside
 
@@ -62,11 +64,12 @@ class ReLiableDataModule(L.LightningDataModule):
     def __init__(self, games: list[str] | None = None, pbp_dir: str | None = None,
                  synthetic: SyntheticGames | None = None, cache_dir: str = ".cache/reliable",
                  preprocess: PreprocessSpec | None = None, window: int = 3, trail: int = 3,
-                 test_from_date: str | None = None, test_fraction: float = 0.34, batch_size: int = 32,
-                 num_workers: int = 0, seed: int = 0, oversample_terminal: float = 10.0):
+                 test_from_date: str | None = None, test_fraction: float = 0.34, val_fraction: float = 0.17,
+                 batch_size: int = 32, num_workers: int = 0, seed: int = 0, oversample_terminal: float = 10.0):
         """games: SportVU ``.json``/``.7z`` paths or globs; pbp_dir: where ``<game_id>.csv`` play-by-play lie
         (default: next to each game); synthetic: write these games instead; window: history steps per state
-        (1 = the MDP ablation); trail: steps drawn in each image's trajectory channels."""
+        (1 = the MDP ablation); trail: steps drawn in each image's trajectory channels; test_from_date /
+        test_fraction / val_fraction: the chronological split (module docstring)."""
         super().__init__()
         self.save_hyperparameters()
         if not games and synthetic is None:
@@ -74,7 +77,7 @@ class ReLiableDataModule(L.LightningDataModule):
         self.games, self.pbp_dir, self.synthetic = games or [], pbp_dir, synthetic
         self.cache_dir, self.spec = Path(cache_dir), preprocess or PreprocessSpec()
         self.window, self.trail = window, trail
-        self.test_from_date, self.test_fraction = test_from_date, test_fraction
+        self.test_from_date, self.test_fraction, self.val_fraction = test_from_date, test_fraction, val_fraction
         check_loader_args(batch_size, num_workers)
         self.batch_size, self.num_workers, self.seed = batch_size, num_workers, seed
         self._train_resume = ResumableTrainLoader(batch_size, seed)
@@ -106,17 +109,13 @@ class ReLiableDataModule(L.LightningDataModule):
         for i, g in enumerate(manifest["games"], start=1):  # shard names come from manifest.json: keep them inside
             resolve_inside(root / "shards", g["shard"], path=root / "shards" / "manifest.json", line=i, field="shard")
         games = [g for g in manifest["games"] if g["n_steps"] > 0]
-        if len(games) < 2:
-            raise DataError(f"need at least 2 games with steps for a train/test split, got {len(games)}", path=root)
-        if self.test_from_date:
-            test = [g for g in games if g["date"] >= self.test_from_date]
-        else:
-            test = games[len(games) - max(1, int(round(self.test_fraction * len(games)))):]
-        train = [g for g in games if g not in test]
-        if not train or not test:
-            raise DataError(f"chronological split left an empty side (train {len(train)}, test {len(test)})", path=root)
-        split_name = f"split_{self.test_from_date or self.test_fraction}"
-        for name, part in (("train", train), ("test", test)):
+        parts = chronological_split([(g["date"], g) for g in games], test_from_date=self.test_from_date,
+                                    test_fraction=self.test_fraction, val_fraction=self.val_fraction,
+                                    path=root / "shards" / "manifest.json")
+        split_name = self._split_name()
+        for name, part in parts.items():
+            if not part:
+                continue
             d = root / split_name / name
             if (d / "done").is_file():
                 continue
@@ -124,12 +123,17 @@ class ReLiableDataModule(L.LightningDataModule):
             (d / "games.json").write_text(json.dumps(part, indent=1))
             (d / "done").write_text("ok")
 
+    def _split_name(self) -> str:
+        return f"split_{self.test_from_date or self.test_fraction}_val{self.val_fraction}"
+
     def setup(self, stage: str | None = None) -> None:
         root, _ = self._split_dirs()
-        split_name = f"split_{self.test_from_date or self.test_fraction}"
-        for name in ("train", "test"):
-            self.datasets[name] = StepDataset(root / split_name / name, self.window, self.trail)
-        self.n_test_games = len(json.loads((root / split_name / "test" / "games.json").read_text()))
+        split = root / self._split_name()
+        for name in ("train", "val", "test"):
+            if (split / name / "done").is_file():
+                self.datasets[name] = StepDataset(split / name, self.window, self.trail)
+        self.n_games = {name: len(json.loads((split / name / "games.json").read_text())) for name in self.datasets}
+        self.n_test_games = self.n_games["test"]
 
     def _loader(self, name: str, shuffle: bool) -> DataLoader:
         # training: a seeded per-epoch shuffle that a resumed run continues mid-epoch (see state_dict)
@@ -155,7 +159,8 @@ class ReLiableDataModule(L.LightningDataModule):
                           persistent_workers=self.num_workers > 0)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("test", False)
+        """The validation games (never the test games); empty with ``val_fraction: 0``."""
+        return self._loader("val", False) if "val" in self.datasets else []
 
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", False)

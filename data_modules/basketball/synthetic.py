@@ -26,7 +26,7 @@ import numpy as np
 from data_modules.basketball.court import BASKET_X, BASKET_Y, RIM_HEIGHT_FT, orient
 from data_modules.basketball.pbp import MADE, MISS, REBOUND, TURNOVER, pbp_possessions, read_pbp
 
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 """Bumped whenever the generated positions change, so caches keyed on the synthetic settings are redone."""
 PBP_COLUMNS = ["GAME_ID", "EVENTNUM", "EVENTMSGTYPE", "EVENTMSGACTIONTYPE", "PERIOD", "WCTIMESTRING",
                "PCTIMESTRING", "HOMEDESCRIPTION", "NEUTRALDESCRIPTION", "VISITORDESCRIPTION", "SCORE", "SCOREMARGIN",
@@ -169,12 +169,16 @@ class _Sim:
         return pos.astype(np.float32), open_frames
 
 
-def _plans_from_pbp(pbp_csv: Path, max_possessions: int) -> tuple[list[_Plan], list[dict], int, int]:
+def _plans_from_pbp(pbp_csv: Path, max_possessions: int, skip: int = 0) -> tuple[list[_Plan], list[dict], int, int]:
+    """The ``max_possessions`` live possessions of a real log after the first ``skip`` (a window of the game)."""
     game = read_pbp(pbp_csv)
     plans = []
-    for pp in pbp_possessions(game):
-        if pp.start_clock - pp.end_clock < 2.0:
-            continue                                     # dead-ball possessions (free throws only)
+    live = [pp for pp in pbp_possessions(game) if pp.start_clock - pp.end_clock >= 2.0]   # no free-throw-only ones
+    if skip + max_possessions > len(live):
+        raise ValueError(f"play-by-play {pbp_csv} has {len(live)} live possessions; a game drawing possessions "
+                         f"{skip}..{skip + max_possessions - 1} needs more: lower n_games or max_possessions, or give "
+                         "more play-by-play logs (games never reuse another game's possessions)")
+    for pp in live[skip:]:
         ending = "shot" if pp.shot_clock_s is not None else ("turnover" if "turnover" in pp.events else "none")
         plans.append(_Plan(period=pp.period, offense_home=pp.offense_team_id == game.home_team_id,
                            start_clock=pp.start_clock, end_clock=pp.end_clock, ending=ending, three=pp.shot_three,
@@ -237,7 +241,8 @@ def write_synthetic_games(out_dir: str | Path, n_games: int, *, seed: int = 0,
                           start_date: str = "2015-10-27", days_between: int = 3, archive: bool = False) -> list[Path]:
     """Write ``n_games`` games (``.json``, or ``.7z`` with ``archive=True``) and return their paths.
 
-    pbp_csv: real play-by-play CSV(s) cycled over the games (outcomes, clocks, scores real); None samples
+    pbp_csv: real play-by-play CSV(s) cycled over the games (outcomes, clocks, scores real), game ``gi`` taking
+    the ``gi // len(pbp_csv)``-th window of ``max_possessions`` possessions of its log; None samples
     outcomes (open shots made with ``p_make_open``, contested with ``p_make_contested``). Each event repeats
     the previous event's last ``overlap_frames`` moments (as the real feed does) and ``bad_frames`` moments per
     game carry only 9 players, so the reader's deduplication and drop counts are exercised."""
@@ -252,7 +257,10 @@ def write_synthetic_games(out_dir: str | Path, n_games: int, *, seed: int = 0,
         game_id = f"00299{gi + 1:05d}"
         date = (d0 + dt.timedelta(days=days_between * gi)).isoformat()
         if csvs:
-            plans, rows, home_id, visitor_id = _plans_from_pbp(csvs[gi % len(csvs)], max_possessions)
+            # game gi replays window gi // len(csvs) of log gi % len(csvs): no two games share a possession, so
+            # a chronological split never tests on possessions (clocks, scores, outcomes) seen in training
+            plans, rows, home_id, visitor_id = _plans_from_pbp(csvs[gi % len(csvs)], max_possessions,
+                                                               skip=(gi // len(csvs)) * max_possessions)
             home = _team_players(rows, ("4",))
             visitor = _team_players(rows, ("5",))
             for r in rows:

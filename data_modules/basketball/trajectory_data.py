@@ -2,8 +2,8 @@
 
 ``prepare_data`` (rank 0) writes synthetic games when asked, cuts every game into possessions
 (``possessions.iter_possessions``, play-by-play outcomes when found) and caches the trajectory arrays as npz.
-``setup`` splits games chronologically (test = games from ``test_from_date``, else the last
-``test_fraction`` of games by date) and fits the min-max statistics on the training split only; the planner
+``setup`` splits games chronologically into train / validation / test (``splits.chronological_split``) and
+fits the min-max statistics on the training split only; the planner
 copies them into its checkpoint. Batches are ``{"traj": [B, H, 66] feet, "returns": [B]}``; predict batches
 are ``{"start": [B, 11, 3] feet, "index": [B]}`` from ``predict_starts`` (npz with ``positions`` [N, 11, 3])
 or the first frames of test possessions.
@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from data_modules.basketball.sources import SyntheticGames, game_paths, resolve
+from data_modules.basketball.splits import chronological_split
 from data_modules.basketball.trajectories import MinMaxNormalizer, possessions_to_arrays
 from data_modules.base import ResumableTrainLoader
 from data_modules.io import DataError, check_loader_args
@@ -78,6 +79,8 @@ class PlayBestDataModule(L.LightningDataModule):
         defence_view: add each possession from the defence's side with the negated return.
         test_from_date: games on/after this date (YYYY-MM-DD) form the test split (the chapter: 2016 games).
         test_fraction: otherwise the last fraction of games by date.
+        val_fraction: the last fraction of the earlier games form the validation split (checkpoint selection and
+            the alpha sweep during fit; never the test games; ``splits.chronological_split``).
         batch_size: training batch size (paper 512).
         num_workers: DataLoader workers.
         predict_starts: npz of start states for ``predict``; default the first ``n_predict`` test possessions.
@@ -88,8 +91,8 @@ class PlayBestDataModule(L.LightningDataModule):
     def __init__(self, games: list[str] | None = None, pbp_dir: str | None = None,
                  synthetic: SyntheticGames | None = None, cache_dir: str = ".cache/playbest", horizon: int = 32,
                  frame_stride: int = 1, min_frames: int = 10, defence_view: bool = False,
-                 test_from_date: str | None = None, test_fraction: float = 0.34, batch_size: int = 32,
-                 num_workers: int = 0, predict_starts: str | None = None, n_predict: int = 8,
+                 test_from_date: str | None = None, test_fraction: float = 0.34, val_fraction: float = 0.17,
+                 batch_size: int = 32, num_workers: int = 0, predict_starts: str | None = None, n_predict: int = 8,
                  seed: int = 0):
         super().__init__()
         if not games and synthetic is None:
@@ -99,7 +102,7 @@ class PlayBestDataModule(L.LightningDataModule):
         self.games, self.pbp_dir, self.synthetic = games or [], pbp_dir, synthetic
         self.cache_dir, self.horizon, self.frame_stride = Path(cache_dir), horizon, frame_stride
         self.min_frames, self.defence_view = min_frames, defence_view
-        self.test_from_date, self.test_fraction = test_from_date, test_fraction
+        self.test_from_date, self.test_fraction, self.val_fraction = test_from_date, test_fraction, val_fraction
         check_loader_args(batch_size, num_workers)
         self.batch_size, self.num_workers = batch_size, num_workers
         self.predict_starts, self.n_predict = predict_starts, n_predict
@@ -153,18 +156,13 @@ class PlayBestDataModule(L.LightningDataModule):
         with np.load(cache, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
         games = sorted(set(zip(data["game_date"].tolist(), data["game_id"].tolist())))
-        if len(games) < 2:
-            raise DataError(f"need at least 2 games for a train/test split, got {len(games)}", path=cache)
-        if self.test_from_date:
-            test = {g for d, g in games if d >= self.test_from_date}
-        else:
-            test = {g for _, g in games[len(games) - max(1, int(round(self.test_fraction * len(games)))):]}
-        is_test = np.isin(data["game_id"], list(test))
-        if is_test.all() or not is_test.any():
-            raise DataError(f"chronological split left an empty side ({int(is_test.sum())} of {len(is_test)} test)",
-                            path=cache, field="data.test_from_date")
-        self.splits = {"train": {k: v[~is_test] for k, v in data.items()},
-                       "test": {k: v[is_test] for k, v in data.items()}}
+        parts = chronological_split(games, test_from_date=self.test_from_date, test_fraction=self.test_fraction,
+                                    val_fraction=self.val_fraction, path=cache)
+        self.splits = {}
+        for name, ids in parts.items():
+            sel = np.isin(data["game_id"], ids)
+            if sel.any():
+                self.splits[name] = {k: v[sel] for k, v in data.items()}
         self._normalizer = MinMaxNormalizer.fit(torch.from_numpy(self.splits["train"]["traj"]))
 
     def normalizer(self) -> MinMaxNormalizer:
@@ -192,10 +190,13 @@ class PlayBestDataModule(L.LightningDataModule):
                           sampler=self._train_resume.sampler(dataset, getattr(self, "trainer", None)))
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self._dataset("test"), batch_size=self.batch_size, num_workers=self.num_workers)
+        """The validation games (never the test games); empty with ``val_fraction: 0``."""
+        if "val" not in self.splits:
+            return []
+        return DataLoader(self._dataset("val"), batch_size=self.batch_size, num_workers=self.num_workers)
 
     def test_dataloader(self) -> DataLoader:
-        return self.val_dataloader()
+        return DataLoader(self._dataset("test"), batch_size=self.batch_size, num_workers=self.num_workers)
 
     def predict_dataloader(self) -> DataLoader:
         if self.predict_starts:

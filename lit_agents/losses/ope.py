@@ -61,3 +61,39 @@ def importance_sampling(reward: Tensor, logp_pi: Tensor, logp_beta: Tensor, epis
     ess = w.sum() ** 2 / (w.pow(2).sum()).clamp(min=1e-12)
     return {"J": per_ep.mean(), "J_behaviour": G.mean(), "per_episode": per_ep,
             "variance": per_ep.var(unbiased=False), "ess": ess}
+
+
+def bootstrap_ope(reward: Tensor, logp_pi: Tensor, logp_beta: Tensor, episode: Tensor, step: Tensor, *,
+                  gamma: float = 1.0, clip: float | None = None, n_boot: int = 1000, level: float = 0.95,
+                  seed: int = 0) -> dict[str, Tensor]:
+    """Percentile bootstrap over episodes of the weighted per-decision estimate.
+
+    Resamples whole episodes (possessions) with replacement ``n_boot`` times and recomputes J(pi), J(pi_beta)
+    and their difference on each resample (the self-normalisation is redone per resample). Returns
+    ``{"J_lo", "J_hi", "J_behaviour_lo", "J_behaviour_hi", "diff", "diff_lo", "diff_hi"}`` at ``level``."""
+    row, col, n = episode_layout(episode, step)
+    T = int(col.max().item()) + 1 if col.numel() else 0
+    dev = reward.device
+    R = torch.zeros(n, T, dtype=torch.float64, device=dev)
+    LR = torch.zeros(n, T, dtype=torch.float64, device=dev)
+    M = torch.zeros(n, T, dtype=torch.float64, device=dev)
+    R[row, col] = reward.double()
+    ratio_log = (logp_pi - logp_beta).double()
+    if clip is not None:
+        ratio_log = ratio_log.clamp(max=float(torch.log(torch.tensor(clip))))
+    LR[row, col] = ratio_log
+    M[row, col] = 1.0
+    disc = gamma ** torch.arange(T, dtype=torch.float64, device=dev)
+    W = torch.cumsum(LR, 1).exp() * M
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    idx = torch.randint(0, n, (n_boot, n), generator=g).to(dev)
+    Wb, Rb, Mb = W[idx], R[idx] * disc, M[idx]                                 # [B, n, T]
+    norm = (Wb.sum(1) / Mb.sum(1).clamp(min=1)).clamp(min=1e-12)               # mean weight of running episodes
+    J = ((Wb / norm[:, None]) * Rb).sum(2).mean(1)
+    Jb = Rb.sum(2).mean(1)
+    q = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64, device=dev)
+    point = importance_sampling(reward, logp_pi, logp_beta, episode, step, gamma=gamma, clip=clip,
+                                mode="per_decision", weighted=True)
+    jq, bq, dq = torch.quantile(J, q), torch.quantile(Jb, q), torch.quantile(J - Jb, q)
+    return {"J_lo": jq[0], "J_hi": jq[1], "J_behaviour_lo": bq[0], "J_behaviour_hi": bq[1],
+            "diff": point["J"] - point["J_behaviour"], "diff_lo": dq[0], "diff_hi": dq[1]}

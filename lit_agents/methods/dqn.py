@@ -34,14 +34,15 @@ class ReLiableDQN(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):
     """Offline double DQN on ReLiable transitions (batches from ``ReLiableDataModule``)."""
 
     def __init__(self, flat_dim: int = 37, in_channels: int = 17, window: int = 3,
-                 action_set: Literal["dps", "three_point"] = "dps", encoder: EncoderSpec | None = None,
+                 action_set: Literal["dps", "three_point", "binary"] = "dps", encoder: EncoderSpec | None = None,
                  gamma: float = 0.95, learning_rate: float = 3e-4, weight_decay: float = 0.0, double_q: bool = True,
                  loss: Literal["huber", "mse"] = "huber", huber_delta: float = 1.0,
                  target_update: Literal["hard", "polyak"] = "hard", target_update_every: int = 100, tau: float = 0.005,
                  cql_alpha: float = 0.5, bcq_threshold: float = 0.0, behaviour_weight: float = 1.0, ope_temperature: float = 0.5,
                  ope_gamma: float = 1.0, ope_clip: float | None = 20.0, plot_possessions: int = 1):
         """flat_dim/in_channels/window must match the DataModule (checked at setup); action_set: "dps"
-        (dribble/pass/shoot) or "three_point" (attempt a three or not); gamma: discount per decision step;
+        (dribble/pass/shoot), "three_point" (attempt a three or not) or "binary" (the logged 0/1 actions of another
+        task: the CartPole anchor, ``lit_agents.rl_anchor``); gamma: discount per decision step;
         double_q: False uses the chapter's plain ``max_a Q_target(s', a)``; cql_alpha > 0 adds the CQL penalty;
         bcq_threshold > 0 restricts every argmax (policy and target) to actions the behaviour head finds
         plausible, ``pi_beta(a|s) / max_a' pi_beta(a'|s) >= bcq_threshold`` (discrete BCQ, Fujimoto et al. 2019);

@@ -7,8 +7,17 @@
   ``shoot_over_pass_rate``: Q(shoot) > Q(pass) there; each with the logged behaviour's rate beside it;
   ``better_action_prob``: mean pi_theta(better | s) there vs ``better_action_prob_behaviour`` (pi_beta's);
   ``q_shoot_open_minus_other``: mean Q(shoot) in those open states minus that of the other logged shots.
-* Importance-sampling OPE of J(pi) against the behaviour policy pi_beta (a classifier head), pi = softmax(Q/T).
-  J is per possession and, times the mean possessions per test game, per game (the chapter's "points per game").
+  Most planted states are release steps of shots the behaviour took (any copy of the data scores there), so
+  the ``*_passed_up`` metrics repeat the rates on the states where the logged behaviour passed the open shot
+  up (the only ones where a policy can beat the data): the policy's argmax, pi_beta's argmax
+  (``better_behaviour_argmax_rate_passed_up``; the logged action scores 0 there by construction) and
+  ``q_shoot_minus_best_other_passed_up``. ``better_behaviour_argmax_rate`` is pi_beta's argmax on all of them.
+* Importance-sampling OPE of J(pi) against the behaviour policy pi_beta (a classifier head), pi = softmax(Q/T)
+  with T = ``ope_temperature`` a fixed evaluation choice (0.5 in every shipped config; not tuned: J moves a lot
+  with T, so compare runs only at the same T). J is per possession and, times the mean possessions per game of
+  the split, per game (the chapter's "points per game"). Uncertainty: ``J_pi_ess`` (effective sample size of
+  the final weights) and a 95 % percentile bootstrap over possessions (``ope.bootstrap_ope``, 1000 resamples,
+  fixed seed) of J(pi) (``J_pi_lo``/``J_pi_hi``), J(pi_beta) and ``J_pi_minus_behaviour`` (``_lo``/``_hi``).
 * A PNG of one test possession with the logged and chosen actions.
 """
 
@@ -21,7 +30,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryF1Score, MulticlassF1Score
 
 from data_modules.basketball.labels import PASS, SHOOT
-from lit_agents.losses.ope import importance_sampling
+from lit_agents.losses.ope import bootstrap_ope, importance_sampling
 
 
 class ReLiableEvalMixin:
@@ -29,8 +38,8 @@ class ReLiableEvalMixin:
     ``(scores [B, A] for the greedy policy, logits of pi_theta [B, A], logits of pi_beta [B, A])``."""
 
     def _init_eval(self, action_set: str, ope_gamma: float, ope_clip: float | None, plot_possessions: int) -> None:
-        if action_set not in ("dps", "three_point"):
-            raise ValueError(f"action_set must be 'dps' or 'three_point', got {action_set!r}")
+        if action_set not in ("dps", "three_point", "binary"):
+            raise ValueError(f"action_set must be 'dps', 'three_point' or 'binary', got {action_set!r}")
         self.action_set, self.ope_gamma, self.ope_clip, self.plot_possessions = action_set, ope_gamma, ope_clip, plot_possessions
         for split in ("val", "test"):
             setattr(self, f"{split}_f1_3pt", BinaryF1Score())
@@ -44,6 +53,10 @@ class ReLiableEvalMixin:
             setattr(self, f"{split}_over_worse_behaviour", MeanMetric())
             setattr(self, f"{split}_q_open", MeanMetric())
             setattr(self, f"{split}_q_contested", MeanMetric())
+            setattr(self, f"{split}_better_beta_argmax", MeanMetric())
+            setattr(self, f"{split}_better_passed_up", MeanMetric())
+            setattr(self, f"{split}_better_beta_argmax_passed_up", MeanMetric())
+            setattr(self, f"{split}_q_margin_passed_up", MeanMetric())
         self._ope_rows: list[Tensor] = []
         self._plot_rows: list[tuple] = []
 
@@ -52,12 +65,16 @@ class ReLiableEvalMixin:
         return 3 if self.action_set == "dps" else 2
 
     def map_actions(self, batch: dict) -> Tensor:
-        """Logged actions in the configured action set (three_point: 1 = a 3-point attempt, else 0)."""
-        if self.action_set == "dps":
+        """Logged actions in the configured action set (three_point: 1 = a 3-point attempt, else 0; binary: the
+        logged 0/1 actions of a non-basketball two-action task, e.g. the CartPole anchor)."""
+        if self.action_set in ("dps", "binary"):
             return batch["action"]
         return ((batch["action"] == SHOOT) & (batch["three"] > 0)).long()
 
     def _eval_step(self, batch: dict, split: str) -> None:
+        if self.action_set == "binary":
+            raise ValueError("the basketball metrics need action_set 'dps' or 'three_point' (binary: evaluate online, "
+                             "see lit_agents.rl_anchor)")
         greedy_scores, logits_pi, logits_beta = self.policy_outputs(batch)
         pred = greedy_scores.argmax(-1)
         act = self.map_actions(batch)
@@ -90,6 +107,18 @@ class ReLiableEvalMixin:
             getattr(self, f"{split}_better_prob").update(F.softmax(logits_pi[known].float(), -1).gather(-1, bk).squeeze(-1))
             getattr(self, f"{split}_better_prob_behaviour").update(
                 F.softmax(logits_beta[known].float(), -1).gather(-1, bk).squeeze(-1))
+            beta_arg = logits_beta[known].argmax(-1)
+            getattr(self, f"{split}_better_beta_argmax").update((beta_arg == better[known]).float())
+            passed = act[known] != better[known]        # the behaviour passed the better action up here
+            if passed.any():
+                getattr(self, f"{split}_better_passed_up").update((pred[known][passed] == better[known][passed]).float())
+                getattr(self, f"{split}_better_beta_argmax_passed_up").update(
+                    (beta_arg[passed] == better[known][passed]).float())
+                gs = greedy_scores[known][passed].float()
+                if torch.isfinite(gs).all():
+                    b = better[known][passed].long()[:, None]
+                    other = gs.scatter(-1, b, float("-inf")).max(-1).values
+                    getattr(self, f"{split}_q_margin_passed_up").update(gs.gather(-1, b).squeeze(-1) - other)
             if self.action_set == "dps":   # the generator's worse action in open states is passing the shot up
                 gs = greedy_scores[known]
                 getattr(self, f"{split}_over_worse").update((gs[:, SHOOT] > gs[:, PASS]).float())
@@ -117,7 +146,11 @@ class ReLiableEvalMixin:
             qc.reset()
         for name, key in (("better", "better_action_rate"), ("better_behaviour", "better_behaviour_action_rate"),
                           ("better_prob", "better_action_prob"), ("better_prob_behaviour", "better_action_prob_behaviour"),
-                          ("over_worse", "shoot_over_pass_rate"), ("over_worse_behaviour", "shoot_over_pass_behaviour_rate")):
+                          ("over_worse", "shoot_over_pass_rate"), ("over_worse_behaviour", "shoot_over_pass_behaviour_rate"),
+                          ("better_beta_argmax", "better_behaviour_argmax_rate"),
+                          ("better_passed_up", "better_action_rate_passed_up"),
+                          ("better_beta_argmax_passed_up", "better_behaviour_argmax_rate_passed_up"),
+                          ("q_margin_passed_up", "q_better_minus_best_other_passed_up")):
             m = getattr(self, f"{split}_{name}")
             if m.update_count:
                 self.log(f"{split}/{key}", m)
@@ -142,10 +175,16 @@ class ReLiableEvalMixin:
                                  mode="per_decision", weighted=True, **common)
         tr = importance_sampling(rows[:, 2], rows[:, 3], rows[:, 4], rows[:, 0].long(), rows[:, 1].long(),
                                  mode="trajectory", weighted=False, **common)
+        boot = bootstrap_ope(rows[:, 2], rows[:, 3], rows[:, 4], rows[:, 0].long(), rows[:, 1].long(), **common)
         n_poss = torch.unique(rows[:, 0]).numel()
         dm = getattr(self.trainer, "datamodule", None)
-        per_game = n_poss / max(getattr(dm, "n_test_games", 1) or 1, 1)
-        vals = {"J_pi": pd["J"], "J_pi_var": pd["variance"], "J_pi_ess": pd["ess"], "J_pi_trajectory_is": tr["J"],
+        n_games = (getattr(dm, "n_games", None) or {}).get(split, getattr(dm, "n_test_games", 1))
+        per_game = n_poss / max(n_games or 1, 1)
+        vals = {"J_pi": pd["J"], "J_pi_lo": boot["J_lo"], "J_pi_hi": boot["J_hi"],
+                "J_behaviour_lo": boot["J_behaviour_lo"], "J_behaviour_hi": boot["J_behaviour_hi"],
+                "J_pi_minus_behaviour": boot["diff"], "J_pi_minus_behaviour_lo": boot["diff_lo"],
+                "J_pi_minus_behaviour_hi": boot["diff_hi"], "n_possessions": torch.tensor(float(n_poss)),
+                "J_pi_var": pd["variance"], "J_pi_ess": pd["ess"], "J_pi_trajectory_is": tr["J"],
                 "J_pi_trajectory_is_var": tr["variance"], "J_behaviour": pd["J_behaviour"],
                 "J_pi_per_game": pd["J"] * per_game, "J_behaviour_per_game": pd["J_behaviour"] * per_game}
         for k, v in vals.items():

@@ -3,7 +3,8 @@
 - ``alpha_sweep``: J_phi (the learned value, the chapter's measure) and the geometric event return
   (``rollout.event_points``) of plans for each guidance scale alpha, against the ground-truth possessions
   (their J and their real play-by-play return) and the random-walk baseline, all from the same start states
-  (Tables 7.3 and 7.4).
+  (Tables 7.3 and 7.4), each with the realism metrics of ``planning.realism`` (``eval/<metric>_alpha_<a>``,
+  ``_ground_truth``, ``_random_walk``): per-frame speed, first-frame jump, offence spacing, out-of-court share.
 - ``defence_table``: J of possessions played against the scripted man-to-man and 2-3 zone defences, replanning
   every m frames (Table 7.5).
 
@@ -18,6 +19,7 @@ import torch
 from torch import Tensor
 
 from data_modules.basketball.trajectories import to_features, to_positions
+from lit_agents.planning.realism import realism
 from lit_agents.planning.rollout import event_points, random_walk
 
 
@@ -36,12 +38,15 @@ def alpha_sweep(module, batch: dict[str, Tensor], alphas: list[float]) -> tuple[
     walk = random_walk(start, module.horizon, generator=g)
     metrics["eval/J_random_walk"] = module.value_of(to_features(walk)).mean()
     metrics["eval/points_random_walk"] = event_points(walk).mean()
+    for name, pos in (("ground_truth", to_positions(traj)), ("random_walk", walk)):
+        metrics.update({f"eval/{k}_{name}": v for k, v in realism(pos).items()})
     plans = {}
     for a in alphas:
         out = module.plan(start, scale=a, generator=module.generator(offset=11))  # same noise for every alpha
         plans[a] = out
         metrics[f"eval/J_alpha_{_fmt(a)}"] = out["values"].mean()
         metrics[f"eval/points_alpha_{_fmt(a)}"] = event_points(out["positions"]).mean()
+        metrics.update({f"eval/{k}_alpha_{_fmt(a)}": v for k, v in realism(out["positions"]).items()})
     return metrics, plans
 
 

@@ -91,7 +91,7 @@ def test_planning_keeps_start_and_alpha_zero_is_unguided(trained):
 
 
 def test_horizon_mismatch_names_both_keys(tmp_path):
-    dm = PlayBestDataModule(synthetic=SyntheticGames(n_games=2), cache_dir=str(tmp_path), horizon=8)
+    dm = PlayBestDataModule(synthetic=SyntheticGames(n_games=3), cache_dir=str(tmp_path), horizon=8)
     model = DiffusionPlanner(horizon=H, net=UNetConfig(dim=8, dim_mults=[1, 2]))
     trainer = L.Trainer(accelerator="cpu", max_steps=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False)

@@ -135,7 +135,7 @@ def test_cli_fit_then_test_under_ddp(tmp_path):
     assert ckpt.is_file()
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     assert int(state["state_dict"]["n_updates"]) == state["global_step"] >= 1   # target schedule saved
-    assert [p for p in (tmp_path / "run" / "checkpoints").glob("epoch=*.ckpt")]   # validation (OPE gather) ran under DDP
+    assert [p for p in (tmp_path / "run" / "checkpoints").glob("best-step=*.ckpt")]   # validation (OPE gather) ran under DDP
     out = run_cli(["test", *common, "--trainer.devices", "1", "--ckpt_path", str(ckpt),
                    "--trainer.default_root_dir", str(tmp_path / "run")], tmp_path, timeout=240)
     text = out.stdout + out.stderr

@@ -105,12 +105,24 @@ def test_released_guidance_definition():
     assert torch.equal(released_guide(x, t, quad_value, s, cfg, values, mask, scale=0.0), x)
 
 
-def test_diffusers_pipeline_scaling_differs():
-    """diffusers' ValueGuidedRLPipeline scales by exp(0.5 * var) (treating var as a log-variance), not var."""
+def test_released_guidance_scales_by_the_posterior_variance_not_diffusers_exp():
+    """Our released guidance moves x by exactly n_guide_steps * alpha * beta~_t * grad J for a linear J, with
+    beta~_t the scheduler's own fixed_small variance; diffusers' ValueGuidedRLPipeline would use
+    exp(0.5 * beta~_t) >= 1 + beta~_t / 2 instead (it treats the variance as a log-variance): a larger step."""
     s = sched()
     s.set_timesteps(T)
-    var = s._get_variance(6)
-    assert not torch.allclose(torch.exp(0.5 * var), var)
+    w = torch.linspace(-1.0, 1.0, H * C).view(1, H, C)
+    values, mask = cond(2)
+    x = torch.randn(2, H, C)
+    cfg = GuidanceConfig(mode="released", scale=0.3, n_guide_steps=3, t_stopgrad=1)
+    for t in (1, 5, T - 1):
+        moved = released_guide(x, t, lambda z, tt: (z * w).flatten(1).sum(1), s, cfg, values, mask, scale=0.3)
+        step = (moved - x)[:, 1:]                                   # row 0 holds the clamped start entries
+        var = posterior_variance(s, t)
+        assert torch.allclose(var, s._get_variance(t))
+        assert torch.allclose(step, (3 * 0.3 * var * w).expand_as(x)[:, 1:], atol=1e-6)
+        diffusers_step = 3 * 0.3 * torch.exp(0.5 * var) * w
+        assert (step.abs() < diffusers_step.abs().expand_as(x)[:, 1:] - 1e-3 * w.abs().expand_as(x)[:, 1:]).all()
 
 
 def test_paper_step_definition(unet):

@@ -50,7 +50,7 @@ CASES = {
                                            "--data.init_args.synthetic.n_games", "3",
                                            "--data.init_args.synthetic.max_possessions", "4",
                                            "--data.init_args.cache_dir", "{tmp}/cache",
-                                           "--data.init_args.batch_size", "8"], 3),
+                                           "--data.init_args.batch_size", "8", "--checkpoint.monitor", "null"], 3),
     # EMA (from step 2), diffusion noise (global RNG), the normaliser and the data order must resume
     "playbest": ("configs/playbest.yaml", ["--trainer.max_steps", "6", "--trainer.limit_val_batches", "0",
                                            "--model.init_args.ema.start_step", "2",

@@ -114,7 +114,7 @@ SFT_TINY = ["--config", "configs/sft.yaml", "--trainer.max_steps", "1", "--train
             "--model.init_args.num_val_samples", "0"]
 
 RELIABLE_TINY = ["--config", "configs/reliable.yaml", "--trainer.limit_test_batches", "1",
-                 "--data.init_args.synthetic.n_games", "2", "--data.init_args.synthetic.max_possessions", "3",
+                 "--data.init_args.synthetic.n_games", "3", "--data.init_args.synthetic.max_possessions", "3",
                  "--data.init_args.cache_dir", "{tmp}/cache"]
 
 
@@ -567,7 +567,7 @@ def test_cache_indexes_cannot_point_outside(tmp_path, reliability_log):
     from data_modules.basketball.datamodule import ReLiableDataModule
     from data_modules.basketball.sources import SyntheticGames, game_paths
 
-    synthetic = SyntheticGames(n_games=2, max_possessions=3)
+    synthetic = SyntheticGames(n_games=3, max_possessions=3)
     dm = ReLiableDataModule(synthetic=synthetic, cache_dir=str(tmp_path / "cache"))
     dm.prepare_data()
     manifest = next((tmp_path / "cache").rglob("manifest.json"))
