@@ -368,6 +368,17 @@ class DecisionFlowModule(L.LightningModule):
                      json.dumps({k: round(v, 4) for k, v in metrics.items()}))
         return metrics
 
+    def _reset(self) -> None:
+        self._results = []
+        for k in self.stats.as_dict():
+            setattr(self.stats, k, 0)
+
+    def on_test_epoch_start(self) -> None:
+        self._reset()
+
+    def on_predict_epoch_start(self) -> None:
+        self._reset()
+
     def on_test_epoch_end(self) -> None:
         for k, v in self._finish("test").items():
             self.log(f"test/{k}", float(v), rank_zero_only=True, batch_size=1)
