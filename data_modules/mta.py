@@ -101,7 +101,8 @@ def alignment_scores(results: list[dict]) -> dict[str, float]:
 
 
 class MTADataModule(RecordsDataModule):
-    """MTA items × targets for ``lit-agents test|predict`` with :class:`~lit_agents.methods.decisionflow.DecisionFlowModule`.
+    """MTA items × targets for ``lit-agents test|predict`` with
+    :class:`~lit_agents.methods.decisionflow.DecisionFlowModule`.
 
     Args:
         path: an MTA JSON file; default the bundled 8-dilemma sample of ``MTA_data.json`` (the full 200 are

@@ -36,7 +36,7 @@ def load_rewardbench(source: str, *, split: str | None = "filtered", on_error: O
 
     def transform(rec: dict, path: str, line: int) -> dict:
         return {"benchmark": "rewardbench", "subset": _text(rec, "subset", path, line),
-                "item_id": str(rec.get("id", f"{Path(path).name}:{line}")), "cell": None,
+                "item_id": f"{Path(path).name}:{rec.get('id', line)}", "cell": None,
                 "conversation": [{"role": "user", "content": _text(rec, "prompt", path, line)}],
                 "chosen": _text(rec, "chosen", path, line), "rejected": _text(rec, "rejected", path, line)}
 
@@ -116,15 +116,17 @@ def load_rmb(path: str, *, on_error: OnError = "raise") -> list[dict]:
         conv = _rmb_conversation(rec, where, line)
         section, _ = _rmb_section(rec, where, line)
         if "pair_uid" in rec:
-            return [{"benchmark": "rmb_pairwise", "subset": section, "item_id": f"pair:{rec['pair_uid']}",
-                     "cell": None, "conversation": conv, "chosen": _rmb_answer(rec.get("chosen"), where, line, "chosen"),
+            return [{"benchmark": "rmb_pairwise", "subset": section,
+                     "item_id": f"{rec['category_path']}:{rec['pair_uid']}", "cell": None, "conversation": conv,
+                     "chosen": _rmb_answer(rec.get("chosen"), where, line, "chosen"),
                      "rejected": _rmb_answer(rec.get("reject"), where, line, "reject")}]
         if "bon_uid" in rec:
             best = _rmb_answer(rec.get("bon_best"), where, line, "bon_best")
             losers = rec.get("loser_list")
             if not (isinstance(losers, list) and losers):
                 raise DataError("expected a non-empty list of losers", path=where, line=line, field="loser_list")
-            return [{"benchmark": "rmb_bon", "subset": section, "item_id": f"bon:{rec['bon_uid']}", "cell": str(k),
+            return [{"benchmark": "rmb_bon", "subset": section, "item_id": f"{rec['category_path']}:{rec['bon_uid']}",
+                     "cell": str(k),
                      "conversation": conv, "chosen": best,
                      "rejected": _rmb_answer(loser, where, line, f"loser_list[{k}]")} for k, loser in enumerate(losers)]
         raise DataError("neither 'pair_uid' (Pairwise_set) nor 'bon_uid' (BoN_set) is present", path=where, line=line)

@@ -54,7 +54,8 @@ def test_rmb_best_of_n_needs_every_loser_beaten_and_orders_give_position_bias():
     assert s["accuracy@chosen_A"] == 0.5 and s["accuracy@chosen_B"] == 0.0
     assert s["accuracy"] == 0.25 and s["position_bias"] == 0.5
     assert s["Helpfulness"] == 0.0 and s["Harmlessness"] == 0.5
-    pw = benchmark_scores([_res("rmb_pairwise", "Helpfulness", "p1", True), _res("rmb_pairwise", "Harmlessness", "p2", False),
+    pw = benchmark_scores([_res("rmb_pairwise", "Helpfulness", "p1", True),
+                           _res("rmb_pairwise", "Harmlessness", "p2", False),
                            {**_res("rmb_pairwise", "Harmlessness", "p3", True), "verdict": None}])["rmb_pairwise"]
     assert pw["accuracy"] == pytest.approx(1 / 3) and pw["Harmlessness"] == 0.0  # unparseable = wrong
 
@@ -76,7 +77,7 @@ def test_bundled_schema_samples_read():
     assert len(by["rewardbench"]) == 8 and len(by["rm_bench"]) == 18
     assert len(by["rmb_pairwise"]) == 3 and len(by["rmb_bon"]) == 5
     assert {c["subset"] for c in by["rmb_bon"]} == {"Helpfulness", "Harmlessness"}
-    multi = next(c for c in by["rmb_pairwise"] if c["item_id"] == "pair:h2")
+    multi = next(c for c in by["rmb_pairwise"] if c["item_id"] == "Pairwise_set/Helpfulness/Chat/Discussion:h2")
     assert [m["role"] for m in multi["conversation"]] == ["user", "assistant", "user"]
     recs = judge_records(by["rewardbench"][:1], system_prompt="S", max_response_chars=None, prompt_format="text")
     assert [r["label"] for r in recs] == ["A", "B"] and recs[0]["response_A"] == recs[1]["response_B"]
@@ -96,7 +97,8 @@ def test_readers_locate_bad_records(tmp_path):
         load_rm_bench(str(q))
     r = tmp_path / "S1.json"
     r.write_text(json.dumps([{"pair_uid": "1", "conversation_input": [{"role": "user", "content": "q"}],
-                              "chosen": {"answer": "a"}, "reject": {"answer": "b"}, "category_path": "Pairwise_set/Other"}]))
+                              "chosen": {"answer": "a"}, "reject": {"answer": "b"},
+                              "category_path": "Pairwise_set/Other"}]))
     with pytest.raises(DataError, match="category_path"):
         load_rmb(str(r))
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from pathlib import Path
 from typing import Any, Literal
 
 import lightning as L

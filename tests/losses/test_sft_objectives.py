@@ -29,14 +29,15 @@ def _logits_labels() -> tuple[torch.Tensor, torch.Tensor]:
     ("only_bottom_logp", {"threshold": 0.5}, LN, (LN[0] + LN[1]) / 2),
 ])
 def test_objectives_match_hand_computed_values(objective, kw, per_token, mean):
-    loss, keep = token_objective(P.log(), objective, **kw)
+    loss, _ = token_objective(P.log(), objective, **kw)
     assert torch.allclose(loss, torch.tensor(per_token), atol=1e-5)
     logits, labels = _logits_labels()
     assert masked_objective(logits, labels, objective, **kw).item() == pytest.approx(mean, abs=1e-5)
     # decoder-only layout: position t predicts token t+1
     shifted = torch.cat([logits, torch.zeros(1, 1, 2)], dim=1)
     shifted_labels = torch.cat([torch.tensor([[-100]]), labels], dim=1)
-    assert masked_objective(shifted, shifted_labels, objective, shift=True, **kw).item() == pytest.approx(mean, abs=1e-5)
+    shifted_loss = masked_objective(shifted, shifted_labels, objective, shift=True, **kw)
+    assert shifted_loss.item() == pytest.approx(mean, abs=1e-5)
 
 
 def test_general_family_tends_to_nll_and_gradients_lean_on_likely_tokens():

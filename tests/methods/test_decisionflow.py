@@ -13,7 +13,7 @@ import pytest
 
 from data_modules.io import DataError
 from data_modules.mta import MTADataModule, alignment_scores, load_mta
-from lit_agents.generation import CachedGenerator, OpenAIGenerator, TextGenerator, TransformersGenerator
+from lit_agents.generation import OpenAIGenerator, TextGenerator, TransformersGenerator
 from lit_agents.methods.decisionflow import (DecisionFlowModule, majority_vote, utility_argmax, validate_choice,
                                              validate_matrix)
 from lit_agents.serve import OpenAICompatibleServer
@@ -196,7 +196,8 @@ def _cli_args(srv, root, limit):
 def test_embedded_config_runs_against_the_test_server(tiny_server, tmp_path):
     run_cli(_cli_args(tiny_server, tmp_path, 2), tmp_path)
     metrics = json.loads(next(tmp_path.rglob("test_decisionflow_metrics.json")).read_text())
-    preds = [json.loads(x) for x in next(tmp_path.rglob("test_decisionflow_predictions.jsonl")).read_text().splitlines()]
+    lines = next(tmp_path.rglob("test_decisionflow_predictions.jsonl")).read_text().splitlines()
+    preds = [json.loads(x) for x in lines]
     assert len(preds) == 4 and metrics["n"] == 4
     # a random model never writes valid JSON: every answer is counted, repaired twice, then given up
     assert metrics["parse/unrecovered"] == 2 and metrics["parse/parse_failures"] == 6 and metrics["unanswered"] == 1.0
