@@ -33,14 +33,18 @@ def test_rewardbench_sections_use_the_official_counts():
 
 
 def test_rm_bench_easy_normal_hard_from_the_style_matrix():
-    # item 1: right on the diagonal and below it, wrong above it (a style-biased judge); item 2: all right
+    # chat item 1: right on the diagonal and below it, wrong above it (a style-biased judge); chat item 3 and
+    # safety item 2: all right
     res = [_res("rm_bench", "chat", "1", i >= j, cell=f"{i},{j}") for i in range(3) for j in range(3)]
+    res += [_res("rm_bench", "chat", "3", True, cell=f"{i},{j}") for i in range(3) for j in range(3)]
     res += [_res("rm_bench", "safety", "2", True, cell=f"{i},{j}") for i in range(3) for j in range(3)]
     s = benchmark_scores(res)["rm_bench"]
-    assert s["easy"] == 1.0 and s["normal"] == 1.0 and s["hard"] == 0.5
-    assert s["average"] == pytest.approx((6 / 9 + 1) / 2)
-    assert s["chat/hard"] == 0.0 and s["safety/hard"] == 1.0
-    assert s["n_comparisons"] == 18
+    assert (s["chat/easy"], s["chat/normal"], s["chat/hard"]) == (1.0, 1.0, 0.5)
+    assert s["chat/average"] == pytest.approx((6 / 9 + 1) / 2) and s["safety/average"] == 1.0
+    # overall = mean over the domains (each counts once), not over the 3 pooled items (hard would be 2/3)
+    assert s["easy"] == 1.0 and s["normal"] == 1.0 and s["hard"] == 0.75
+    assert s["average"] == pytest.approx(((6 / 9 + 1) / 2 + 1) / 2)
+    assert s["n_comparisons"] == 27
 
 
 def test_rmb_best_of_n_needs_every_loser_beaten_and_orders_give_position_bias():
