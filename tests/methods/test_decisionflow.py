@@ -163,7 +163,7 @@ def test_validators_and_utility():
     assert majority_vote([1, 0, None, 1, 0]) == 0 and majority_vote([None]) is None
 
 
-def test_bounded_repair_counts_every_failure():
+def test_bounded_repair_counts_every_failure(reliability_log):
     class Broken(TextGenerator):
         def identity(self):
             return {"type": "broken"}
@@ -177,6 +177,8 @@ def test_bounded_repair_counts_every_failure():
     # 2 unique prompts, each parsed 3 times (answer + 2 repairs); the duplicate prompt is sent and parsed once;
     # both repair prompts of a round are identical (same answer, same error) and so sent once
     assert caller.stats.as_dict() == {"calls": 2 + 1 + 1, "parse_failures": 6, "repairs": 4, "unrecovered": 2}
+    reliability_log("bad input", "DecisionFlow: LLM step answers that are never valid JSON",
+                    "max_repairs repair prompts, every failed parse counted, the item left undecided (counted wrong)")
 
 
 @pytest.fixture(scope="module")
@@ -205,7 +207,7 @@ def test_embedded_config_runs_against_the_test_server(tiny_server, tmp_path):
 
 
 @pytest.mark.slow
-def test_killed_collection_resumes_without_repeating_a_call(tiny_server, tmp_path):
+def test_killed_collection_resumes_without_repeating_a_call(tiny_server, tmp_path, reliability_log):
     cache = tmp_path / "cache.jsonl"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
     cmd = [sys.executable, "-m", "lit_agents.cli", *_cli_args(tiny_server, tmp_path, 4)]
@@ -233,3 +235,6 @@ def test_killed_collection_resumes_without_repeating_a_call(tiny_server, tmp_pat
     assert len(lines) >= 4 + 1 and kept < len(lines)  # the kill landed mid-collection
     assert len({x["key"] for x in lines}) == len(lines)  # no call answered twice
     assert tiny_server.requests_served - before == len(lines) - kept  # the re-run sent only the missing calls
+    reliability_log("collection", "DecisionFlow, `lit-agents test` against the OpenAI-compatible server SIGKILLed "
+                    "mid-collection, then re-run", "resumes from the LLM cache; every cached call unique; the re-run "
+                    "sends only the missing calls")
