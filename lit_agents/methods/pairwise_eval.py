@@ -15,6 +15,7 @@ import torch.distributed as dist
 
 from lit_agents.generation import gathered_params, sample_with_model
 from lit_agents.logging_utils import log_table, run_dir
+from lit_agents.reward_benchmarks import BENCHMARK_FIELDS, markdown_table, write_report
 from lit_agents.rewards import normalise_label, parse_verdict
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class PairwiseEvalMixin:
             self._pairwise_results.append({
                 "pair_id": batch["pair_id"][i], "order": batch["order"][i], "label": normalise_label(batch["label"][i]),
                 "category": batch.get("category", [None] * len(outs))[i], "verdict": parse_verdict(text),
-                "output": text[-300:]})
+                "output": text[-300:], **{k: batch[k][i] for k in BENCHMARK_FIELDS if k in batch}})
 
     # Judging happens at epoch end, outside the strategy's forward: under FSDP, full parameters can only be
     # gathered for ``generate`` there (the steps just queue their batches).
@@ -122,6 +123,9 @@ class PairwiseEvalMixin:
         metrics = pairwise_metrics(results)
         if self.trainer.sanity_checking:
             return metrics
+        if self.trainer.is_global_zero and any("benchmark" in r for r in results):  # RewardBench / RM-Bench / RMB
+            table = write_report(run_dir(self.trainer), stage, results, judge="generative")
+            log.info("%s reward benchmarks:\n%s", stage, markdown_table(table, judge="generative"))
         for k, v in metrics.items():
             self.log(f"{stage}/pairwise/{k}", float(v), rank_zero_only=True, batch_size=1)
         if self.trainer.is_global_zero and metrics:

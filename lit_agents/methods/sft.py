@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from lit_agents.backbone import BackboneConfig
 from lit_agents.generation import Prompt, gathered_params, sample_with_model
 from lit_agents.logging_utils import log_table
+from lit_agents.losses.sft_objectives import Objective, check_objective, masked_objective
 from lit_agents.methods.base import BackboneModule, Schedule
 
 log = logging.getLogger(__name__)
@@ -131,15 +132,20 @@ def masked_nll(logits: torch.Tensor, labels: torch.Tensor, *, shift: bool = Fals
     return total if reduction == "sum" else total / (labels != IGNORE_INDEX).sum().clamp(min=1)
 
 
+def response_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor], *,
+                    encoder_decoder: bool) -> torch.Tensor:
+    """Logits of ``model`` on a :func:`tokenize_prompt_response` batch (decoder-only: unshifted)."""
+    inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "position_ids")}
+    if encoder_decoder:
+        return model(**inputs, labels=batch["labels"]).logits  # shifted decoder inputs built from labels
+    return model(**inputs).logits
+
+
 def response_nll(model: torch.nn.Module, batch: dict[str, torch.Tensor], *, encoder_decoder: bool,
                  reduction: Literal["mean", "sum", "none"] = "mean") -> torch.Tensor:
     """Run ``model`` on a :func:`tokenize_prompt_response` batch and return the masked response NLL."""
-    inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "position_ids")}
-    if encoder_decoder:
-        out = model(**inputs, labels=batch["labels"])  # the model builds shifted decoder inputs from labels
-        return masked_nll(out.logits, batch["labels"], reduction=reduction)
-    out = model(**inputs)
-    return masked_nll(out.logits, batch["labels"], shift=True, reduction=reduction)
+    logits = response_logits(model, batch, encoder_decoder=encoder_decoder)
+    return masked_nll(logits, batch["labels"], shift=not encoder_decoder, reduction=reduction)
 
 
 def check_loss_mask(tokenizer, batch: dict[str, torch.Tensor], *, encoder_decoder: bool) -> str:
@@ -166,11 +172,18 @@ def check_loss_mask(tokenizer, batch: dict[str, torch.Tensor], *, encoder_decode
 
 
 class SFTModule(BackboneModule):
-    """Causal-LM (or seq2seq) SFT on ``{prompt, response}`` batches with the loss on response tokens only."""
+    """Causal-LM (or seq2seq) SFT on ``{prompt, response}`` batches with the loss on response tokens only.
+
+    ``objective`` picks the token loss (:mod:`lit_agents.losses.sft_objectives`, "Beyond Log Likelihood",
+    arXiv:2510.00526): ``nll`` (default), ``neg_p``, ``general_family`` (``objective_alpha``) or a thresholded
+    variant (``objective_threshold``). ``train/loss`` is the chosen objective; ``val/loss`` stays the NLL so
+    runs with different objectives compare on one scale (``val/objective`` is logged too).
+    """
 
     def __init__(self, backbone: BackboneConfig, learning_rate: float = 2e-5, weight_decay: float = 0.0,
                  warmup_steps: int = 0, scheduler: Schedule = "cosine", max_length: int = 512, packing: bool = False,
-                 apply_chat_template: bool = True, num_val_samples: int = 4, val_max_new_tokens: int = 64):
+                 apply_chat_template: bool = True, num_val_samples: int = 4, val_max_new_tokens: int = 64,
+                 objective: Objective = "nll", objective_alpha: float = 1.0, objective_threshold: float = 0.5):
         super().__init__(backbone, learning_rate=learning_rate, weight_decay=weight_decay,
                          warmup_steps=warmup_steps, scheduler=scheduler)
         self.save_hyperparameters()
@@ -178,6 +191,9 @@ class SFTModule(BackboneModule):
             raise ValueError(f"model.max_length must be >= 2, got {max_length}")
         if packing and self.encoder_decoder:
             raise ValueError("model.packing: packing applies to decoder-only models only")
+        check_objective(objective, objective_alpha, objective_threshold)
+        self.objective, self.objective_alpha = objective, objective_alpha
+        self.objective_threshold = objective_threshold
         self.max_length, self.packing, self.apply_chat_template = max_length, packing, apply_chat_template
         self.num_val_samples, self.val_max_new_tokens = num_val_samples, val_max_new_tokens
         self._val_prompts: list[tuple[Prompt, str]] = []
@@ -195,14 +211,25 @@ class SFTModule(BackboneModule):
         if self.global_step == 0 and batch_idx == 0:
             sample = check_loss_mask(self.tokenizer, enc, encoder_decoder=self.encoder_decoder)
             log.info("SFT step-0 sample (trained part in ⟦…⟧):\n%s", sample)
-        loss = response_nll(self.model, enc, encoder_decoder=self.encoder_decoder)
+        loss = self.objective_loss(enc)
         self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["response"]))
         return loss
 
+    def objective_loss(self, enc: dict[str, torch.Tensor], logits: torch.Tensor | None = None) -> torch.Tensor:
+        """The configured SFT objective on an encoded batch (``logits`` reused when given)."""
+        if logits is None:
+            logits = response_logits(self.model, enc, encoder_decoder=self.encoder_decoder)
+        return masked_objective(logits, enc["labels"], self.objective, alpha=self.objective_alpha,
+                                threshold=self.objective_threshold, shift=not self.encoder_decoder)
+
     def validation_step(self, batch: dict[str, list], batch_idx: int) -> torch.Tensor:
         enc = self.encode(batch)
-        loss = response_nll(self.model, enc, encoder_decoder=self.encoder_decoder)
+        logits = response_logits(self.model, enc, encoder_decoder=self.encoder_decoder)
+        loss = masked_nll(logits, enc["labels"], shift=not self.encoder_decoder)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(batch["response"]))
+        if self.objective != "nll":
+            self.log("val/objective", self.objective_loss(enc, logits), sync_dist=True,
+                     batch_size=len(batch["response"]))
         if len(self._val_prompts) < self.num_val_samples:
             take = self.num_val_samples - len(self._val_prompts)
             self._val_prompts.extend(zip(batch["prompt"][:take], batch["response"][:take]))
