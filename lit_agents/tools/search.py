@@ -45,7 +45,9 @@ class BM25Search:
         if top_k < 1:
             raise ValueError(f"search top_k must be >= 1, got {top_k}")
         self.top_k, self.max_chars = top_k, max_chars
-        self.index = BM25Okapi([bm25_tokens(d) or ["<empty>"] for d in self.docs], k1=k1, b=b)
+        tokens = [bm25_tokens(d) or ["<empty>"] for d in self.docs]
+        self.vocab = [set(t) for t in tokens]
+        self.index = BM25Okapi(tokens, k1=k1, b=b)
 
     def search(self, query: str) -> list[str]:
         """Search the local corpus for passages relevant to a query.
@@ -53,9 +55,12 @@ class BM25Search:
         Args:
             query: the search query (keywords or a question).
         """
-        scores = self.index.get_scores(bm25_tokens(query))
-        order = sorted(range(len(self.docs)), key=lambda i: (-scores[i], i))[: self.top_k]
-        return [self.docs[i][: self.max_chars] for i in order if scores[i] > 0]
+        q = bm25_tokens(query)
+        scores = self.index.get_scores(q)
+        # passages sharing no word with the query are never returned (BM25's IDF can be 0 on tiny corpora)
+        hits = [i for i in range(len(self.docs)) if self.vocab[i].intersection(q)]
+        order = sorted(hits, key=lambda i: (-scores[i], i))[: self.top_k]
+        return [self.docs[i][: self.max_chars] for i in order]
 
     def __call__(self, query: str) -> Any:
         return self.search(query)
