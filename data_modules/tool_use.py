@@ -2,13 +2,15 @@
 (``prompt`` messages + ``reward_model.ground_truth``), Bamboogle-style QA (``Question``/``Answer``, asked with
 tools), or a synthetic task whose correct call is determined by the prompt (the tiny default).
 
-A record is ``{id, prompt: [system, user] messages, answer: gold output text, gold_calls: list of
+A record is ``{id, prompt: [system, user] messages, answer: gold output text (also as ``response``, so
+SFTModule trains on these records: the SFT400 baseline), gold_calls: list of
 {"name", "parameters"} | None, gold_response: str | None, kind: "tool_call" | "response" | "qa"}``; the
 ground truth is parsed once here (after ``</think>``, whose reasoning may mention the tags) and bad records
 raise a located :class:`DataError` (file, record, field) or are counted and skipped (``on_error: skip``).
 """
 from __future__ import annotations
 
+import json
 import random
 import re
 from dataclasses import dataclass, field
@@ -87,12 +89,14 @@ def _messages(val: Any, path: str, line: int) -> list[dict[str, str]]:
 @dataclass
 class SyntheticToolTask:
     """Tool calls whose name and arguments the prompt determines (``"<op> <a> <b>"`` → ``op(a=…, b=…)``), for a
-    tiny model to learn from a cold start. ``ops``: tool names; numbers drawn from ``[0, max_number]``."""
+    tiny model to learn from a cold start. ``ops``: tool names, each taking integer ``params`` drawn from
+    ``[0, max_number]``; the prompt is ``"<op> <v1> <v2> …"``."""
 
     n_train: int = 256
     n_val: int = 32
     n_test: int = 32
     ops: list[str] = field(default_factory=lambda: ["add", "mul"])
+    params: list[str] = field(default_factory=lambda: ["a", "b"])
     max_number: int = 9
     think: str = "call"
     seed: int = 0
@@ -101,29 +105,26 @@ class SyntheticToolTask:
         rng = random.Random(self.seed)
         seen: set[tuple] = set()
         out: dict[str, list[dict]] = {"train": [], "val": [], "test": []}
-        space = len(self.ops) * (self.max_number + 1) ** 2
+        space = len(self.ops) * (self.max_number + 1) ** len(self.params)
         total = self.n_train + self.n_val + self.n_test
         for split, n in (("test", self.n_test), ("val", self.n_val), ("train", self.n_train)):
             while len(out[split]) < n:
-                key = (rng.choice(self.ops), rng.randint(0, self.max_number), rng.randint(0, self.max_number))
+                key = (rng.choice(self.ops), *(rng.randint(0, self.max_number) for _ in self.params))
                 if key in seen and total <= space:  # held-out splits never share a prompt with training
                     continue
                 seen.add(key)
-                op, a, b = key
-                call = {"name": op, "parameters": {"a": a, "b": b}}
-                out[split].append({"input": f"<user> {op} {a} {b} </user>",
+                op, vals = key[0], key[1:]
+                call = {"name": op, "parameters": dict(zip(self.params, vals))}
+                out[split].append({"input": f"<user> {op} {' '.join(map(str, vals))} </user>",
                                    "output": f"<think> {self.think} </think>\n" + render_tool_calls([call])})
         return out
 
 
-def _tool_functions(op_names: list[str]) -> list[FunctionTool]:
-    def binary(name: str) -> FunctionTool:
-        def fn(a: int, b: int) -> int:
-            return a + b if name == "add" else a * b if name == "mul" else a - b
-
-        fn.__name__, fn.__doc__ = name, f"Apply {name} to two integers.\n\nArgs:\n    a: first operand.\n    b: second operand."
-        return FunctionTool.from_function(fn)
-    return [binary(n) for n in op_names]
+def _tool_specs(task: SyntheticToolTask) -> str:
+    """The synthetic tools in the rlla tool-list form (they are never executed: the task is single-turn)."""
+    params = {p: {"description": f"integer {p}", "type": "int"} for p in task.params}
+    return "\n".join(f"{i}. Name: {op}\nDescription: apply {op}.\nParameters: {json.dumps(params)}"
+                     for i, op in enumerate(task.ops, start=1))
 
 
 class ToolUseDataModule(RecordsDataModule):
@@ -140,6 +141,8 @@ class ToolUseDataModule(RecordsDataModule):
             ``lit_agents.tools.search.search``; the model-side ``tool_env`` executes them).
         system_prompt: template (with ``{tools}``) for ``qa`` and synthetic records.
         synthetic: generate the synthetic task instead of reading files.
+        assistant_prefix: a prefilled start of every answer (e.g. ``"<think>"``), put after the rendered prompt
+            by the GRPO engine; rewards and metrics score prefix + completion.
         val_fraction: without ``val_path``, hold out this fraction of train (0 = validate on the test split).
         limit: keep the first N records of each file.
         on_error: ``raise`` (located DataError) or ``skip`` (counted).
@@ -149,7 +152,7 @@ class ToolUseDataModule(RecordsDataModule):
                  test_path: str | None = str(SAMPLES / "rlla_test.parquet"), split: str | None = None,
                  format: Format = "auto", history: History = "released", tools: list[str] | None = None,
                  system_prompt: str = "toolrl_system", synthetic: SyntheticToolTask | None = None,
-                 val_fraction: float = 0.0, limit: int | None = None, on_error: Literal["raise", "skip"] = "raise",
+                 assistant_prefix: str | None = None, val_fraction: float = 0.0, limit: int | None = None, on_error: Literal["raise", "skip"] = "raise",
                  batch_size: int = 4, eval_batch_size: int | None = None, num_workers: int = 0, seed: int = 0):
         super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers, seed=seed)
         if not 0.0 <= val_fraction < 1.0:
@@ -158,11 +161,12 @@ class ToolUseDataModule(RecordsDataModule):
         self.split, self.format, self.history, self.synthetic = split, format, history, synthetic
         self.tool_paths, self.system_template = list(tools or []), system_prompt
         self.val_fraction, self.limit, self.on_error = val_fraction, limit, on_error
+        self.assistant_prefix = assistant_prefix
         self.skips = SkipCounter("tool-use records")
 
     # ------------------------------------------------------------------ record normalisation
-    def system_text(self, tools: list[FunctionTool]) -> str:
-        desc = "\n".join(t.describe(i) for i, t in enumerate(tools, start=1))
+    def system_text(self, tools: list[FunctionTool] | str) -> str:
+        desc = tools if isinstance(tools, str) else "\n".join(t.describe(i) for i, t in enumerate(tools, start=1))
         return load_prompt(self.system_template).replace("{tools}", desc)
 
     def _record(self, fmt: str, rec: dict, path: str, line: int) -> dict:
@@ -194,7 +198,7 @@ class ToolUseDataModule(RecordsDataModule):
         calls, response = parse_ground_truth(gt, path=path, line=line, field=gt_field)
         if self.history == "messages" and len(prompt) == 2 and prompt[1]["role"] == "user":
             prompt = [prompt[0], *history_messages(prompt[1]["content"], path=path, line=line)]
-        return {"id": f"{path}:{rid}", "prompt": prompt, "answer": gt, "gold_calls": calls,
+        return {"id": f"{path}:{rid}", "prompt": prompt, "answer": gt, "response": gt, "gold_calls": calls,
                 "gold_response": response, "kind": "tool_call" if calls is not None else "response"}
 
     def read(self, source: str) -> list[dict]:
@@ -205,7 +209,7 @@ class ToolUseDataModule(RecordsDataModule):
 
     def _synthetic(self) -> dict[str, list[dict]]:
         task = self.synthetic
-        system = self.system_text(_tool_functions(task.ops))
+        system = self.system_text(_tool_specs(task))
         out = {}
         for split, raws in task.records().items():
             out[split] = []
@@ -221,6 +225,7 @@ class ToolUseDataModule(RecordsDataModule):
             recs = self._synthetic()
             self.train_records, self.val_records, self.test_records = recs["train"], recs["val"], recs["test"]
             self.predict_records = self.test_records
+            self._add_prefix()
             return
         train = self.read(self.paths["train"]) if self.paths["train"] else []
         test = self.read(self.paths["test"]) if self.paths["test"] else []
@@ -231,3 +236,10 @@ class ToolUseDataModule(RecordsDataModule):
         else:
             val = test
         self.train_records, self.val_records, self.test_records, self.predict_records = train, val, test, test
+        self._add_prefix()
+
+    def _add_prefix(self) -> None:
+        if self.assistant_prefix:
+            for recs in (self.train_records, self.val_records, self.test_records):
+                for r in recs:
+                    r["assistant_prefix"] = self.assistant_prefix

@@ -118,7 +118,9 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         reward_failure_value: what a completion scores from a reward function that raised on it (or returned a
             non-finite value or the wrong number of values); failures are counted (``train/reward_failures``,
             checkpointed) and logged, never fatal. ``null`` scores them as an abstention.
-        prompt_field: batch column holding the prompt (a string or a list of chat messages).
+        prompt_field: batch column holding the prompt (a string or a list of chat messages). A batch column
+            ``assistant_prefix`` prefills the start of each answer (after the rendered prompt); the reward
+            functions see prefix + completion, the loss only the sampled completion.
         num_generations: completions sampled per prompt (the group, G).
         max_prompt_length: prompts longer than this (in tokens) are dropped and counted (never truncated).
         max_completion_length: new tokens per completion.
@@ -276,6 +278,9 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         templated = self.apply_chat_template and getattr(self.tokenizer, "chat_template", None) is not None
         rows = encode_prompts(self.tokenizer, batch[self.prompt_field], encoder_decoder=self.encoder_decoder,
                               apply_chat_template=templated)
+        if "assistant_prefix" in batch:  # a prefilled start of the answer (its text is prepended for the rewards)
+            rows = [r + (self.tokenizer(p, add_special_tokens=False)["input_ids"] if p else [])
+                    for r, p in zip(rows, batch["assistant_prefix"])]
         keep = [i for i, r in enumerate(rows) if len(r) <= self.cfg["max_prompt_length"]]
         dropped = len(rows) - len(keep)
         if dropped:
@@ -301,6 +306,8 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         if getattr(ro, "num_turns", None) is not None:  # tool episodes: what a reward may want to know
             columns.update(num_turns=ro.num_turns.tolist(), num_tool_calls=ro.num_tool_calls.tolist())
         prompts = columns.get(self.prompt_field, [])
+        if "assistant_prefix" in columns:
+            ro.texts = [(p or "") + t for p, t in zip(columns["assistant_prefix"], ro.texts)]
         per_fn = self.compute_rewards(ro.texts, prompts, columns)
         abstain_all = torch.isnan(per_fn).all(dim=1)
         self.abstained_completions += int(abstain_all.sum())

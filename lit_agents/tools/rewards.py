@@ -251,3 +251,15 @@ def response_exact_match(completion: str, answer: str | Sequence[str]) -> float:
 def response_em_rewards(completions: Sequence[Any], answer: Sequence[str], **_: Any) -> list[float]:
     """Batch :func:`response_exact_match` (QA with tools, e.g. Bamboogle with the search tool)."""
     return [response_exact_match(_text(c), a) for c, a in zip(completions, answer, strict=True)]
+
+
+def tool_call_similarity_rewards(completions: Sequence[Any], answer: Sequence[str], **_: Any) -> list[float]:
+    """Dense shaping in [0, 1]: ``difflib`` similarity ratio of the completion to the gold output text.
+
+    Not in the paper (its policies are instruction-tuned, so they already write the format); we add it only
+    to the tiny from-scratch default, where the {0, 1} format and the parse-or-minimum correctness rewards are
+    flat for every random completion and give GRPO no signal to start from."""
+    import difflib
+
+    return [difflib.SequenceMatcher(None, _text(c).strip(), a.strip(), autojunk=False).ratio()
+            for c, a in zip(completions, answer, strict=True)]
