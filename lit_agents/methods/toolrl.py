@@ -20,6 +20,13 @@ from lit_agents.tools.metrics import score_prediction, tool_use_metrics
 log = logging.getLogger(__name__)
 
 
+def flatten_messages(prompt: Any) -> Any:
+    """Chat messages as one text (contents joined by blank lines) for tokenizers without a chat template."""
+    if isinstance(prompt, list):
+        return "\n\n".join(str(m.get("content", "")) for m in prompt)
+    return prompt
+
+
 class ToolRLModule(GRPOModule):
     """:class:`GRPOModule` whose validation/test is tool-use evaluation instead of pairwise judging.
 
@@ -28,6 +35,12 @@ class ToolRLModule(GRPOModule):
     decodes greedily (``eval_max_new_tokens`` per turn) and logs ``{val,test}/toolrl/<metric>``; the test
     writes ``test_predictions.jsonl`` and ``test_toolrl_report.json`` into the run directory.
     """
+
+    def _filter_prompts(self, batch: dict[str, list]) -> tuple[list[int], list[list[int]]]:
+        # an encoder-decoder tokenizer without a chat template reads the messages as plain text
+        if getattr(self.tokenizer, "chat_template", None) is None:
+            batch = {**batch, self.prompt_field: [flatten_messages(p) for p in batch[self.prompt_field]]}
+        return super()._filter_prompts(batch)
 
     def validation_step(self, batch: dict[str, list], batch_idx: int) -> None:
         self._queue(batch)

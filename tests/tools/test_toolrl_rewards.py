@@ -148,3 +148,33 @@ def test_response_exact_match_reward():
     got = response_em_rewards(["<think>t</think>\n<response> James Madison. </response>", "<response>x</response>",
                                "James Madison"], answer=["james madison"] * 3)
     assert got == [1.0, 0.0, 0.0]
+
+
+def _init_args(name):
+    import yaml
+
+    from tests.helpers import REPO
+    return yaml.safe_load((REPO / "configs" / "toolrl" / f"{name}.yaml").read_text())["model"]["init_args"]
+
+
+def test_ablation_configs_encode_the_released_variants():
+    dyn = _init_args("scale_dynamic")["reward_weight_schedules"]
+    for s in (0, 30, 75, 120, 150, 400):
+        assert schedule_value(dyn[0], s) == pytest.approx(max(1.0, 2 - s / 150) - min(-1.0, -2 + 2 * s / 150))
+        assert 6 * schedule_value(dyn[1], s) == pytest.approx(2 * min(3.0, 2 + s / 150), rel=1e-6)
+    two = _init_args("scale_two_stage")["reward_weight_schedules"]
+    assert [schedule_value(two[0], s) for s in (0, 29, 30)] == [1.0, 1.0, 0.5]
+    assert [round(3 * schedule_value(two[1], s), 5) for s in (0, 29, 30)] == [1.0, 1.0, 3.0]
+    assert _init_args("scale_equal_max")["reward_kwargs"][1] == {"max_reward": 1.0, "min_reward": -1.0}
+    for g in ("fine", "intermediate", "coarse"):
+        assert _init_args(f"granularity_{g}")["reward_kwargs"][1] == {"granularity": g}
+    assert _init_args("length")["reward_funcs"][-1].endswith("toolrl_length_rewards")
+    assert _init_args("length_dynamic")["reward_kwargs"][2] == {"max_words_schedule": [[0, 384], [105, 640]]}
+
+
+def test_prefix_shaping_reward():
+    from lit_agents.tools.rewards import tool_call_prefix_rewards
+
+    gold = "<think> c </think>\n<tool_call>\nX\n</tool_call>"
+    got = tool_call_prefix_rewards([gold, gold[:10] + "zzz", "", "  " + gold[:5]], [gold] * 4)
+    assert got == [1.0, 10 / len(gold), 0.0, 5 / len(gold)]
