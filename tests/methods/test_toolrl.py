@@ -70,3 +70,38 @@ def test_cli_fit_then_test_writes_metrics_and_predictions(tmp_path):
         assert 0.0 <= report[k] <= (report["n"] if k == "avg_tool_calls" else 1.0)
     preds = [json.loads(x) for x in next(tmp_path.rglob("test_predictions.jsonl")).read_text().splitlines()]
     assert len(preds) == 4 and all({"id", "output", "correct", "pred_calls"} <= set(p) for p in preds)
+
+
+def test_bamboogle_evaluation_with_the_search_tool(tmp_path):
+    from data_modules.tool_use import SAMPLES
+    from lit_agents.tools.metrics import tool_use_metrics
+
+    corpus = tmp_path / "wiki.txt"
+    corpus.write_text("Citibank was founded in 1812.\nJames Madison was president of the United States in 1812.\n")
+    env = ToolEnvironment(search_corpus=str(corpus), max_turns=2)
+    m = ToolRLModule(tiny_backbone("llama"), reward_funcs=["lit_agents.tools.rewards.response_em_rewards"],
+                     num_generations=2, eval_max_new_tokens=8, max_prompt_length=4096, tool_env=env)
+    dm = ToolUseDataModule(train_path=None, test_path=str(SAMPLES / "bamboogle.json"),
+                           tools=["lit_agents.tools.search.search"], limit=2)
+    dm.setup()
+    results = m.evaluate_batch(collate_records(dm.test_records))
+    metrics = tool_use_metrics(results)
+    assert metrics["n"] == 2 and metrics["exact_match"] == 0.0 and "avg_tool_calls" in metrics
+    assert all(r["kind"] == "qa" and r["tool_calls"] == 0 for r in results)  # a random policy calls nothing
+
+
+@pytest.mark.slow
+def test_default_config_reward_rises_from_a_cold_start(tmp_path):
+    """``configs/toolrl.yaml`` (seed 0), first 30 steps: the reward of the last logged steps beats the first."""
+    import csv
+
+    run_cli(["fit", "--config", "configs/toolrl.yaml", "--trainer.default_root_dir", str(tmp_path),
+             "--trainer.max_steps", "30", "--trainer.val_check_interval", "30", "--trainer.log_every_n_steps", "2",
+             ], tmp_path, timeout=900)
+    rows = list(csv.DictReader(next(tmp_path.rglob("metrics.csv")).open()))
+    reward = [float(r["train/reward"]) for r in rows if r.get("train/reward")]
+    assert len(reward) == 15
+    first, last = sum(reward[:3]) / 3, sum(reward[-3:]) / 3
+    assert last > first + 0.002, reward
+    val = [r for r in rows if r.get("val/toolrl/accuracy")]
+    assert val and 0.0 <= float(val[-1]["val/toolrl/accuracy"]) <= 1.0
