@@ -105,3 +105,23 @@ def test_default_config_reward_rises_from_a_cold_start(tmp_path):
     assert last > first + 0.002, reward
     val = [r for r in rows if r.get("val/toolrl/accuracy")]
     assert val and 0.0 <= float(val[-1]["val/toolrl/accuracy"]) <= 1.0
+
+
+@pytest.mark.slow
+def test_ddp_run_with_a_tool_environment(tmp_path):
+    """Two CPU ranks, multi-turn episodes with the calculator (tool_env from the command line), 2 steps."""
+    import csv
+
+    run_cli(["fit", "--config", "configs/toolrl.yaml", "--trainer.strategy", "ddp", "--trainer.devices", "2",
+             "--trainer.max_steps", "2", "--trainer.val_check_interval", "2", "--trainer.log_every_n_steps", "1",
+             "--data.init_args.synthetic.n_train", "8", "--data.init_args.synthetic.n_val", "4",
+             "--data.init_args.synthetic.n_test", "4", "--data.init_args.batch_size", "2",
+             "--model.init_args.num_generations", "2", "--model.init_args.max_completion_length", "8",
+             "--model.init_args.eval_max_new_tokens", "8",
+             "--model.init_args.tool_env.class_path", "lit_agents.tools.environment.ToolEnvironment",
+             "--model.init_args.tool_env.init_args.functions", "[lit_agents.tools.calculator.calculator]",
+             "--model.init_args.tool_env.init_args.max_turns", "2"], tmp_path, timeout=600)
+    rows = list(csv.DictReader(next(tmp_path.rglob("metrics.csv")).open()))
+    turns = [float(r["train/tools/turns_per_episode"]) for r in rows if r.get("train/tools/turns_per_episode")]
+    assert len(turns) == 2 and all(1.0 <= t <= 2.0 for t in turns)
+    assert any(r.get("val/toolrl/accuracy") for r in rows)
