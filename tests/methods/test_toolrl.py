@@ -92,15 +92,16 @@ def test_bamboogle_evaluation_with_the_search_tool(tmp_path):
 
 @pytest.mark.slow
 def test_default_config_reward_rises_from_a_cold_start(tmp_path):
-    """``configs/toolrl.yaml`` (seed 0), first 30 steps: the reward of the last logged steps beats the first."""
+    """``configs/toolrl.yaml`` (seed 0), its first 40 steps: the mean reward of the last three logged steps
+    beats the first three (measured: −2.4934 → −2.4907; the rise continues to ≈ −2.47 by step 70, README)."""
     import csv
 
     run_cli(["fit", "--config", "configs/toolrl.yaml", "--trainer.default_root_dir", str(tmp_path),
-             "--trainer.max_steps", "30", "--trainer.val_check_interval", "30", "--trainer.log_every_n_steps", "2",
+             "--trainer.max_steps", "40", "--trainer.val_check_interval", "40", "--trainer.log_every_n_steps", "5",
              ], tmp_path, timeout=900)
     rows = list(csv.DictReader(next(tmp_path.rglob("metrics.csv")).open()))
     reward = [float(r["train/reward"]) for r in rows if r.get("train/reward")]
-    assert len(reward) == 15
+    assert len(reward) == 8
     first, last = sum(reward[:3]) / 3, sum(reward[-3:]) / 3
     assert last > first + 0.002, reward
     val = [r for r in rows if r.get("val/toolrl/accuracy")]
