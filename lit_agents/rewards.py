@@ -6,9 +6,7 @@ column of the batch arrives as a keyword argument repeated once per completion. 
 """
 from __future__ import annotations
 
-import json
 import re
-from collections import Counter
 from typing import Any, Sequence
 
 _VERDICT = "<answer>[[{}]]</answer>"
@@ -83,92 +81,12 @@ def verdict_format_rewards(completions: Sequence[Any], **_: Any) -> list[float]:
 
 
 # ---------------------------------------------------------------- ToolRL (Qian et al. 2025, released rlla.py)
-def _multiset_jaccard(a: list, b: list) -> float:
-    """|a ∩ b| / |a ∪ b| counting multiplicity; 1 for equal lists (also both empty), 0 if one is empty."""
-    if a == b:
-        return 1.0
-    if not a or not b:
-        return 0.0
-    ca, cb = Counter(a), Counter(b)
-    inter = sum(min(ca[k], cb[k]) for k in ca.keys() & cb.keys())
-    return inter / (len(a) + len(b) - inter)
-
-
-def _parse_tool_calls(block: str) -> list[dict]:
-    calls = [json.loads(line) for line in block.strip().split("\n")]
-    for c in calls:
-        if not isinstance(c, dict) or "name" not in c or not isinstance(c.get("parameters", {}), dict):
-            raise ValueError(f"tool call must be an object with 'name' and 'parameters', got {c!r}")
-        c.setdefault("parameters", {})
-    return calls
-
-
-def tool_call_score(gold: list[dict], pred: list[dict], max_reward: float = 3.0, min_reward: float = -3.0) -> float:
-    """ToolRL correctness in [min_reward, max_reward].
-
-    score = Jaccard(tool names) + Σ_gold-call [Jaccard(param names) + #exactly-equal values] of the best
-    unused predicted call with the same name; normalised by ``1 + Σ_gold-call (1 + #params)`` and mapped
-    linearly onto [min_reward, max_reward]. An exact match scores ``max_reward``.
-    """
-    if gold == pred:
-        return max_reward
-    score = _multiset_jaccard([g["name"] for g in gold], [p["name"] for p in pred])
-    max_score = 1.0
-    used: set[int] = set()
-    for g in gold:
-        gp = g["parameters"]
-        max_score += 1.0 + len(gp)
-        best, best_i = 0.0, -1
-        for i, p in enumerate(pred):
-            if i in used or p["name"] != g["name"]:
-                continue
-            pp = p["parameters"]
-            s = _multiset_jaccard(list(gp), list(pp)) + sum(1.0 for k, v in gp.items() if k in pp and pp[k] == v)
-            if s > best:
-                best, best_i = s, i
-        if best_i >= 0:
-            used.add(best_i)
-            score += best
-    return (max_reward - min_reward) * score / max_score + min_reward
-
-
-def tool_format_reward(completion: str, answer: str) -> float:
-    """ToolRL format reward ∈ {0, 1}: ``<think>…</think>`` then exactly the blocks the gold answer has
-    (``<tool_call>\\n…\\n</tool_call>`` and/or ``<response>…</response>``), in that order, nothing else."""
-    text = completion.strip()
-    want_call, want_resp = "<tool_call>" in answer, "<response>" in answer
-    pattern = r"^<think>.*?</think>"
-    if want_call:
-        pattern += r"\n<tool_call>\n.*?\n</tool_call>"
-    if want_resp:
-        pattern += r"\n<response>.*?</response>"
-    if not re.search(pattern + "$", text, re.DOTALL):
-        return 0.0
-    for tag, wanted in (("tool_call", want_call), ("response", want_resp)):
-        if wanted and (text.count(f"<{tag}>") != 1 or text.count(f"</{tag}>") != 1):
-            return 0.0
-    return 1.0
-
-
-def tool_correctness_reward(completion: str, answer: str) -> float:
-    """ToolRL correctness ∈ [−3, 3]: 0 when the gold answer has no tool call; −3 when the completion's
-    ``<tool_call>`` block is missing or not one JSON object per line; else :func:`tool_call_score`."""
-    if "<tool_call>" not in answer:
-        return 0.0
-    gold = _parse_tool_calls(answer.split("<tool_call>")[1].split("</tool_call>")[0])
-    if "<tool_call>" not in completion or "</tool_call>" not in completion:
-        return -3.0
-    try:
-        pred = _parse_tool_calls(completion.split("<tool_call>")[1].split("</tool_call>")[0])
-    except (ValueError, TypeError):  # json.JSONDecodeError is a ValueError
-        return -3.0
-    return tool_call_score(gold, pred)
-
-
-def tool_call_reward(completions: Sequence[Any], answer: Sequence[str], **_: Any) -> list[float]:
-    """ToolRL's ``R = R_format + R_correct`` ∈ [−3, 4] for a batch (``answer`` = gold output column)."""
-    out = []
-    for c, a in zip(completions, answer, strict=True):
-        text = completion_text(c)
-        out.append(tool_format_reward(text, a) + tool_correctness_reward(text, a))
-    return out
+# The implementation, its ablation variants and the batch functions live in lit_agents.tools.rewards.
+from lit_agents.tools.rewards import (  # noqa: E402,F401 - re-exported under the names used before
+    tool_call_score,
+    tool_correctness_reward,
+    tool_format_reward,
+    toolrl_correctness_rewards,
+    toolrl_format_rewards,
+    toolrl_rewards as tool_call_reward,
+)

@@ -17,7 +17,9 @@ or ``beta: 0``.
 from __future__ import annotations
 
 import copy
+import functools
 import importlib
+import inspect
 import logging
 import math
 from dataclasses import asdict, is_dataclass
@@ -32,7 +34,10 @@ from lit_agents.logging_utils import log_table
 from lit_agents.losses.grpo import global_nanstd, group_advantages, grpo_loss
 from lit_agents.methods.base import BackboneModule, Schedule
 from lit_agents.methods.grpo_rollout import Rollout, encode_prompts, generate_rollout, per_token_logps
+from lit_agents.methods.grpo_tools import generate_tool_rollout
 from lit_agents.methods.pairwise_eval import PairwiseEvalMixin
+from lit_agents.tools.environment import ToolEnvironment
+from lit_agents.tools.rewards import schedule_value
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +69,44 @@ def _checked_rewards(fn: Callable, name: str, completions: list, prompts: list,
     return out
 
 
+def _bind_reward_kwargs(fns: list[Callable], kwargs: list[dict[str, Any]] | None) -> list[Callable]:
+    if kwargs is None:
+        return fns
+    if len(kwargs) != len(fns):
+        raise ValueError(f"model.reward_kwargs has {len(kwargs)} entries for {len(fns)} reward_funcs")
+    out = []
+    for fn, kw in zip(fns, kwargs):
+        if kw:
+            try:
+                inspect.signature(fn).bind_partial(completions=[], **kw)
+            except TypeError as e:
+                raise ValueError(f"model.reward_kwargs {kw} do not fit {fn.__name__}: {e}") from None
+        out.append(functools.update_wrapper(functools.partial(fn, **kw), fn) if kw else fn)
+    return out
+
+
+def _check_schedules(schedules: list | None, n: int) -> list:
+    if schedules is None:
+        return [None] * n
+    if len(schedules) != n:
+        raise ValueError(f"model.reward_weight_schedules has {len(schedules)} entries for {n} reward_funcs")
+    for s in schedules:
+        if s is not None and (not s or any(len(p) != 2 for p in s)):
+            raise ValueError(f"model.reward_weight_schedules: each schedule is a non-empty list of "
+                             f"[generation_step, weight] pairs, got {s}")
+    return [None if s is None else [[float(a), float(b)] for a, b in s] for s in schedules]
+
+
+def _takes_step(fn: Callable) -> bool:
+    target = fn.func if isinstance(fn, functools.partial) else fn
+    if isinstance(fn, functools.partial) and "step" in fn.keywords:
+        return False
+    try:
+        return "step" in inspect.signature(target).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 class GRPOModule(PairwiseEvalMixin, BackboneModule):
     """Group Relative Policy Optimisation with pluggable rewards (argument names follow TRL's GRPOConfig, same
     meaning; ``optimizer_steps_per_generation`` and ``micro_batch_size`` replace TRL's ``steps_per_generation`` /
@@ -79,7 +122,9 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         reward_failure_value: what a completion scores from a reward function that raised on it (or returned a
             non-finite value or the wrong number of values); failures are counted (``train/reward_failures``,
             checkpointed) and logged, never fatal. ``null`` scores them as an abstention.
-        prompt_field: batch column holding the prompt (a string or a list of chat messages).
+        prompt_field: batch column holding the prompt (a string or a list of chat messages). A batch column
+            ``assistant_prefix`` prefills the start of each answer (after the rendered prompt); the reward
+            functions see prefix + completion, the loss only the sampled completion.
         num_generations: completions sampled per prompt (the group, G).
         max_prompt_length: prompts longer than this (in tokens) are dropped and counted (never truncated).
         max_completion_length: new tokens per completion.
@@ -104,6 +149,14 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         apply_chat_template: render string prompts as a user turn (chat messages always are).
         log_completions_every: write a sample table every N generation steps (0 = never).
         eval_*: greedy judging for the pairwise validation/test (records with ``label`` A/B).
+        reward_kwargs: per reward function, keyword arguments bound to it (``{}`` for none), e.g. ToolRL's
+            ``{granularity: coarse}``. A function with a ``step`` parameter also receives the generation step.
+        reward_weight_schedules: per reward function, ``null`` (its fixed ``reward_weights`` entry) or a
+            piecewise-linear schedule ``[[generation_step, weight], ...]`` (constant outside the points) — e.g.
+            ToolRL's dynamic scale, format weight falling while correctness rises.
+        tool_env: a :class:`~lit_agents.tools.environment.ToolEnvironment`: completions become multi-turn
+            episodes (tool calls executed, results appended as ``<obs>`` turns excluded from the loss; see
+            :mod:`lit_agents.methods.grpo_tools`); ``max_completion_length`` then bounds each turn.
     """
 
     def __init__(self, backbone: BackboneConfig, reward_funcs: list[str],
@@ -120,12 +173,16 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                  micro_batch_size: int | None = None,
                  max_grad_norm: float | None = 1.0, learning_rate: float = 1e-6, weight_decay: float = 0.0,
                  warmup_steps: int = 0, scheduler: Schedule = "constant", apply_chat_template: bool = True,
-                 log_completions_every: int = 10, eval_max_new_tokens: int = 256, eval_batch_size: int = 8):
+                 log_completions_every: int = 10, eval_max_new_tokens: int = 256, eval_batch_size: int = 8,
+                 reward_kwargs: list[dict[str, Any]] | None = None,
+                 reward_weight_schedules: list[list[list[float]] | None] | None = None,
+                 tool_env: ToolEnvironment | None = None):
         super().__init__(backbone, learning_rate=learning_rate, weight_decay=weight_decay,
                          warmup_steps=warmup_steps, scheduler=scheduler)
         self.save_hyperparameters()
         # plain values only, so checkpoints load with torch.load(weights_only=True)
         self.hparams["backbone"] = asdict(backbone) if is_dataclass(backbone) else backbone
+        self.hparams.pop("tool_env", None)  # an object (tools, an index): the CLI's config.yaml records it
         self.automatic_optimization = False
         if num_generations < 2:
             raise ValueError(f"model.num_generations must be >= 2 for group-relative advantages, got {num_generations}")
@@ -137,7 +194,9 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         weights = reward_weights if reward_weights is not None else [1.0] * len(reward_funcs)
         if len(weights) != len(reward_funcs):
             raise ValueError(f"model.reward_weights has {len(weights)} entries for {len(reward_funcs)} reward_funcs")
-        self.reward_fns = [import_callable(p) for p in reward_funcs]
+        self.reward_fns = _bind_reward_kwargs([import_callable(p) for p in reward_funcs], reward_kwargs)
+        self.reward_schedules = _check_schedules(reward_weight_schedules, len(reward_funcs))
+        self.tool_env = tool_env
         self.reward_names = [p.rpartition(".")[2] for p in reward_funcs]
         self.register_buffer("reward_weights", torch.tensor(weights, dtype=torch.float32), persistent=False)
         if reward_failure_value is not None and not math.isfinite(reward_failure_value):
@@ -203,6 +262,8 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         out = torch.full((len(completions), len(self.reward_fns)), float("nan"))
         failed = self.reward_failure_value if self.reward_failure_value is not None else float("nan")
         for j, (fn, name) in enumerate(zip(self.reward_fns, self.reward_names)):
+            if _takes_step(fn):
+                fn = functools.partial(fn, step=self.generation_steps)
             try:
                 out[:, j] = _checked_rewards(fn, name, completions, prompts, columns)
             except Exception as batch_error:  # noqa: BLE001 - isolate the failing completions below
@@ -225,6 +286,9 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         templated = self.apply_chat_template and getattr(self.tokenizer, "chat_template", None) is not None
         rows = encode_prompts(self.tokenizer, batch[self.prompt_field], encoder_decoder=self.encoder_decoder,
                               apply_chat_template=templated)
+        if "assistant_prefix" in batch:  # a prefilled start of the answer (its text is prepended for the rewards)
+            rows = [r + (self.tokenizer(p, add_special_tokens=False)["input_ids"] if p else [])
+                    for r, p in zip(rows, batch["assistant_prefix"])]
         keep = [i for i, r in enumerate(rows) if len(r) <= self.cfg["max_prompt_length"]]
         dropped = len(rows) - len(keep)
         if dropped:
@@ -248,16 +312,17 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                 global_nanstd(torch.zeros(0), self._all_reduce_sum)
             return None
         with gathered_params(self):
-            ro = generate_rollout(self.model, self.tokenizer, rows, encoder_decoder=self.encoder_decoder,
-                                  num_generations=G, max_completion_length=self.cfg["max_completion_length"],
-                                  temperature=self.cfg["temperature"], top_p=self.cfg["top_p"],
-                                  top_k=self.cfg["top_k"], stop=self.cfg["stop"])
+            ro = self.generate_group(rows, [{k: v[i] for k, v in batch.items()} for i in keep])
         columns = {k: [v[i] for i in keep for _ in range(G)] for k, v in batch.items()}
+        if getattr(ro, "num_turns", None) is not None:  # tool episodes: what a reward may want to know
+            columns.update(num_turns=ro.num_turns.tolist(), num_tool_calls=ro.num_tool_calls.tolist())
         prompts = columns.get(self.prompt_field, [])
+        if "assistant_prefix" in columns:
+            ro.texts = [(p or "") + t for p, t in zip(columns["assistant_prefix"], ro.texts)]
         per_fn = self.compute_rewards(ro.texts, prompts, columns)
         abstain_all = torch.isnan(per_fn).all(dim=1)
         self.abstained_completions += int(abstain_all.sum())
-        rewards = torch.nansum(per_fn * self.reward_weights.cpu(), dim=1)
+        rewards = torch.nansum(per_fn * self.current_reward_weights(), dim=1)
         rewards[abstain_all] = float("nan")  # unscorable: out of the group statistics, advantage 0 (as TRL)
         batch_std = global_nanstd(rewards, self._all_reduce_sum) if batch_scale else None
         adv, group_std = group_advantages(rewards, G, self.cfg["scale_rewards"], batch_std=batch_std)
@@ -266,6 +331,25 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
             mask = mask * ro.terminated.unsqueeze(1).long()
             ro.completion_mask = mask
         return ro, dict(rewards=rewards, per_fn=per_fn, advantages=adv.to(self.device), group_std=group_std)
+
+    def generate_group(self, rows: list[list[int]], records: list[dict[str, Any]], **overrides: Any) -> Rollout:
+        """``num_generations`` completions per tokenised prompt: plain sampling, or tool-use episodes when
+        ``tool_env`` is set (``overrides`` replace sampling settings, e.g. greedy evaluation)."""
+        kw = dict(encoder_decoder=self.encoder_decoder, num_generations=self.cfg["num_generations"],
+                  max_completion_length=self.cfg["max_completion_length"], temperature=self.cfg["temperature"],
+                  top_p=self.cfg["top_p"], top_k=self.cfg["top_k"], stop=self.cfg["stop"])
+        kw.update(overrides)
+        if self.tool_env is not None:
+            return generate_tool_rollout(self.model, self.tokenizer, rows, records, self.tool_env, **kw)
+        return generate_rollout(self.model, self.tokenizer, rows, **kw)
+
+    def current_reward_weights(self) -> torch.Tensor:
+        """The reward weights at the current generation step (schedules applied), on the CPU."""
+        w = self.reward_weights.detach().cpu().clone()
+        for j, sched in enumerate(self.reward_schedules):
+            if sched is not None:
+                w[j] = schedule_value(sched, self.generation_steps)
+        return w
 
     @torch.no_grad()
     def add_old_and_ref_logps(self, ro: Rollout, t: dict[str, torch.Tensor]) -> None:
@@ -416,6 +500,12 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                 put(f"train/{name}", 0.0)
             return
         ro, t = prepared
+        if any(s is not None for s in self.reward_schedules):
+            for name, w in zip(self.reward_names, self.current_reward_weights().tolist()):
+                put(f"train/reward_weights/{name}", w)
+        if getattr(ro, "num_turns", None) is not None:
+            put("train/tools/turns_per_episode", ro.num_turns.float().mean())
+            put("train/tools/calls_per_episode", ro.num_tool_calls.float().mean())
         scored = t["rewards"][~torch.isnan(t["rewards"])]  # unscorable completions are NaN
         put("train/reward", scored.mean() if scored.numel() else 0.0)
         put("train/reward_std", t["group_std"].mean())
