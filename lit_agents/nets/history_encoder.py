@@ -29,6 +29,15 @@ class EncoderSpec:
     use_image: bool = True
 
 
+def frames_channels_last(x: Tensor) -> Tensor:
+    """The same frames ``[..., C, H, W]`` stored with the channel fastest in memory (NHWC), the layout oneDNN's
+    CPU convolutions run about twice as fast on; :class:`FrameCNN` keeps that layout through ``flatten``."""
+    order = list(range(x.dim()))
+    to_hwc = order[:-3] + [order[-2], order[-1], order[-3]]
+    back = order[:-3] + [x.dim() - 1, x.dim() - 3, x.dim() - 2]
+    return x.permute(*to_hwc).contiguous().permute(*back)
+
+
 class FrameCNN(nn.Module):
     """[N, C, 47, 50] -> [N, d_model]: strided convolutions, adaptive pooling, a linear projection."""
 

@@ -98,6 +98,19 @@ def test_batched_frame_cnn_matches_a_per_frame_loop():
     assert torch.allclose(net.represent_frames(z, flat), net.represent(image, flat), atol=1e-6, rtol=0)
 
 
+def test_channels_last_frames_keep_values_and_cnn_outputs():
+    from lit_agents.nets.history_encoder import frames_channels_last
+
+    spec = EncoderSpec(cnn_channels=[8, 16], d_model=32, n_heads=2, n_layers=1, mlp_hidden=64)
+    net = HistoryEncoder(17, 10, 3, window=3, spec=spec).eval()
+    image = (torch.rand(4, 3, 17, 47, 50) < 0.05).float()
+    cl = frames_channels_last(image)
+    assert torch.equal(cl, image) and cl.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+    batched = torch.stack([frames_channels_last(x) for x in image])  # what the DataLoader's collate builds
+    assert batched.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(net.frame_features(cl), net.frame_features(image), atol=1e-6, rtol=0)
+
+
 def _sliding_batch(B=4, W=3, F=10):
     """s' = s moved on by one frame, as ReLiableDataModule yields (terminal rows repeat the last frame)."""
     frames = (torch.rand(B, W + 1, 17, 47, 50) < 0.05).float()
