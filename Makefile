@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast reliability-report bench install clean
+.PHONY: demo test test-fast reliability-report bench bench-quick install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,9 +33,15 @@ RELIABILITY_TESTS = tests/reliability tests/test_checkpoint_io.py tests/test_gen
 reliability-report: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 $(RELIABILITY_TESTS) --reliability-report docs/reliability.md
 
+# every benchmark, then one table (benchmark, ours, peer, ratio, goal, met?), also written to docs/benchmarks.md
 bench: $(STAMP)
 	$(BIN)/pip install -q -e ".[dev,openai,bench]"
-	@for f in benchmarks/[!_]*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+	$(BIN)/python benchmarks/_run_all.py
+
+# each benchmark's seconds-long --quick smoke run, the same table (writes no page)
+bench-quick: $(STAMP)
+	$(BIN)/pip install -q -e ".[dev,openai,bench]"
+	$(BIN)/python benchmarks/_run_all.py --quick
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -1,7 +1,7 @@
 """PlayBest planning and training speed against the loops a user would otherwise write. Prints ratios
 (ours / theirs; > 1 means we are faster).
 
-    python benchmarks/diffusion_vs_diffusers.py [--batch 64] [--horizon 32] [--steps 20] [--dim 16]
+    python benchmarks/diffusion_vs_diffusers.py [--batch 64] [--horizon 32] [--steps 20] [--dim 16] [--quick]
 
 1. Plans per second for a batch of ``--batch`` start states (one batched GuidedSampler call, released guidance
    x += 0.1 * Var_t * grad J(x), 2 guide steps) vs ``--batch`` separate calls of a straightforward per-plan loop
@@ -16,7 +16,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import lightning as L
@@ -24,10 +26,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from data_modules.basketball.trajectories import MinMaxNormalizer, position_channels
-from data_modules.basketball.trajectory_data import TensorDictDataset
-from lit_agents.methods.diffusion_planner import DiffusionConfig, DiffusionPlanner, EvalConfig, UNetConfig
-from lit_agents.planning.guidance import GuidanceConfig, GuidedSampler, apply_conditioning
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _table import Result, emit  # noqa: E402
+
+from data_modules.basketball.trajectories import MinMaxNormalizer, position_channels  # noqa: E402
+from data_modules.basketball.trajectory_data import TensorDictDataset  # noqa: E402
+from lit_agents.methods.diffusion_planner import DiffusionConfig, DiffusionPlanner, EvalConfig, UNetConfig  # noqa: E402
+from lit_agents.planning.guidance import GuidanceConfig, GuidedSampler, apply_conditioning  # noqa: E402
 
 C = 66
 
@@ -88,7 +93,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ap.add_argument("--steps", type=int, default=20, help="diffusion steps T")
     ap.add_argument("--dim", type=int, default=16)
     ap.add_argument("--train-steps", type=int, default=30)
+    ap.add_argument("--quick", action="store_true", help="a seconds-long smoke run (4 plans, horizon 16, T=3)")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.batch, args.horizon, args.steps, args.dim, args.train_steps = 4, 16, 3, 8, 2
     torch.manual_seed(0)
     h, b = args.horizon, args.batch
     model = DiffusionPlanner(horizon=h, net=UNetConfig(dim=args.dim, dim_mults=[1, 2, 4]),
@@ -157,6 +165,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     res["ratio_train_lightning_vs_plain"] = t_p / t_l
     for k, v in res.items():
         print(f"{k:36s} {v:10.3f}")
+    name = "diffusion_vs_diffusers"
+    emit(Result(name, f"guided plans per s, {b} start states", res["plans_per_s_ours"],
+                res["plans_per_s_per_plan_loop"], f"{b} per-plan loops", goal=5.0),
+         Result(name, f"guided plans per s, {b} samples", res["plans_per_s_ours"],
+                res.get("plans_per_s_diffusers_pipeline"), "diffusers ValueGuidedRLPipeline"),
+         Result(name, "training steps per s", res["train_steps_per_s_lightning"], res["train_steps_per_s_plain"],
+                "plain PyTorch loop"))
     return res
 
 

@@ -4,7 +4,7 @@ Both runs load the same tiny Llama saved to a directory, see the same prompts, s
 completions per prompt with the same lengths, use the same reward function, β (so both compute reference
 log-probs), ε, learning rate and one optimiser step per generation. The first steps (warm-up) are excluded.
 
-    python benchmarks/grpo_vs_trl.py [--steps 12] [--beta 0.04] [--ours-only]
+    python benchmarks/grpo_vs_trl.py [--steps 12] [--beta 0.04] [--ours-only] [--quick]
 
 Needs ``trl`` (``pip install -e ".[bench]"``; it does not change torch) for the comparison. Prints both times
 and ours/TRL; without TRL (or with ``--ours-only``) it prints our time and says the ratio was not measured.
@@ -15,14 +15,19 @@ import argparse
 import importlib.util
 import logging
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 import lightning as L
 import torch
 
-from lit_agents.backbone import BackboneConfig, TinySpec
-from lit_agents.methods.grpo import GRPOModule
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _table import Result, emit  # noqa: E402
+
+from lit_agents.backbone import BackboneConfig, TinySpec  # noqa: E402
+from lit_agents.methods.grpo import GRPOModule  # noqa: E402
 
 PROMPTS = [f"Question {i}: which answer is safer, A or B? Reply with <answer>[[A]]</answer> or [[B]]." for i in range(64)]
 
@@ -96,7 +101,7 @@ def run_trl(path: str, a) -> float:
     return per_step(timer.stamps, a.warmup)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> list[Result]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--warmup", type=int, default=2)
@@ -105,7 +110,10 @@ def main() -> None:
     p.add_argument("--max-completion-length", type=int, default=32)
     p.add_argument("--beta", type=float, default=0.04)
     p.add_argument("--ours-only", action="store_true", help="time GRPOModule only (no TRL run)")
-    a = p.parse_args()
+    p.add_argument("--quick", action="store_true", help="a seconds-long smoke run (3 steps, 1 prompt, G=2, 8 tokens)")
+    a = p.parse_args(argv)
+    if a.quick:
+        a.steps, a.warmup, a.prompts_per_step, a.num_generations, a.max_completion_length = 3, 1, 1, 2, 8
     logging.disable(logging.WARNING)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     has_trl = importlib.util.find_spec("trl") is not None
@@ -119,9 +127,15 @@ def main() -> None:
     if theirs is None:
         print("trl GRPOTrainer       : not run (" + ("--ours-only" if has_trl else
               'trl not installed: pip install -e ".[bench]"') + "): ratio not measured")
-        return
+        res = [Result("grpo_vs_trl", "seconds per GRPO step", ours, note="TRL not run")]
+        emit(*res)
+        return res
     print(f"trl GRPOTrainer       : {theirs:.3f} s/step")
     print(f"ratio (ours / TRL)    : {ours / theirs:.2f}x")
+    res = [Result("grpo_vs_trl", "seconds per GRPO step", ours, theirs, "TRL GRPOTrainer", higher_is_better=False,
+                  goal=0.5, note=f"{torch.get_num_threads()} threads")]
+    emit(*res)
+    return res
 
 
 if __name__ == "__main__":

@@ -17,13 +17,15 @@ from lit_agents.methods.sft import IGNORE_INDEX as IGNORE
 from lit_agents.methods.sft import masked_nll
 
 
-def task_nll(logits: Tensor, labels: Tensor) -> Tensor:
-    """Token-mean cross-entropy of one task; ``logits [B, T, V]`` are aligned with ``labels [B, T]``."""
+def task_nll(logits: Tensor, labels: Tensor, reduction: Literal["mean", "sum"] = "mean") -> Tensor:
+    """Token-mean (or summed) cross-entropy of one task; ``logits [B, T, V]`` are aligned with ``labels [B, T]``.
+
+    ``sum`` serves a task split into several forwards: the sums of its parts over its token count is the mean."""
     if logits.shape[:2] != labels.shape:
         raise ValueError(f"logits {tuple(logits.shape)} and labels {tuple(labels.shape)} do not align")
     if not (labels != IGNORE).any():
         raise ValueError("a task batch has no target tokens (all labels are -100): its loss is undefined")
-    return masked_nll(logits, labels, reduction="mean")
+    return masked_nll(logits, labels, reduction=reduction)
 
 
 def tinyllm_loss(task_losses: Mapping[str, Tensor], weights: Mapping[str, float]) -> Tensor:

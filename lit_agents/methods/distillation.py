@@ -16,9 +16,11 @@ import warnings
 from typing import Literal
 
 import torch
+from lightning.pytorch.strategies import FSDPStrategy
 from lightning.pytorch.utilities import rank_zero_info
 
 from lit_agents.backbone import BackboneConfig, unwrap
+from lit_agents.batching import length_groups, pad_rows
 from lit_agents.losses.distillation import IGNORE, sequence_logprob, task_nll, tinyllm_loss
 from lit_agents.methods.base import BackboneModule, Schedule
 from lit_agents.metrics import MeanById, normalize_answer
@@ -42,6 +44,9 @@ class DistillationModule(BackboneModule):
         eval_generate: evaluate by generating and exact-matching the normalised answer text.
         eval_rank: evaluate by ranking the options by likelihood.
         option_score: ``sum`` (log-likelihood) or ``mean`` (per-token) for ranking.
+        group_by_length: run each task's rows as forwards of similar length (:func:`length_groups`) instead of
+            one forward padded to the longest row; the loss is the same token mean (only dropout's random masks
+            fall differently). Off under FSDP, whose ranks must run the same number of forwards.
         learning_rate, weight_decay, warmup_steps, scheduler: AdamW + schedule (paper: lr 5e-5, constant).
     """
 
@@ -50,6 +55,7 @@ class DistillationModule(BackboneModule):
                  label_weight: float = 1.0, teacher_weights: list[float] | None = None,
                  max_input_length: int = 1024, max_target_length: int = 256, max_label_length: int = 128,
                  eval_generate: bool = True, eval_rank: bool = True, option_score: Literal["sum", "mean"] = "sum",
+                 group_by_length: bool = True,
                  learning_rate: float = 5e-5, weight_decay: float = 0.0, warmup_steps: int = 0,
                  scheduler: Schedule = "constant"):
         super().__init__(backbone, task="seq2seq", learning_rate=learning_rate, weight_decay=weight_decay,
@@ -72,6 +78,7 @@ class DistillationModule(BackboneModule):
         self.max_input_length, self.max_target_length = max_input_length, max_target_length
         self.max_label_length = max_label_length
         self.eval_generate, self.eval_rank, self.option_score = eval_generate, eval_rank, option_score
+        self.group_by_length = group_by_length
         self.metrics = torch.nn.ModuleDict()
         self._metric_ids: dict[tuple[str, str], str] = {}
         self._checked = False
@@ -86,6 +93,9 @@ class DistillationModule(BackboneModule):
         if self.teacher_names is None:
             self.teacher_names = names if len(names) == len(self.teacher_prefixes) else \
                 [f"teacher{m}" for m in range(len(self.teacher_prefixes))]
+        if self.group_by_length and self._trainer is not None and isinstance(self.trainer.strategy, FSDPStrategy):
+            self.group_by_length = False
+            rank_zero_info("[tinyllm] group_by_length is off under FSDP (every rank must run the same forwards)")
         datasets = ["all", *(getattr(dm, "dataset_names", []) or [])]
         modes = [m for m, on in (("gen", self.eval_generate), ("rank", self.eval_rank)) if on]
         for mode in modes:
@@ -101,15 +111,37 @@ class DistillationModule(BackboneModule):
     # ---- tokenisation (the module owns the tokenizer) ------------------------------------------------------
     def encode(self, inputs: list[str], targets: list[str], max_target: int) -> dict[str, torch.Tensor]:
         """Encoder inputs, decoder inputs (shifted labels) and labels with ``-100`` on padding."""
-        enc = self.tokenizer(inputs, max_length=self.max_input_length, truncation=True, padding=True,
-                             return_tensors="pt")
-        tgt = self.tokenizer(text_target=targets, max_length=max_target, truncation=True, padding=True,
-                             return_tensors="pt")
-        labels = tgt["input_ids"].masked_fill(tgt["attention_mask"] == 0, IGNORE)
+        return self.encode_groups(inputs, targets, max_target, grouped=False)[0][1]
+
+    def encode_groups(self, inputs: list[str], targets: list[str], max_target: int,
+                      grouped: bool = True) -> list[tuple[list[int], dict[str, torch.Tensor]]]:
+        """``(row indices, encode() of those rows)`` per forward: one group of every row unless ``grouped``
+        (then :func:`length_groups` of the tokenised lengths)."""
+        src = self.tokenizer(inputs, max_length=self.max_input_length, truncation=True)["input_ids"]
+        tgt = self.tokenizer(text_target=targets, max_length=max_target, truncation=True)["input_ids"]
+        groups = length_groups([len(x) for x in src], [len(y) for y in tgt]) if grouped else [list(range(len(src)))]
+        pad, left = self.tokenizer.pad_token_id, self.tokenizer.padding_side == "left"
         base = unwrap(self.model)
-        dec = base.prepare_decoder_input_ids_from_labels(labels=labels)
-        return {"input_ids": enc["input_ids"].to(self.device), "attention_mask": enc["attention_mask"].to(self.device),
-                "decoder_input_ids": dec.to(self.device), "labels": labels.to(self.device)}
+        out = []
+        for rows in groups:
+            ids, mask = pad_rows([src[r] for r in rows], pad, left)
+            tid, tmask = pad_rows([tgt[r] for r in rows], pad, left)
+            labels = tid.masked_fill(tmask == 0, IGNORE)
+            dec = base.prepare_decoder_input_ids_from_labels(labels=labels)
+            out.append((rows, {"input_ids": ids.to(self.device), "attention_mask": mask.to(self.device),
+                               "decoder_input_ids": dec.to(self.device), "labels": labels.to(self.device)}))
+        return out
+
+    def task_loss(self, task: str, inputs: list[str], targets: list[str], max_target: int) -> torch.Tensor:
+        """Token-mean NLL of one task over all its rows, whether they run as one forward or several."""
+        total, count = None, 0
+        for rows, enc in self.encode_groups(inputs, targets, max_target, grouped=self.group_by_length):
+            if not self._checked and rows[0] == 0:
+                self._check_mask(task, inputs[0], enc["labels"][0])
+            part = task_nll(self._forward_logits(enc), enc["labels"], reduction="sum")
+            total = part if total is None else total + part
+            count += int((enc["labels"] != IGNORE).sum())
+        return total / count
 
     def tasks(self, batch: dict[str, list]) -> dict[str, tuple[list[str], list[str], int]]:
         """``task -> (prefixed inputs, targets, max target length)``; a teacher task keeps only the rows
@@ -135,10 +167,7 @@ class DistillationModule(BackboneModule):
     def training_step(self, batch: dict[str, list], batch_idx: int) -> torch.Tensor:
         losses: dict[str, torch.Tensor] = {}
         for task, (inputs, targets, max_t) in self.tasks(batch).items():
-            enc = self.encode(inputs, targets, max_t)
-            if not self._checked:
-                self._check_mask(task, inputs[0], enc["labels"][0])
-            losses[task] = task_nll(self._forward_logits(enc), enc["labels"])
+            losses[task] = self.task_loss(task, inputs, targets, max_t)
         self._checked = True
         loss = tinyllm_loss(losses, self.task_weights())
         bs = len(batch["input"])

@@ -86,11 +86,11 @@ class ReLiableDQN(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> Tensor:
         hp = self.hparams
         a = self.map_actions(batch)
-        q, rep = self.online(batch["image"], batch["flat"])
+        q, rep, frames = self.online_on_state(batch)
         with torch.no_grad():
             next_q_target = self.target(batch["next_image"], batch["next_flat"])[0]
             if hp.double_q:
-                next_q_online, next_rep = self.online(batch["next_image"], batch["next_flat"])
+                next_q_online, next_rep = self.online_on_next_state(batch, frames)
                 y = double_q_target(batch["reward"], batch["done"], self.allowed(next_q_online, next_rep),
                                     next_q_target, hp.gamma)
             else:
@@ -109,6 +109,25 @@ class ReLiableDQN(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):
                        "train/target_mean": y.mean()}, prog_bar=False)
         self.log("train/loss", loss, prog_bar=True)
         return loss
+
+    def online_on_state(self, batch: dict) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Online ``(Q(s), representation, per-frame CNN features or None)``; the features are kept when s'
+        is s's window moved on by one frame (what ``ReLiableDataModule`` yields), so s' can reuse them."""
+        net = self.online
+        if not (net.shares_frames() and next_window_follows(batch["image"], batch["next_image"])):
+            return (*net(batch["image"], batch["flat"]), None)
+        frames = net.frame_features(batch["image"])
+        rep = net.represent_frames(frames, batch["flat"])
+        return net.head(rep), rep, frames
+
+    def online_on_next_state(self, batch: dict, frames: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Online ``(Q(s'), representation)``: only s''s newest frame goes through the CNN when ``frames`` (the
+        CNN features of s's window) are given; the same numbers as ``self.online(next_image, next_flat)``."""
+        if frames is None:
+            return self.online(batch["next_image"], batch["next_flat"])
+        newest = self.online.frame_features(batch["next_image"][:, -1:])
+        rep = self.online.represent_frames(torch.cat([frames[:, 1:].detach(), newest], dim=1), batch["next_flat"])
+        return self.online.head(rep), rep
 
     def optimizer_step(self, *args, **kwargs) -> None:
         # The update counter and the target network change right after the optimiser step (not in
@@ -146,3 +165,10 @@ class ReLiableDQN(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):
     def configure_optimizers(self):
         params = list(self.online.parameters()) + list(self.behaviour.parameters())
         return torch.optim.AdamW(params, lr=self.hparams.learning_rate, weight_decay=self.hparams.weight_decay)
+
+
+def next_window_follows(image: Tensor, next_image: Tensor) -> bool:
+    """Whether every s' window ``[B, W, ...]`` is its s window moved on by one frame (frames 1.. of s are
+    frames ..W-1 of s'); an exact comparison, so a batch built any other way falls back to the full forward."""
+    return image.shape == next_image.shape and torch.equal(next_image[:, :-1], image[:, 1:])
+

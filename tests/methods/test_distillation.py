@@ -49,6 +49,48 @@ def test_training_loss_is_the_weighted_sum_of_task_losses(module):
     assert all(p.grad is not None for p in module.model.parameters() if p.requires_grad)
 
 
+LONG = {  # lengths from 10 to ~400 bytes: length grouping splits the rows into several forwards
+    "input": [("why " * k) + "?\nAnswer Choices:\n(a) x\n(b) y" for k in (1, 90, 3, 40, 2, 70)],
+    "target": ["y", "x", "y", "x", "y", "x"],
+    "rationales": [["r" * n, "because " * (n // 8)] for n in (5, 300, 12, 150, 40, 200)],
+}
+
+
+@pytest.mark.parametrize("arch", ["t5", "bart"])
+def test_length_grouped_batch_has_the_loss_and_gradients_of_the_padded_batch(arch):
+    torch.manual_seed(0)
+    m = DistillationModule(tiny_backbone(arch), teacher_names=["a", "b"], teacher_weights=[2.0, 0.5],
+                           max_input_length=512, max_target_length=256, max_label_length=16)
+    m.eval()  # no dropout: both computations see the same network
+    inputs, targets, max_t = m.tasks(LONG)["a"]
+    assert len(m.encode_groups(inputs, targets, max_t)) > 1  # the grouping really splits this batch
+    results = []
+    for grouped in (False, True):
+        m.group_by_length = grouped
+        m.zero_grad(set_to_none=True)
+        loss = m.training_step(LONG, 0)
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None}))
+    (ref, ref_grads), (got, got_grads) = results
+    assert torch.allclose(got, ref, rtol=1e-6, atol=1e-6), (got, ref)
+    assert ref_grads.keys() == got_grads.keys()
+    for n, g in ref_grads.items():
+        assert torch.allclose(got_grads[n], g, rtol=1e-4, atol=1e-6), n
+
+
+def test_length_groups_partition_the_rows_and_isolate_the_long_one():
+    from lit_agents.batching import forward_cost, length_groups
+
+    inp, tgt = [500, 20, 25, 30, 22, 18], [250, 5, 6, 4, 5, 6]
+    groups = length_groups(inp, tgt)
+    assert sorted(r for g in groups for r in g) == list(range(6))
+    assert [0] in groups  # the 500-token row pays for its own padding only
+    cost = sum(forward_cost(len(g), max(inp[r] for r in g), max(tgt[r] for r in g)) for g in groups)
+    assert cost < forward_cost(6, 500, 250)
+    assert length_groups([40] * 4, [10] * 4) == [[0, 1, 2, 3]]  # equal lengths: one forward
+    assert length_groups([], []) == [[]]
+
+
 def test_target_ends_with_eos_and_decoder_inputs_are_shifted_labels(module):
     enc = module.encode(["predict: q"], ["abc"], 16)
     lab = enc["labels"][0]

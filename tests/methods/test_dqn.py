@@ -87,6 +87,62 @@ def test_history_encoder_shapes(sequence):
         net(torch.rand(4, 3, 17, 47, 50), torch.rand(4, 10))
 
 
+def test_batched_frame_cnn_matches_a_per_frame_loop():
+    spec = EncoderSpec(cnn_channels=[8, 16], d_model=32, n_heads=2, n_layers=1, mlp_hidden=64)
+    net = HistoryEncoder(17, 10, 3, window=3, spec=spec).eval()
+    image = (torch.rand(5, 3, 17, 47, 50) < 0.05).float()
+    z = net.frame_features(image)
+    loop = torch.stack([torch.stack([net.cnn(image[b, w:w + 1])[0] for w in range(3)]) for b in range(5)])
+    assert torch.allclose(z, loop, atol=1e-6, rtol=0)
+    flat = torch.rand(5, 10)
+    assert torch.allclose(net.represent_frames(z, flat), net.represent(image, flat), atol=1e-6, rtol=0)
+
+
+def test_channels_last_frames_keep_values_and_cnn_outputs():
+    from lit_agents.nets.history_encoder import frames_channels_last
+
+    spec = EncoderSpec(cnn_channels=[8, 16], d_model=32, n_heads=2, n_layers=1, mlp_hidden=64)
+    net = HistoryEncoder(17, 10, 3, window=3, spec=spec).eval()
+    image = (torch.rand(4, 3, 17, 47, 50) < 0.05).float()
+    cl = frames_channels_last(image)
+    assert torch.equal(cl, image) and cl.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+    batched = torch.stack([frames_channels_last(x) for x in image])  # what the DataLoader's collate builds
+    assert batched.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(net.frame_features(cl), net.frame_features(image), atol=1e-6, rtol=0)
+
+
+def _sliding_batch(B=4, W=3, F=10):
+    """s' = s moved on by one frame, as ReLiableDataModule yields (terminal rows repeat the last frame)."""
+    frames = (torch.rand(B, W + 1, 17, 47, 50) < 0.05).float()
+    frames[2, -1] = frames[2, -2]
+    return {"image": frames[:, :W], "next_image": frames[:, 1:].clone(), "flat": torch.rand(B, F),
+            "next_flat": torch.rand(B, F), "action": torch.tensor([0, 1, 2, 0]), "three": torch.tensor([0, 0, 1, 0]),
+            "reward": torch.tensor([0.0, 0.0, 3.0, 0.0]), "done": torch.tensor([0.0, 0.0, 1.0, 0.0])}
+
+
+@pytest.mark.parametrize("sequence", ["transformer", "gru"])
+def test_next_state_reuses_the_shared_frames_with_the_same_outputs(sequence):
+    from lit_agents.methods.dqn import next_window_follows
+
+    spec = EncoderSpec(cnn_channels=[8, 16], d_model=32, n_heads=2, n_layers=1, mlp_hidden=64, sequence=sequence)
+    torch.manual_seed(0)
+    m = ReLiableDQN(flat_dim=10, window=3, encoder=spec, double_q=True, cql_alpha=0.5)
+    m.log = m.log_dict = lambda *a, **k: None  # no Trainer attached
+    batch = _sliding_batch()
+    assert next_window_follows(batch["image"], batch["next_image"])
+    assert not next_window_follows(batch["image"], torch.rand_like(batch["next_image"]))
+    q, rep, frames = m.online_on_state(batch)
+    assert frames is not None
+    with torch.no_grad():
+        got = m.online_on_next_state(batch, frames)
+        want = m.online(batch["next_image"], batch["next_flat"])
+    for g, w in zip(got, want):
+        assert torch.allclose(g, w, atol=1e-6, rtol=0)
+    shared = m.training_step(batch, 0)  # the same loss whichever path the batch takes
+    m.online_on_state = lambda b: (*m.online(b["image"], b["flat"]), None)  # force the full forwards
+    assert torch.allclose(shared, m.training_step(batch, 0), atol=1e-6, rtol=0)
+
+
 def _batch(B=4, W=2, F=10):
     return {"image": torch.rand(B, W, 17, 47, 50), "next_image": torch.rand(B, W, 17, 47, 50), "flat": torch.rand(B, F),
             "next_flat": torch.rand(B, F), "action": torch.tensor([0, 1, 2, 0]), "three": torch.tensor([0, 0, 1, 0]),
