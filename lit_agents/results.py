@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -288,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dry-run", action="store_true", help="print the commands of the unfinished runs only")
     ap.add_argument("--report-only", action="store_true", help="rebuild the page from finished runs")
     ap.add_argument("--list", action="store_true", help="list the registered comparisons")
+    ap.add_argument("--arms", default="", help="comma-separated arms to run (default all; the page shows all)")
+    ap.add_argument("--jobs", type=int, default=1, help="runs at a time (each run uses one process)")
     args = ap.parse_args(argv)
     load_sections()
     if args.list:
@@ -300,10 +303,13 @@ def main(argv: list[str] | None = None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     chosen = [COMPARISONS[n] for n in args.only] if args.only else list(COMPARISONS.values())
     if not args.report_only:
-        for comp in chosen:  # seed-major: a partial run still has every arm at the first seeds
-            for seed in seeds:
-                for arm in comp.arms:
-                    run_one(comp, arm, seed, args.root, dry_run=args.dry_run)
+        # seed-major: an interrupted page still has every arm at the first seeds
+        only_arms = set(filter(None, args.arms.split(",")))
+        todo = [(comp, arm, seed) for comp in chosen for seed in seeds for arm in comp.arms
+                if not only_arms or arm in only_arms]
+        with ThreadPoolExecutor(max_workers=1 if args.dry_run else args.jobs) as pool:
+            for fut in [pool.submit(run_one, c, a, s, args.root, dry_run=args.dry_run) for c, a, s in todo]:
+                fut.result()
     if args.dry_run:
         return 0
     write_report(list(COMPARISONS.values()), args.root, seeds, args.out)
