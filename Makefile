@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast reliability-report bench bench-quick install clean
+.PHONY: demo test test-fast reliability-report results bench bench-quick install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ test-fast: $(STAMP)
 RELIABILITY_TESTS = tests/reliability tests/test_checkpoint_io.py tests/test_generation_faults.py
 reliability-report: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 $(RELIABILITY_TESTS) --reliability-report docs/reliability.md
+
+# docs/results.md: every showcase comparison (method vs baselines, seeds 42-44) through the CLI; resumable
+results: $(STAMP)
+	OMP_NUM_THREADS=1 $(BIN)/python -m lit_agents.results
 
 # every benchmark, then one table (benchmark, ours, peer, ratio, goal, met?), also written to docs/benchmarks.md
 bench: $(STAMP)

@@ -121,6 +121,12 @@ def build_tiny_tokenizer(spec: TinySpec, task: Task) -> PreTrainedTokenizerBase:
         tok = ByT5Tokenizer()
     elif spec.tokenizer == "bpe":
         tok = _train_bpe(spec)
+        if task == "seq2seq":  # like T5/ByT5: every sequence ends with </s>, so a seq2seq target learns to stop
+            from tokenizers.processors import TemplateProcessing
+
+            eos = tok.eos_token
+            tok.backend_tokenizer.post_processor = TemplateProcessing(
+                single=f"$A {eos}", pair=f"$A {eos} $B {eos}", special_tokens=[(eos, tok.eos_token_id)])
     else:  # pragma: no cover - Literal guards this under the CLI
         raise ValueError(f"backbone.tiny.tokenizer: unknown tokenizer {spec.tokenizer!r}")
     if task == "causal" and tok.chat_template is None:

@@ -33,6 +33,10 @@ def test_bpe_tokenizer_trained_from_corpus(tmp_path):
     assert tok.decode(ids, skip_special_tokens=True) == "the cat sat"
     assert len(ids) < len("the cat sat")  # merges were learned
     assert model.config.vocab_size == len(tok)
+    assert ids[-1] == tok.eos_token_id  # seq2seq targets end with </s> (T5 convention), so generation stops
+    _, causal_tok = BackboneConfig(tiny=TinySpec(arch="llama", d_model=32, n_heads=4, d_ff=64, tokenizer="bpe",
+                                                 bpe_vocab_size=300, bpe_corpus=[str(corpus)])).build()
+    assert causal_tok("the cat sat")["input_ids"][-1] != causal_tok.eos_token_id  # prompts stay open
 
 
 def test_lora_freezes_base_weights():

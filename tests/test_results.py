@@ -1,0 +1,63 @@
+"""The results runner: table and curves from finished runs, resumable runs through the real CLI, the registry."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lit_agents import results
+from lit_agents.results import Comparison, commands, run_one, write_report
+
+
+def _finished(root, comp, arm, seed, value, curve):
+    run = root / comp.name / arm / f"seed{seed}"
+    (run / "fit" / "v0").mkdir(parents=True)
+    rows = "\n".join(f"{s},{v}," for s, v in curve)
+    (run / "fit" / "v0" / "metrics.csv").write_text("step,train/loss,test/acc\n" + rows + "\n")
+    (run / "done.json").write_text(json.dumps({"comparison": comp.name, "arm": arm, "seed": seed, "elapsed_s": 60.0,
+                                               "metrics": {"test/acc": value}, "commands": [f"fit {arm} {seed}"]}))
+
+
+def test_report_has_mean_std_per_arm_reference_and_curves(tmp_path):
+    comp = Comparison(name="toy", title="Toy method", arms={"method": ["a.yaml"], "baseline": ["b.yaml"]},
+                      metrics=[("test acc", "test/acc")], reference="| paper | 1.0 |", description="A toy.")
+    for seed, v in ((1, 50.0), (2, 60.0)):
+        _finished(tmp_path, comp, "method", seed, v, [(0, 3.0), (10, 1.0)])
+    _finished(tmp_path, comp, "baseline", 1, 40.0, [(0, 3.0), (10, 2.0)])
+    out = tmp_path / "docs" / "results.md"
+    text = write_report([comp], tmp_path, [1, 2, 3], out)
+    assert "| `method` | 1,2 | 55.0 ± 7.1 | 50.0, 60.0 |" in text
+    assert "| `baseline` | 1 | 40.0 ± 0.0 | 40.0 |" in text
+    assert "| paper | 1.0 |" in text and "fit method 1" in text and "3 runs" in text
+    assert (tmp_path / "docs" / "img" / "results" / "toy_train_loss.png").stat().st_size > 1000
+    assert "img/results/toy_train_loss.png" in text
+
+
+def test_unrun_section_says_so_and_commands_carry_the_seed(tmp_path):
+    comp = Comparison(name="toy", title="Toy", arms={"m": ["configs/sft.yaml"]}, metrics=[("acc", "test/acc")],
+                      seed_keys=["data.seed"])
+    assert "*Not run yet*" in write_report([comp], tmp_path, [1], tmp_path / "r.md")
+    fit, test = commands(comp, "m", 7, tmp_path / "run")
+    assert fit[fit.index("--seed_everything") + 1] == "7" and fit[fit.index("--data.seed") + 1] == "7"
+    assert test[3] == "test" and "--ckpt_path" in test
+
+
+def test_registry_has_the_showcases():
+    results.load_sections()
+    comp = results.COMPARISONS["gotta_minprompt"]
+    assert set(comp.arms) == {"gotta", "gotta_random", "gotta_what", "minprompt", "minprompt_random", "fewshotqa"}
+
+
+@pytest.mark.slow
+def test_runs_through_the_cli_and_resumes(tmp_path):
+    comp = Comparison(name="sft", title="SFT", arms={"sft": ["configs/sft.yaml"]}, metrics=[("loss", "train/loss")],
+                      test=False, args=["--trainer.max_steps", "2", "--trainer.log_every_n_steps", "1",
+                                        "--trainer.limit_val_batches", "0"])
+    unfinished = tmp_path / "sft" / "sft" / "seed1"
+    unfinished.mkdir(parents=True)
+    (unfinished / "stale.txt").write_text("an interrupted run")
+    first = run_one(comp, "sft", 1, tmp_path)  # not finished: started again from scratch
+    assert first["metrics"]["train/loss"] > 0 and (unfinished / "done.json").is_file()
+    assert not (unfinished / "stale.txt").exists()
+    assert run_one(comp, "sft", 1, tmp_path) == first  # finished: skipped
