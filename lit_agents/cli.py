@@ -120,11 +120,23 @@ class LitAgentsCLI(LightningCLI):
             prepare_loggers(cfg["trainer"], root)
 
 
+class EpochAwareRichProgressBar(RichProgressBar):
+    """RichProgressBar whose description reads ``Epoch 3`` when the run is bounded by steps only
+    (``max_epochs: -1``, as in GRPO), instead of Lightning's ``Epoch 3/-2``."""
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        max_epochs = self.trainer.max_epochs
+        desc = f"Epoch {current_epoch}" + (f"/{max_epochs - 1}" if max_epochs is not None and max_epochs > 0 else "")
+        if self.trainer.max_steps is not None and self.trainer.max_steps > 0 and not (max_epochs and max_epochs > 0):
+            desc += f" (step {self.trainer.global_step}/{self.trainer.max_steps})"
+        return f"{desc:{len(self.validation_description)}}" if len(self.validation_description) > len(desc) else desc
+
+
 def default_callbacks() -> list[L.Callback]:
     cbs: list[L.Callback] = [LoggerAwareLRMonitor(logging_interval="step"), ResumableRNG(), NonFiniteLossGuard(),
                              TrainingCurves()]
     if sys.stdout.isatty():
-        cbs.append(RichProgressBar())
+        cbs.append(EpochAwareRichProgressBar())
     return cbs
 
 

@@ -139,3 +139,16 @@ def test_wandb_without_key_runs_offline_with_a_run_dir(tmp_path):
     record = next(wandb_run.glob("run-*.wandb")).read_bytes()
     assert b"val_fraction" in record and b"default_root_dir" in record  # data and trainer config, not only hparams
     assert not (root / "config.yaml").exists() and not (root / "wandb" / "config.yaml").exists()
+
+
+# ---- item 15: a steps-bounded run (GRPO: max_epochs -1) has no "Epoch 0/-2"
+def test_progress_bar_of_a_steps_bounded_run_reads_sensibly():
+    import lightning as L
+
+    from lit_agents.cli import EpochAwareRichProgressBar
+
+    bar = EpochAwareRichProgressBar()
+    bar._trainer = L.Trainer(max_steps=5, max_epochs=-1, logger=False, enable_checkpointing=False)
+    assert bar._get_train_description(0).strip() == "Epoch 0 (step 0/5)"
+    bar._trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False)
+    assert bar._get_train_description(1).strip() == "Epoch 1/2"

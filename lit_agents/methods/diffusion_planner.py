@@ -66,11 +66,15 @@ class DiffusionConfig:
 class EvalConfig:
     """Validation-time evaluation. Args: alphas: guidance scales of the alpha sweep (J of plans from the
     validation start states, against ground truth and a random walk); n_starts: start states per rank;
-    every_n_epochs: how often; plot: write (and log to W&B) a half-court PNG of one planned play;
+    fit_alphas, fit_n_starts: the smaller sweep run by validation *during fit* (seconds, not minutes; None =
+    the smallest and largest of ``alphas``) -- ``validate`` and ``test`` run the full ``alphas`` x
+    ``n_starts``; every_n_epochs: how often; plot: write (and log to W&B) a half-court PNG of one planned play;
     segment_lengths: replanning intervals m of the scripted-defence table (``test``; the chapter: 25-100)."""
 
     alphas: list[float] = field(default_factory=lambda: [0.0, 0.1, 1.0])
     n_starts: int = 8
+    fit_alphas: list[float] | None = None
+    fit_n_starts: int = 2
     segment_lengths: list[int] = field(default_factory=lambda: [25, 50, 75, 100])
     every_n_epochs: int = 1
     plot: bool = True
@@ -260,7 +264,18 @@ class DiffusionPlanner(GradientClippingMixin, L.LightningModule):
         losses = self._losses(batch)
         self.log_dict({f"val/{k}": v for k, v in losses.items()}, sync_dist=True, batch_size=len(batch["traj"]))
         if batch_idx == 0:
-            self._eval_batch = {k: v[: self.eval_cfg.n_starts] for k, v in batch.items() if torch.is_tensor(v)}
+            n = self.eval_cfg.fit_n_starts if self._fitting() else self.eval_cfg.n_starts
+            self._eval_batch = {k: v[:n] for k, v in batch.items() if torch.is_tensor(v)}
+
+    def _fitting(self) -> bool:
+        return self._trainer is not None and self.trainer.state.fn == "fit"
+
+    def sweep_alphas(self) -> list[float]:
+        """The guidance scales validation evaluates now: the small fit-time sweep, or the full one."""
+        cfg = self.eval_cfg
+        if not self._fitting():
+            return list(cfg.alphas)
+        return list(cfg.fit_alphas) if cfg.fit_alphas is not None else sorted({min(cfg.alphas), max(cfg.alphas)})
 
     def on_validation_epoch_end(self) -> None:
         batch, self._eval_batch = self._eval_batch, None
@@ -268,12 +283,13 @@ class DiffusionPlanner(GradientClippingMixin, L.LightningModule):
                 or (self.current_epoch + 1) % self.eval_cfg.every_n_epochs:
             return
         from lit_agents.planning.evaluation import alpha_sweep
-        metrics, plans = alpha_sweep(self, batch, self.eval_cfg.alphas)
+        alphas = self.sweep_alphas()
+        metrics, plans = alpha_sweep(self, batch, alphas)
         self.log_dict(metrics, sync_dist=True)
         if self.eval_cfg.plot and self.trainer.is_global_zero:
             from lit_agents.logging_utils import log_image, run_dir
             from lit_agents.planning.plots import plot_possession
-            alpha = max(self.eval_cfg.alphas)
+            alpha = max(alphas)
             path = run_dir(self.trainer) / "plots" / f"plan_epoch{self.current_epoch}.png"
             plot_possession(plans[alpha]["positions"][0].cpu().numpy(), path,
                             title=f"planned play, alpha={alpha}, J={float(plans[alpha]['values'][0]):.3f}")

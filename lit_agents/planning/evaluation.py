@@ -13,6 +13,9 @@ The offline-RL baselines of Table 7.3 (BCQ, CQL, IQL via d3rlpy) are not include
 
 from __future__ import annotations
 
+import logging
+import time
+
 from dataclasses import replace
 
 import torch
@@ -21,6 +24,8 @@ from torch import Tensor
 from data_modules.basketball.trajectories import to_features, to_positions
 from lit_agents.planning.realism import realism
 from lit_agents.planning.rollout import event_points, random_walk
+
+log = logging.getLogger(__name__)
 
 
 def _fmt(a: float) -> str:
@@ -41,12 +46,16 @@ def alpha_sweep(module, batch: dict[str, Tensor], alphas: list[float]) -> tuple[
     for name, pos in (("ground_truth", to_positions(traj)), ("random_walk", walk)):
         metrics.update({f"eval/{k}_{name}": v for k, v in realism(pos).items()})
     plans = {}
-    for a in alphas:
+    t0 = time.monotonic()
+    for i, a in enumerate(alphas, start=1):
         out = module.plan(start, scale=a, generator=module.generator(offset=11))  # same noise for every alpha
         plans[a] = out
         metrics[f"eval/J_alpha_{_fmt(a)}"] = out["values"].mean()
         metrics[f"eval/points_alpha_{_fmt(a)}"] = event_points(out["positions"]).mean()
         metrics.update({f"eval/{k}_alpha_{_fmt(a)}": v for k, v in realism(out["positions"]).items()})
+        # progress on terminals and in logs alike (a sweep can take minutes at paper scale)
+        log.info("alpha sweep %d/%d: alpha=%s J=%.3f over %d start states (%.1fs)", i, len(alphas), _fmt(a),
+                 float(out["values"].mean()), len(start), time.monotonic() - t0)
     return metrics, plans
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,8 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from lit_agents.logging_utils import log_image, run_dir
 from lit_agents.planning.plots import plot_possession
+
+log = logging.getLogger(__name__)
 
 
 class PlanWriter(BasePredictionWriter):
@@ -23,6 +26,7 @@ class PlanWriter(BasePredictionWriter):
     def __init__(self, output_dir: str | None = None, n_plots: int = 2):
         super().__init__(write_interval="batch")
         self.output_dir, self.n_plots = output_dir, n_plots
+        self._written: list[Path] = []
 
     def _dir(self, trainer) -> Path:
         d = Path(self.output_dir) if self.output_dir else run_dir(trainer) / "plans"
@@ -33,7 +37,9 @@ class PlanWriter(BasePredictionWriter):
                            dataloader_idx: int = 0) -> None:
         d = self._dir(trainer)
         arrays = {k: v.numpy() for k, v in prediction.items()}
-        np.savez_compressed(d / f"plans_rank{trainer.global_rank}_batch{batch_idx}.npz", **arrays)
+        npz = d / f"plans_rank{trainer.global_rank}_batch{batch_idx}.npz"
+        np.savez_compressed(npz, **arrays)
+        self._written.append(npz)
         for i in range(min(self.n_plots, len(arrays["positions"]))):
             idx = int(arrays["index"][i])
             title = f"plan from start state {idx}"
@@ -41,3 +47,13 @@ class PlanWriter(BasePredictionWriter):
                 title += f": J = {float(arrays['values'][i]):.3f}, event points {float(arrays['event_points'][i]):g}"
             path = plot_possession(arrays["positions"][i], d / f"plan_{idx}.png", title=title)
             log_image(trainer, f"plans/start_{idx}", path)
+
+    def on_predict_start(self, trainer, pl_module) -> None:
+        self._written = []
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        """Say where the plans went (a user of ``lit-agents predict`` otherwise has to search for them)."""
+        if self._written:
+            n = sum(len(np.load(p)["index"]) for p in self._written)
+            log.info("predict: %d plans written to %s (%d npz files, plan_<start>.png pictures)", n,
+                     self._written[0].parent.resolve(), len(self._written))

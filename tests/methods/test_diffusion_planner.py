@@ -132,3 +132,40 @@ def test_ddp_fit_then_predict_cli(tmp_path):
         assert np.array_equal(z["positions"][:, 0], start)
         assert z["values"].shape == (3,) and z["index"].tolist() == [0, 1, 2]
     assert len(list((tmp_path / "pred").rglob("plan_*.png"))) == 2
+
+
+def test_fit_validates_a_small_sweep_with_progress_and_predict_says_where(tmp_path, caplog):
+    """issue 14 item 15: validation during fit runs the small sweep (fit_n_starts, smallest + largest alpha)
+    and logs each alpha's progress (visible on a non-terminal); `validate` runs the full sweep; predict names
+    the directory the plans went to."""
+    import logging
+
+    from lit_agents.planning.writer import PlanWriter
+
+    dm = PlayBestDataModule(synthetic=SyntheticGames(n_games=3, frames_per_second=5, max_possessions=6,
+                                                     max_possession_s=6.0),
+                            cache_dir=str(tmp_path / "cache"), horizon=H, test_fraction=0.34, batch_size=8,
+                            n_predict=2)
+    model = DiffusionPlanner(horizon=H, net=UNetConfig(dim=8, dim_mults=[1, 2]),
+                             evaluation=EvalConfig(alphas=[0.0, 1.0, 10.0], n_starts=3, fit_n_starts=1, plot=False),
+                             planning=PlanningConfig(replan_every=8, n_samples=1, seconds_per_step=0.2))
+    trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=2, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                        limit_val_batches=1, check_val_every_n_epoch=1, default_root_dir=tmp_path,
+                        callbacks=[PlanWriter(output_dir=str(tmp_path / "plans"), n_plots=0)])
+    with caplog.at_level(logging.INFO, logger="lit_agents"):
+        trainer.fit(model, datamodule=dm)
+    fit_lines = [r.getMessage() for r in caplog.records if "alpha sweep" in r.getMessage()]
+    assert fit_lines and all("over 1 start states" in m for m in fit_lines)
+    assert {m.split(":")[0] for m in fit_lines} == {"alpha sweep 1/2", "alpha sweep 2/2"}
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="lit_agents"):
+        trainer.validate(model, datamodule=dm, verbose=False)
+    full = [r.getMessage() for r in caplog.records if "alpha sweep" in r.getMessage()]
+    assert [m.split(":")[0] for m in full] == ["alpha sweep 1/3", "alpha sweep 2/3", "alpha sweep 3/3"]
+    assert all("over 3 start states" in m for m in full)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="lit_agents"):
+        trainer.predict(model, datamodule=dm)
+    said = [r.getMessage() for r in caplog.records if "plans written to" in r.getMessage()]
+    assert said and str((tmp_path / "plans").resolve()) in said[0]
