@@ -93,6 +93,7 @@ def _env(tmp_path) -> dict[str, str]:
             "TOKENIZERS_PARALLELISM": "false", "PYTHONUNBUFFERED": "1"}
 
 
+@pytest.mark.slow  # a subprocess importing torch, lightning, transformers, diffusers (~10 s idle)
 def test_every_benchmark_script_imports_as_a_script(tmp_path):
     assert len(SCRIPT_PATHS) >= 6
     proc = subprocess.run([sys.executable, "-c", IMPORT_ALL, *map(str, SCRIPT_PATHS)], cwd=tmp_path, env=_env(tmp_path),
