@@ -10,13 +10,18 @@ import yaml
 from tests.helpers import REPO
 
 CITED = re.compile(r"(?<![\w/.])((?:examples|benchmarks|configs|tests|docs|data_modules|lit_agents)/[\w./-]*\w\.(?:py|yaml|md|png|txt))")
-DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "configs").rglob("*.yaml")),
-        *sorted((REPO / "examples").glob("*.py")), *sorted((REPO / "benchmarks").glob("*.py"))]
+# what a user reads (scripts may name the files they write, which exist only after a run)
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "configs").rglob("*.yaml"))]
+
+
+def _placeholder(path: str) -> bool:
+    return path.rpartition("/")[2].startswith(("my_", "test_my_"))  # CONTRIBUTING's template names
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: str(p.relative_to(REPO)))
 def test_cited_repo_files_exist(doc):
-    missing = sorted({m for m in CITED.findall(doc.read_text(encoding="utf-8")) if not (REPO / m).exists()})
+    missing = sorted({m for m in CITED.findall(doc.read_text(encoding="utf-8"))
+                      if not (REPO / m).exists() and not _placeholder(m)})
     assert not missing, f"{doc.relative_to(REPO)} cites files that do not exist: {missing}"
 
 
