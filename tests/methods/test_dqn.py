@@ -234,7 +234,7 @@ def test_learned_policy_prefers_the_planted_better_action(tmp_path):
     from data_modules.basketball.sources import SyntheticGames
 
     L.seed_everything(0, verbose=False)
-    dm = ReLiableDataModule(synthetic=SyntheticGames(n_games=6, max_possessions=12), cache_dir=str(tmp_path / "c"),
+    dm = ReLiableDataModule(synthetic=SyntheticGames(n_games=7, max_possessions=12), cache_dir=str(tmp_path / "c"),
                             window=1, trail=1, batch_size=32, test_fraction=0.34, oversample_terminal=10.0)
     model = ReLiableDQN(flat_dim=dm.flat_dim, window=1, gamma=0.95, cql_alpha=0.5, learning_rate=1e-3,
                         loss="huber", target_update_every=10,
@@ -259,6 +259,8 @@ def test_learned_policy_prefers_the_planted_better_action(tmp_path):
     # the planted advantage (~2 points on a make vs ~0.5 on a miss) is learned from the reward, not copied
     # (seeds 0-4 give 1.24-1.37, 1.0 and pi 0.54-0.59 vs pi_beta 0.05-0.06: the margins below are wide)
     assert q_open[:, SHOOT].mean() - q_contested[:, SHOOT].mean() > 0.7
-    assert (q_open[:, SHOOT] > q_open[:, PASS]).float().mean() >= 0.8
+    # on held-out possessions (issue 19: the test games used to replay training ones, where this rate was >= 0.8)
+    # Q(shoot) > Q(pass) holds in 0.67 of the open shots (seed 0), with a clearly positive mean margin
+    assert (q_open[:, SHOOT] - q_open[:, PASS]).mean() > 0.2
     # and the policy shoots the open shots more often than the behaviour it was learned from
     assert pi_open.mean() > beta_open.mean() + 0.25
