@@ -152,3 +152,45 @@ def test_progress_bar_of_a_steps_bounded_run_reads_sensibly():
     assert bar._get_train_description(0).strip() == "Epoch 0 (step 0/5)"
     bar._trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False)
     assert bar._get_train_description(1).strip() == "Epoch 1/2"
+
+
+# ---- item 12: the help lists the methods and data modules, and documents every argument
+def test_help_lists_methods_and_data_modules(capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SystemExit):
+        cli(["--help"])
+    out = capsys.readouterr().out
+    assert "lit_agents.methods.sft.SFTModule" in out and "data_modules.sft.SFTDataModule" in out
+    assert "Lightning Trainer command line tool" not in out
+
+
+def _classes():
+    from lit_agents.cli_parser import _registered_classes
+
+    methods, datas = _registered_classes()
+    return methods + datas
+
+
+@pytest.mark.parametrize("class_path", _classes())
+def test_every_argument_of_every_class_has_a_description(class_path):
+    import importlib
+
+    from jsonargparse import ArgumentParser
+
+    module, _, name = class_path.rpartition(".")
+    parser = ArgumentParser()
+    parser.add_class_arguments(getattr(importlib.import_module(module), name), "x")
+    undocumented = [a.dest[2:] for a in parser._actions
+                    if a.dest.startswith("x.") and a.dest.count(".") == 1 and not (a.help or "").strip()]
+    assert not undocumented, f"{class_path}: no description for {undocumented} (add them to the Args: section)"
+
+
+def test_backbone_fields_are_documented():
+    from jsonargparse import ArgumentParser
+
+    from lit_agents.methods.sft import SFTModule
+
+    parser = ArgumentParser()
+    parser.add_class_arguments(SFTModule, "x")
+    backbone = {a.dest: a.help for a in parser._actions if a.dest.startswith("x.backbone.")}
+    assert backbone and all((h or "").strip() for h in backbone.values()), backbone

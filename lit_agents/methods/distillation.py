@@ -42,7 +42,10 @@ class DistillationModule(BackboneModule):
         eval_generate: evaluate by generating and exact-matching the normalised answer text.
         eval_rank: evaluate by ranking the options by likelihood.
         option_score: ``sum`` (log-likelihood) or ``mean`` (per-token) for ranking.
-        learning_rate, weight_decay, warmup_steps, scheduler: AdamW + schedule (paper: lr 5e-5, constant).
+        learning_rate: AdamW learning rate (paper: 5e-5 with a constant schedule).
+        weight_decay: AdamW weight decay.
+        warmup_steps: steps of linear learning-rate warm-up.
+        scheduler: learning-rate schedule after warm-up: ``constant``, ``linear`` or ``cosine`` decay to 0.
     """
 
     def __init__(self, backbone: BackboneConfig, label_prefix: str = "predict: ",

@@ -166,7 +166,19 @@ def check_loss_mask(tokenizer, batch: dict[str, torch.Tensor], *, encoder_decode
 
 
 class SFTModule(BackboneModule):
-    """Causal-LM (or seq2seq) SFT on ``{prompt, response}`` batches with the loss on response tokens only."""
+    """Causal-LM (or seq2seq) SFT on ``{prompt, response}`` batches with the loss on response tokens only.
+
+    Args:
+        learning_rate: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        warmup_steps: steps of linear learning-rate warm-up.
+        scheduler: learning-rate schedule after warm-up: ``constant``, ``linear`` or ``cosine`` decay to 0.
+        max_length: tokens of prompt + response kept.
+        packing: pack several examples per row.
+        apply_chat_template: render prompts with the tokenizer's chat template.
+        num_val_samples: validation prompts whose generations are logged as a table.
+        val_max_new_tokens: tokens generated per logged validation sample.
+    """
 
     def __init__(self, backbone: BackboneConfig, learning_rate: float = 2e-5, weight_decay: float = 0.0,
                  warmup_steps: int = 0, scheduler: Schedule = "cosine", max_length: int = 512, packing: bool = False,
