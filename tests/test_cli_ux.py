@@ -193,3 +193,33 @@ def test_backbone_fields_are_documented():
     parser.add_class_arguments(SFTModule, "x")
     backbone = {a.dest: a.help for a in parser._actions if a.dest.startswith("x.backbone.")}
     assert backbone and all((h or "").strip() for h in backbone.values()), backbone
+
+
+def test_backbone_source_switch_rewrites_the_arguments():
+    from lit_agents.cli_parser import switch_backbone_source
+
+    p = "--model.init_args.backbone"
+    assert switch_backbone_source(["fit", f"{p}.name_or_path", "x/y"]) == \
+        ["fit", f"{p}.name_or_path", "x/y", p, '{"tiny": null}']
+    assert switch_backbone_source([f"{p}.tiny.arch=t5"]) == [f"{p}.tiny.arch=t5", p, '{"name_or_path": null}']
+    assert switch_backbone_source([f"{p}.tiny", "null"]) == [p, '{"tiny": null}']
+    assert switch_backbone_source(["--trainer.max_steps", "3"]) == ["--trainer.max_steps", "3"]
+
+
+def test_wandb_logger_gets_a_csv_logger_first_and_goes_offline_without_a_key(tmp_path, monkeypatch, caplog):
+    from jsonargparse import Namespace
+
+    from lit_agents.run_logging import prepare_loggers
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    monkeypatch.delenv("NETRC", raising=False)
+    trainer = Namespace(logger=Namespace(class_path="lightning.pytorch.loggers.WandbLogger",
+                                         init_args=Namespace(project="p", save_dir=".")))
+    prepare_loggers(trainer, str(tmp_path))
+    kinds = [lg.class_path.rsplit(".", 1)[1] for lg in trainer.logger]
+    assert kinds == ["CSVLogger", "WandbLogger"]
+    assert trainer.logger[0].init_args.save_dir == trainer.logger[1].init_args.save_dir == str(tmp_path)
+    assert os.environ["WANDB_MODE"] == "offline"
+    assert sum("no API key configured" in r.getMessage() for r in caplog.records) == 1
