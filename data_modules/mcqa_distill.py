@@ -51,6 +51,9 @@ class MCQADistillDataModule(RecordsDataModule):
         batch_size, eval_batch_size, num_workers: dataloaders.
         on_error: ``raise`` on a bad record (file, line, field named) or ``skip`` it (counted and logged).
         seed: seeds the training-set shuffle (a resumable sampler: a resumed run neither repeats nor skips).
+        batch_size: training records per batch per rank.
+        eval_batch_size: validation/test records per batch per rank (default: ``batch_size``).
+        num_workers: dataloader worker processes.
     """
 
     def __init__(self, datasets: list[MCQASource], teachers: list[RationaleSource] | None = None,

@@ -270,6 +270,13 @@ class PreferenceDataModule(RecordsDataModule):
         prompt_format: ``messages`` (system + user turns, for chat templates) or ``text`` (one string, e.g. for
             encoder-decoder policies without a chat template).
         on_error: ``raise`` on the first bad record, or ``skip`` and count.
+        train: training preference sources (default: the bundled hh-rlhf harmless-base pairs; ``[]`` = none).
+        val: validation sources (default: the bundled val pairs; ``[]`` = none).
+        test: test sources (default: ``val``).
+        batch_size: training records per batch per rank.
+        eval_batch_size: validation/test records per batch per rank (default: ``batch_size``).
+        num_workers: dataloader worker processes.
+        seed: seed of the shuffling and of seeded splits.
     """
 
     def __init__(self, train: list[PreferenceSource] | None = None, val: list[PreferenceSource] | None = None,

@@ -143,6 +143,14 @@ class FewShotQADataModule(RecordsDataModule):
         max_aug_examples: cap on augmented examples (seeded subsample); None = all.
         mask_token: replaces masked entities in augmented contexts (BART's ``<mask>``).
         cache_dir: where augmentation results are cached.
+        val_file: validation QA file (SQuAD json or MRQA jsonl).
+        test_file: test QA file.
+        dataset_name: name used in logs and prediction files.
+        on_error: ``raise`` on the first bad record, or ``skip`` it and count it.
+        batch_size: training records per batch per rank.
+        eval_batch_size: validation/test records per batch per rank (default: ``batch_size``).
+        num_workers: dataloader worker processes.
+        seed: seed of the shuffling and of seeded splits.
     """
 
     def __init__(

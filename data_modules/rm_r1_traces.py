@@ -100,6 +100,17 @@ class TraceDistillDataModule(RecordsDataModule):
         system_prompt / max_response_chars / prompt_format: CoR rendering (see ``PreferenceDataModule``).
         on_error: ``raise`` on the first bad pair or traces row (a DataError naming file, line and field), or
             ``skip`` it and count it (a skipped traces row counts as a pair without a trace).
+        oracle: the trace writer (any ``TextGenerator``); without one the traces file must exist.
+        retry_oracle: writer asked again, with a hint, when the oracle's verdict is wrong.
+        max_new_tokens: tokens per oracle trace.
+        temperature: oracle sampling temperature (0 = greedy).
+        system_prompt: prompt template name under ``lit_agents/prompts``.
+        max_response_chars: cut each response and question to this many characters.
+        prompt_format: ``messages`` (chat turns) or ``text`` (one rendered string).
+        batch_size: training records per batch per rank.
+        eval_batch_size: validation/test records per batch per rank (default: ``batch_size``).
+        num_workers: dataloader worker processes.
+        seed: seed of the shuffling and of seeded splits.
     """
 
     def __init__(self, pairs: list[PreferenceSource] | None = None, val: list[PreferenceSource] | None = None,

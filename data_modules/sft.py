@@ -49,6 +49,22 @@ class SFTDataModule(RecordsDataModule):
     """SFT data from json/jsonl/csv/parquet files or a hub dataset name (via ``datasets``).
 
     Without ``val_file``, ``val_fraction`` of the training records are held out (seeded).
+
+    Args:
+        train_file: training records: a json/jsonl/csv/parquet file or a hub dataset name (default: the bundled
+            OBQA rationales).
+        val_file: validation records (default: ``val_fraction`` of the training records).
+        test_file: test records.
+        val_fraction: fraction of training records held out when there is no ``val_file``.
+        prompt_field: record field holding the prompt.
+        response_field: record field holding the response.
+        messages_field: record field holding chat messages (used instead of prompt/response when present).
+        on_error: ``raise`` on the first bad record, or ``skip`` it and count it.
+        max_train_records: keep at most this many training records.
+        batch_size: training records per batch per rank.
+        eval_batch_size: validation/test records per batch per rank (default: ``batch_size``).
+        num_workers: dataloader worker processes.
+        seed: seed of the shuffling and of seeded splits.
     """
 
     def __init__(self, train_file: str | None = None, val_file: str | None = None, test_file: str | None = None,

@@ -39,7 +39,14 @@ TINY_CHAT_TEMPLATE = (
 
 @dataclass
 class LoRASpec:
-    """LoRA adapter settings passed to ``peft.LoraConfig``."""
+    """LoRA adapter settings passed to ``peft.LoraConfig``.
+
+    Args:
+        r: adapter rank.
+        alpha: scaling numerator (the update is scaled by ``alpha / r``).
+        dropout: dropout on the adapter input.
+        target_modules: module names to adapt, or ``all-linear``.
+    """
 
     r: int = 8
     alpha: int = 16
@@ -53,6 +60,17 @@ class TinySpec:
 
     ``tokenizer="byt5"`` uses ``ByT5Tokenizer()`` (bytes, no files); ``"bpe"`` trains a byte-level BPE with
     ``tokenizers`` on ``bpe_corpus`` (text or jsonl files) at start-up, deterministically.
+
+    Args:
+        arch: ``llama`` (causal), ``t5`` or ``bart`` (encoder-decoder).
+        d_model: hidden size.
+        n_layers: layers (per stack for encoder-decoders).
+        n_heads: attention heads.
+        d_ff: feed-forward size.
+        tokenizer: ``byt5`` (bytes, no files) or ``bpe`` (trained on ``bpe_corpus`` at start-up).
+        bpe_vocab_size: BPE vocabulary size.
+        bpe_corpus: text or jsonl files the BPE is trained on.
+        max_positions: longest sequence the position embeddings cover.
     """
 
     arch: Literal["t5", "bart", "llama"] = "llama"
@@ -70,7 +88,17 @@ class TinySpec:
 class BackboneConfig:
     """Where the model comes from and how it is prepared for training.
 
-    Exactly one of ``name_or_path`` (hub name or local directory) and ``tiny`` must be set.
+    Exactly one of ``name_or_path`` (hub name or local directory) and ``tiny`` must be set (on the command
+    line, setting one replaces the other).
+
+    Args:
+        name_or_path: hub model name or local directory.
+        tiny: a small model built from a config instead (tests, CPU defaults).
+        dtype: ``float32``, ``bfloat16``, ``float16`` or ``auto``.
+        gradient_checkpointing: recompute activations in the backward pass to save memory.
+        lora: train LoRA adapters instead of all weights.
+        trust_remote_code: allow a hub model's own code (never on unless set).
+        revision: hub revision (branch, tag or commit) of ``name_or_path``.
     """
 
     name_or_path: str | None = None

@@ -5,7 +5,11 @@ config file is the whole description of a run. Each run seeds everything (``seed
 saves its resolved config beside its logs and checkpoints, keeps ``last.ckpt`` for ``--ckpt_path last`` (written
 atomically, see :mod:`lit_agents.checkpoint_io`), draws random numbers as a function of the loop position (so a
 resumed run is exact), stops at the first NaN/inf loss (:mod:`lit_agents.guards`), and shows a rich progress bar
-when attached to a terminal.
+when attached to a terminal. ``last.ckpt`` is always the newest run's (no ``last-v1.ckpt``); every run has its
+own ``lightning_logs/version_N`` directory, also with W&B (:mod:`lit_agents.run_logging`), and ends ``fit`` with
+``training_curves.png`` (:mod:`lit_agents.curves`). ``validate/test/predict --ckpt_path last`` with nothing to
+load is an error; parser mistakes, bad data files and unfetchable models end in a few lines
+(:mod:`lit_agents.cli_parser`, :func:`main`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -152,3 +151,75 @@ def test_progress_bar_of_a_steps_bounded_run_reads_sensibly():
     assert bar._get_train_description(0).strip() == "Epoch 0 (step 0/5)"
     bar._trainer = L.Trainer(max_epochs=3, logger=False, enable_checkpointing=False)
     assert bar._get_train_description(1).strip() == "Epoch 1/2"
+
+
+# ---- item 12: the help lists the methods and data modules, and documents every argument
+def test_help_lists_methods_and_data_modules(capsys, monkeypatch):
+    monkeypatch.chdir(REPO)
+    with pytest.raises(SystemExit):
+        cli(["--help"])
+    out = capsys.readouterr().out
+    assert "lit_agents.methods.sft.SFTModule" in out and "data_modules.sft.SFTDataModule" in out
+    assert "Lightning Trainer command line tool" not in out
+
+
+def _classes():
+    from lit_agents.cli_parser import _registered_classes
+
+    methods, datas = _registered_classes()
+    return methods + datas
+
+
+@pytest.mark.parametrize("class_path", _classes())
+def test_every_argument_of_every_class_has_a_description(class_path):
+    import importlib
+
+    from jsonargparse import ArgumentParser
+
+    module, _, name = class_path.rpartition(".")
+    parser = ArgumentParser()
+    parser.add_class_arguments(getattr(importlib.import_module(module), name), "x")
+    undocumented = [a.dest[2:] for a in parser._actions
+                    if a.dest.startswith("x.") and a.dest.count(".") == 1 and not (a.help or "").strip()]
+    assert not undocumented, f"{class_path}: no description for {undocumented} (add them to the Args: section)"
+
+
+def test_backbone_fields_are_documented():
+    from jsonargparse import ArgumentParser
+
+    from lit_agents.methods.sft import SFTModule
+
+    parser = ArgumentParser()
+    parser.add_class_arguments(SFTModule, "x")
+    backbone = {a.dest: a.help for a in parser._actions if a.dest.startswith("x.backbone.")}
+    assert backbone and all((h or "").strip() for h in backbone.values()), backbone
+
+
+def test_backbone_source_switch_rewrites_the_arguments():
+    from lit_agents.cli_parser import switch_backbone_source
+
+    p = "--model.init_args.backbone"
+    assert switch_backbone_source(["fit", f"{p}.name_or_path", "x/y"]) == \
+        ["fit", f"{p}.name_or_path", "x/y", p, '{"tiny": null}']
+    assert switch_backbone_source([f"{p}.tiny.arch=t5"]) == [f"{p}.tiny.arch=t5", p, '{"name_or_path": null}']
+    assert switch_backbone_source([f"{p}.tiny", "null"]) == [p, '{"tiny": null}']
+    assert switch_backbone_source(["--trainer.max_steps", "3"]) == ["--trainer.max_steps", "3"]
+
+
+def test_wandb_logger_gets_a_csv_logger_first_and_goes_offline_without_a_key(tmp_path, monkeypatch, caplog):
+    from jsonargparse import Namespace
+
+    from lit_agents.run_logging import prepare_loggers
+
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc
+    monkeypatch.delenv("NETRC", raising=False)
+    trainer = Namespace(logger=Namespace(class_path="lightning.pytorch.loggers.WandbLogger",
+                                         init_args=Namespace(project="p", save_dir=".")))
+    prepare_loggers(trainer, str(tmp_path))
+    kinds = [lg.class_path.rsplit(".", 1)[1] for lg in trainer.logger]
+    assert kinds == ["CSVLogger", "WandbLogger"]
+    assert trainer.logger[0].init_args.save_dir == trainer.logger[1].init_args.save_dir == str(tmp_path)
+    assert os.environ["WANDB_MODE"] == "offline"
+    assert sum("no API key configured" in r.getMessage() for r in caplog.records) == 1

@@ -61,7 +61,23 @@ class StepDataset(Dataset):
 
 
 class ReLiableDataModule(L.LightningDataModule):
-    """Offline RL transitions for ReLiable (dissertation ch. 6)."""
+    """Offline RL transitions for ReLiable (dissertation ch. 6).
+
+    Args:
+        games: SportVU game files (``.7z`` archives or extracted json; ``samples:`` for the bundled ones).
+        pbp_dir: directory of play-by-play CSVs matched to the games.
+        synthetic: synthetic games instead of files (``SyntheticGames``).
+        cache_dir: where preprocessed transitions are cached.
+        preprocess: preprocessing options (``PreprocessSpec``).
+        window: frames of history per state.
+        trail: frames of trajectory trail in the court encoding.
+        test_from_date: games on or after this date (YYYY-MM-DD) form the test split.
+        test_fraction: fraction of games held out for test when ``test_from_date`` is not set.
+        batch_size: training records per batch per rank.
+        num_workers: dataloader worker processes.
+        seed: seed of the shuffling and of seeded splits.
+        oversample_terminal: sampling weight of terminal transitions relative to the others.
+    """
 
     def __init__(self, games: list[str] | None = None, pbp_dir: str | None = None,
                  synthetic: SyntheticGames | None = None, cache_dir: str = ".cache/reliable",

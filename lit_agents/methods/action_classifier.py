@@ -21,7 +21,19 @@ from lit_agents.nets.history_encoder import EncoderSpec, HistoryEncoder
 
 
 class ActionClassifier(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):
-    """Behaviour cloning baseline: predict the logged action from the state."""
+    """Behaviour cloning baseline: predict the logged action from the state.
+
+    Args:
+        flat_dim: size of the flat state features (37: ball, shooter and court features).
+        in_channels: channels of the per-frame court encoding fed to the encoder.
+        window: frames of history per state.
+        action_set: ``dps`` (drive / pass / shoot) or ``three_point`` actions.
+        encoder: history encoder (``EncoderSpec``: mlp, cnn, gru, lstm or transformer; default mlp).
+        learning_rate: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        class_weighting: weight the cross-entropy by inverse action frequency.
+        plot_possessions: possessions drawn as PNGs (with the chosen actions) at test time.
+    """
 
     def __init__(self, flat_dim: int = 37, in_channels: int = 17, window: int = 3,
                  action_set: Literal["dps", "three_point"] = "dps", encoder: EncoderSpec | None = None,

@@ -47,7 +47,10 @@ class DistillationModule(BackboneModule):
         group_by_length: run each task's rows as forwards of similar length (:func:`length_groups`) instead of
             one forward padded to the longest row; the loss is the same token mean (only dropout's random masks
             fall differently). Off under FSDP, whose ranks must run the same number of forwards.
-        learning_rate, weight_decay, warmup_steps, scheduler: AdamW + schedule (paper: lr 5e-5, constant).
+        learning_rate: AdamW learning rate (paper: 5e-5 with a constant schedule).
+        weight_decay: AdamW weight decay.
+        warmup_steps: steps of linear learning-rate warm-up.
+        scheduler: learning-rate schedule after warm-up: ``constant``, ``linear`` or ``cosine`` decay to 0.
     """
 
     def __init__(self, backbone: BackboneConfig, label_prefix: str = "predict: ",

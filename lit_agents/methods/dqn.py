@@ -31,7 +31,31 @@ from lit_agents.nets.history_encoder import EncoderSpec, HistoryEncoder
 
 
 class ReLiableDQN(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):
-    """Offline double DQN on ReLiable transitions (batches from ``ReLiableDataModule``)."""
+    """Offline double DQN on ReLiable transitions (batches from ``ReLiableDataModule``).
+
+    Args:
+        flat_dim: size of the flat state features (37: ball, shooter and court features).
+        in_channels: channels of the per-frame court encoding fed to the encoder.
+        window: frames of history per state.
+        action_set: ``dps`` (drive / pass / shoot), ``three_point`` actions, or ``binary`` (CartPole anchor).
+        encoder: history encoder (``EncoderSpec``: mlp, cnn, gru, lstm or transformer; default mlp).
+        gamma: discount factor.
+        learning_rate: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        double_q: double DQN target (online argmax, target network value).
+        loss: TD loss: ``mse`` or ``huber``.
+        huber_delta: Huber loss threshold.
+        target_update: ``hard`` copy every ``target_update_every`` steps, or ``polyak`` averaging with ``tau``.
+        target_update_every: steps between hard target-network copies.
+        tau: Polyak averaging rate.
+        cql_alpha: weight of the CQL regulariser (0 = off).
+        bcq_threshold: discrete-BCQ action filter: keep actions whose behaviour probability / max >= this (0 = off).
+        behaviour_weight: weight of the behaviour-cloning head's loss (the OPE behaviour policy).
+        ope_temperature: softmax temperature turning Q values into the evaluated policy for OPE.
+        ope_gamma: discount of the off-policy evaluation returns.
+        ope_clip: clip of the per-step importance ratios (None = no clip).
+        plot_possessions: possessions drawn as PNGs (with the chosen actions) at test time.
+    """
 
     def __init__(self, flat_dim: int = 37, in_channels: int = 17, window: int = 3,
                  action_set: Literal["dps", "three_point", "binary"] = "dps", encoder: EncoderSpec | None = None,

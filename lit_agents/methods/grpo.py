@@ -157,6 +157,18 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         tool_env: a :class:`~lit_agents.tools.environment.ToolEnvironment`: completions become multi-turn
             episodes (tool calls executed, results appended as ``<obs>`` turns excluded from the loss; see
             :mod:`lit_agents.methods.grpo_tools`); ``max_completion_length`` then bounds each turn.
+        temperature: rollout sampling temperature.
+        top_p: rollout nucleus-sampling threshold.
+        top_k: rollout top-k (None = off).
+        stop: stop strings ending a completion.
+        epsilon: lower clipping range of the importance ratio (1 - epsilon).
+        epsilon_high: upper clipping range (1 + epsilon_high; DAPO's clip-higher; default: ``epsilon``).
+        learning_rate: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        warmup_steps: steps of linear learning-rate warm-up.
+        scheduler: learning-rate schedule after warm-up: ``constant``, ``linear`` or ``cosine`` decay to 0.
+        eval_max_new_tokens: tokens generated per judgement in evaluation.
+        eval_batch_size: prompts per evaluation generation call.
     """
 
     def __init__(self, backbone: BackboneConfig, reward_funcs: list[str],

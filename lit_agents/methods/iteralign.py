@@ -93,6 +93,13 @@ class IterAlignModule(BackboneModule):
             numbers, recorded as iteration 0 and logged at step 0).
         check_replicas: under DDP, verify after each iteration that all ranks hold the same weights.
         seed: seeds the reflection order and the SFT shuffling.
+        learning_rate: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        warmup_steps: steps of linear learning-rate warm-up.
+        scheduler: learning-rate schedule after warm-up: ``constant``, ``linear`` or ``cosine`` decay to 0.
+        eval_max_length: tokens of context + choice scored in evaluation.
+        eval_batch_size: choices scored per forward pass in evaluation.
+        eval_normalize: rank choices by their summed (``sum``) or mean (``mean``) token log-probability.
     """
 
     def __init__(self, backbone: BackboneConfig, judge: SafetyJudge, proposer: ConstitutionProposer,

@@ -20,7 +20,20 @@ log = logging.getLogger(__name__)
 
 
 class RMR1DistillModule(PairwiseEvalMixin, SFTModule):
-    """SFT on distilled CoR traces; validation = pairwise judge accuracy (both orders, position bias)."""
+    """SFT on distilled CoR traces; validation = pairwise judge accuracy (both orders, position bias).
+
+    Args:
+        learning_rate: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        warmup_steps: steps of linear learning-rate warm-up.
+        scheduler: learning-rate schedule after warm-up: ``constant``, ``linear`` or ``cosine`` decay to 0.
+        max_length: tokens of prompt + trace kept.
+        packing: pack several examples per row.
+        apply_chat_template: render prompts with the tokenizer's chat template.
+        eval_max_new_tokens: tokens generated per judgement in evaluation.
+        eval_batch_size: prompts per evaluation generation call.
+        export_dir: write the trained model and tokenizer here at the end of fit (``save_pretrained``).
+    """
 
     def __init__(self, backbone: BackboneConfig, learning_rate: float = 5e-6, weight_decay: float = 0.0,
                  warmup_steps: int = 0, scheduler: Schedule = "cosine", max_length: int = 4096,

@@ -70,6 +70,11 @@ class Seq2SeqQAModule(BackboneModule):
         aug_format: ``prompt`` (Gotta/MinPrompt: augmented examples in the QA prompt) or ``mtl`` (the
             Gotta-MTL ablation: cloze as a plain denoising task -- masked context in, entity out -- with its own
             loss term instead of the shared prompt).
+        weight_decay: AdamW weight decay.
+        warmup_steps: steps of linear learning-rate warm-up.
+        scheduler: learning-rate schedule after warm-up: ``constant``, ``linear`` or ``cosine`` decay to 0.
+        source_template: encoder input built from ``{question}``, ``{mask}`` and ``{context}``.
+        target_template: decoder target built from ``{question}`` and ``{answer}``.
     """
 
     def __init__(

@@ -178,6 +178,21 @@ class SFTModule(BackboneModule):
     arXiv:2510.00526): ``nll`` (default), ``neg_p``, ``general_family`` (``objective_alpha``) or a thresholded
     variant (``objective_threshold``). ``train/loss`` is the chosen objective; ``val/loss`` stays the NLL so
     runs with different objectives compare on one scale (``val/objective`` is logged too).
+
+    Args:
+        learning_rate: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        warmup_steps: steps of linear learning-rate warm-up.
+        scheduler: learning-rate schedule after warm-up: ``constant``, ``linear`` or ``cosine`` decay to 0.
+        max_length: tokens of prompt + response kept.
+        packing: pack several examples per row.
+        apply_chat_template: render prompts with the tokenizer's chat template.
+        num_val_samples: validation prompts whose generations are logged as a table.
+        val_max_new_tokens: tokens generated per logged validation sample.
+        objective: token loss: ``nll``, ``neg_p``, ``general_family``, or a thresholded variant
+            (``only_top_p``, ``only_bottom_p``, ``only_top_logp``, ``only_bottom_logp``).
+        objective_alpha: the ``general_family`` exponent α in (1 − p^α)/α (α = 10 is the paper's −p¹⁰).
+        objective_threshold: the probability threshold q of the thresholded objectives.
     """
 
     def __init__(self, backbone: BackboneConfig, learning_rate: float = 2e-5, weight_decay: float = 0.0,
