@@ -109,6 +109,9 @@ class MTADataModule(RecordsDataModule):
             ``../shared/data/mta_medical_triage/MTA_data.json``; the ITM probes ``paper-dataset-1-12.json``).
         targets: which targets to evaluate each item for.
         limit: the first N items only (each gives one record per target).
+        on_error: ``raise`` a located ``DataError`` on a bad item, or ``skip`` it and count the skip.
+        batch_size: records per evaluation batch.
+        num_workers: DataLoader worker processes.
     """
 
     def __init__(self, path: str | None = None, targets: list[Target] | None = None, limit: int | None = None,

@@ -177,7 +177,14 @@ class RewardBenchmarksDataModule(RecordsDataModule):
         train: preference sources for training a scalar reward model (``data_modules.preference`` formats).
         limit: keep the first N items of each benchmark file (an RM-Bench item is 9 comparisons, an RMB
             Best-of-N item one per loser; CPU smoke runs); None = all.
-        system_prompt / max_response_chars / prompt_format: the CoR rendering, as in ``PreferenceDataModule``.
+        system_prompt: the judge's system prompt (a prompt name or path), as in ``PreferenceDataModule``.
+        max_response_chars: cut each response to this many characters when rendering (None = keep all).
+        prompt_format: ``messages`` (chat messages) or ``text`` (one rendered string).
+        on_error: ``raise`` a located ``DataError`` on a bad record, or ``skip`` it and count the skip.
+        batch_size: training pairs per batch per rank.
+        eval_batch_size: evaluation comparisons per batch (default: ``batch_size``).
+        num_workers: DataLoader worker processes.
+        seed: seed of the training order.
     """
 
     def __init__(self, rewardbench: list[str] | None = None, rm_bench: list[str] | None = None,

@@ -131,8 +131,11 @@ class ToolUseDataModule(RecordsDataModule):
     """ToolRL data (see the module docstring).
 
     Args:
-        train_path / val_path / test_path: a local file (json/jsonl/parquet) or a hub dataset name. Defaults: the
-            bundled rlla SFT sample (train) and the real rlla test split (test; also val unless given).
+        train_path: training records, a local file (json/jsonl/parquet) or a hub dataset name (default: the
+            bundled rlla SFT sample).
+        val_path: validation records, same forms (default: the test split, or ``val_fraction`` of train).
+        test_path: test records, same forms (default: the bundled real rlla test split).
+        split: the split of a hub dataset to read (None: the file's only split).
         format: ``rlla`` (raw), ``verl`` (parquet with ``prompt`` + ``reward_model``), ``qa`` (``Question``/
             ``Answer`` asked with ``tools``), ``auto`` (from the first record's fields).
         history: ``released`` keeps the rlla prompt as released (system + one user message holding the whole
@@ -146,6 +149,10 @@ class ToolUseDataModule(RecordsDataModule):
         val_fraction: without ``val_path``, hold out this fraction of train (0 = validate on the test split).
         limit: keep the first N records of each file.
         on_error: ``raise`` (located DataError) or ``skip`` (counted).
+        batch_size: training prompts per batch per rank.
+        eval_batch_size: evaluation records per batch (default: ``batch_size``).
+        num_workers: DataLoader worker processes.
+        seed: seed of the training order and of the ``val_fraction`` split.
     """
 
     def __init__(self, train_path: str | None = str(SAMPLES / "rlla_sft_sample.json"), val_path: str | None = None,

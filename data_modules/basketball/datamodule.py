@@ -73,6 +73,8 @@ class ReLiableDataModule(L.LightningDataModule):
         trail: frames of trajectory trail in the court encoding.
         test_from_date: games on or after this date (YYYY-MM-DD) form the test split.
         test_fraction: fraction of games held out for test when ``test_from_date`` is not set.
+        val_fraction: the last fraction of the training games (by date) held out for validation and checkpoint
+            selection, never the test games (0 = no validation split).
         batch_size: training records per batch per rank.
         num_workers: dataloader worker processes.
         seed: seed of the shuffling and of seeded splits.

@@ -166,9 +166,12 @@ class DecisionFlowModule(L.LightningModule):
         cache_path: a JSONL response cache (resumable); None = no cache.
         method: ``decisionflow`` (the step-by-step pipeline), ``joint`` (one prompt), ``zero_shot``, ``cot``,
             ``self_consistency``.
-        scoring / filtering: the two ablations of the pipeline (``decisionflow`` only).
-        num_samples / sc_temperature: self-consistency's sampled CoT answers and their temperature.
-        max_new_tokens: per call; ``rationale_max_new_tokens`` for the rationale.
+        scoring: score the action × attribute matrix (False: the "without scoring" ablation; ``decisionflow`` only).
+        filtering: filter the matrix's irrelevant attributes (False: the "without filtering" ablation).
+        num_samples: self-consistency's number of sampled CoT answers (majority vote).
+        sc_temperature: self-consistency's sampling temperature.
+        max_new_tokens: tokens per pipeline call.
+        rationale_max_new_tokens: tokens of the final rationale.
         max_repairs: repair prompts per invalid JSON answer (0 = none).
     """
 

@@ -39,7 +39,16 @@ def render_dialogue(tokenizer, conversation: list[dict[str, str]], response: str
 
 class ScalarRewardModule(BackboneModule):
     """Bradley–Terry reward model; ``test`` judges :class:`~data_modules.reward_benchmarks.RewardBenchmarksDataModule`
-    records and writes the benchmark table (``test_reward_benchmarks.{md,json}`` in the run directory)."""
+    records and writes the benchmark table (``test_reward_benchmarks.{md,json}`` in the run directory).
+
+    Args:
+        backbone: the causal LM whose last-token hidden state feeds a linear reward head.
+        learning_rate: AdamW learning rate.
+        weight_decay: AdamW weight decay.
+        warmup_steps: steps of linear learning-rate warm-up.
+        scheduler: learning-rate schedule after warm-up: ``constant``, ``linear`` or ``cosine`` decay to 0.
+        max_length: tokens of dialogue + response kept (cut on the left, so the response end survives).
+    """
 
     def __init__(self, backbone: BackboneConfig, learning_rate: float = 1e-5, weight_decay: float = 0.0,
                  warmup_steps: int = 0, scheduler: Schedule = "constant", max_length: int = 512):
