@@ -59,6 +59,7 @@ class ResumableTrainLoader:
     def __init__(self, batch_size: int, seed: int = 0):
         self.batch_size, self.seed = batch_size, seed
         self._resume: dict[str, int] | None = None
+        self._sampler: ResumableSampler | None = None
 
     @staticmethod
     def progress(trainer) -> dict[str, int]:
@@ -72,6 +73,10 @@ class ResumableTrainLoader:
     def resume_from(self, state: dict[str, Any] | None) -> None:
         if state and "epoch" in state and "batches" in state:
             self._resume = {"epoch": int(state["epoch"]), "batches": int(state["batches"])}
+            if self._sampler is not None:
+                # the loader already exists: FSDP restores after set-up, and configure_optimizers'
+                # estimated_stepping_batches has built the train loader by then; skip in its sampler
+                self._sampler.resume(self._resume["epoch"], self._resume["batches"] * self.batch_size)
 
     def sampler(self, dataset, trainer, weights: Any = None) -> ResumableSampler:
         world, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
@@ -79,6 +84,7 @@ class ResumableTrainLoader:
         if self._resume is not None:
             sampler.resume(self._resume["epoch"], self._resume["batches"] * self.batch_size)
             self._resume = None
+        self._sampler = sampler
         return sampler
 
 

@@ -35,7 +35,7 @@ def test_two_nodes_one_process_each(strategy, tmp_path):
     fit_args = ["--config", "configs/sft.yaml", "--config", STRATEGIES[strategy], "--config",
                 "configs/trainer/multinode.yaml", "--trainer.devices", "1", "--trainer.accelerator", "cpu",
                 "--trainer.max_steps", "2", "--trainer.limit_val_batches", "0", "--trainer.enable_progress_bar",
-                "false", "--data.init_args.max_train_records", "16", "--model.init_args.max_length", "128",
+                "false", "--data.init_args.max_train_records", "16", "--model.init_args.max_length", "256",
                 "--model.init_args.backbone.tiny.d_model", "32", "--trainer.default_root_dir", str(tmp_path)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "HF_HUB_OFFLINE": "1",
            "WANDB_MODE": "offline"}

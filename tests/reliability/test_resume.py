@@ -70,7 +70,7 @@ CASES = {
     # FSDP on 2 CPU processes: sharded checkpoints (a directory per step, written atomically), SIGKILL, resume
     "sft_fsdp": ("configs/sft.yaml", ["--config", "configs/trainer/fsdp_cpu.yaml", "--trainer.max_steps", "4",
                                       "--trainer.limit_val_batches", "0", "--data.init_args.max_train_records", "40",
-                                      "--data.init_args.batch_size", "4", "--model.init_args.max_length", "192",
+                                      "--data.init_args.batch_size", "4", "--model.init_args.max_length", "256",
                                       "--model.init_args.backbone.tiny.d_model", "32"], 2),
 }
 # loop state that must come back equal (besides the weights and the optimiser-step count)
