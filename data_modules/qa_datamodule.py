@@ -18,7 +18,8 @@ import logging
 import random
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
+from collections.abc import Iterator
 
 from torch.utils.data import DataLoader, DistributedSampler
 

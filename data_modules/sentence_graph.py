@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import Hashable, Iterable, Literal, Sequence
+from typing import Literal
+from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 

@@ -6,8 +6,8 @@ column of the batch arrives as a keyword argument repeated once per completion. 
 """
 from __future__ import annotations
 
-import re
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 _VERDICT = "<answer>[[{}]]</answer>"
 _LABEL_ALIASES = {"a": "A", "b": "B", "model_a": "A", "model_b": "B", "response_a": "A", "response_b": "B"}

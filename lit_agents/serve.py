@@ -28,7 +28,7 @@ from lit_agents.generation import TextGenerator
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "OpenAICompatibleServer"
+    server: OpenAICompatibleServer
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt: str, *args: Any) -> None:  # keep test output quiet
@@ -54,7 +54,7 @@ class _Handler(BaseHTTPRequestHandler):
         if want is None:
             return True
         got = self.headers.get("Authorization", "")
-        if hmac.compare_digest(got.encode("utf-8"), f"Bearer {want}".encode("utf-8")):
+        if hmac.compare_digest(got.encode("utf-8"), f"Bearer {want}".encode()):
             return True
         length = int(self.headers.get("Content-Length", 0) or 0)
         if length:
@@ -140,7 +140,7 @@ class OpenAICompatibleServer(ThreadingHTTPServer):
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/v1"
 
-    def start(self) -> "OpenAICompatibleServer":
+    def start(self) -> OpenAICompatibleServer:
         self._thread = threading.Thread(target=self.serve_forever, daemon=True)
         self._thread.start()
         return self

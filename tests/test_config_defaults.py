@@ -13,7 +13,6 @@ import dataclasses
 import importlib
 import inspect
 import typing
-from pathlib import Path
 
 import pytest
 import yaml

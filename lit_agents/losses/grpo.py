@@ -16,7 +16,8 @@ module's batching arguments do not share TRL's names: see ``GRPOModule``). Formu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
+from collections.abc import Callable
 
 import torch
 from torch import Tensor

@@ -23,7 +23,8 @@ import inspect
 import logging
 import math
 from dataclasses import asdict, is_dataclass
-from typing import Any, Callable, Literal
+from typing import Any, Literal
+from collections.abc import Callable
 
 import torch
 import torch.distributed as dist

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -27,7 +28,7 @@ class Rollout:
     texts: list[str]          # decoded completions
     terminated: Tensor        # [B] bool: ended with EOS or a stop string (False = cut at max_completion_length)
 
-    def select(self, idx: Tensor) -> "Rollout":
+    def select(self, idx: Tensor) -> Rollout:
         return Rollout(self.prompt_ids[idx], self.prompt_mask[idx], self.completion_ids[idx],
                        self.completion_mask[idx], [self.texts[i] for i in idx.tolist()], self.terminated[idx])
 

@@ -11,7 +11,8 @@ generation (decoder-only: one left-padded sequence; encoder-decoder: the decoder
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import Tensor

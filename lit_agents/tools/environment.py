@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import copy
 import logging
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 from lit_agents.tools.parsing import CALL_CLOSE, RESPONSE_CLOSE, RESPONSE_OPEN, render_observation
 from lit_agents.tools.registry import FunctionTool, import_function
@@ -46,7 +47,7 @@ class ToolEnvironment:
         self.turn = 0
         self.calls_made = 0
 
-    def add(self, tool: FunctionTool) -> "ToolEnvironment":
+    def add(self, tool: FunctionTool) -> ToolEnvironment:
         """Register a tool (a later tool of the same name replaces the earlier one)."""
         self.tools[tool.name] = tool
         return self
@@ -56,11 +57,11 @@ class ToolEnvironment:
         return "\n".join(t.describe(i) for i, t in enumerate(self.tools.values(), start=1))
 
     # ------------------------------------------------------------------ episode interface
-    def fork(self) -> "ToolEnvironment":
+    def fork(self) -> ToolEnvironment:
         """A fresh episode sharing the tools (and any index) with this environment."""
         return copy.copy(self)
 
-    def reset(self, record: Mapping[str, Any] | None = None) -> "ToolEnvironment":
+    def reset(self, record: Mapping[str, Any] | None = None) -> ToolEnvironment:
         """Start an episode for a data record (available to tools that need per-record state)."""
         self.record, self.turn, self.calls_made = dict(record or {}), 0, 0
         return self

@@ -8,7 +8,8 @@ import json
 import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 _TYPE_NAMES = {str: "str", int: "int", float: "float", bool: "bool", list: "list", dict: "dict"}
 _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list": "array",
@@ -69,7 +70,7 @@ class FunctionTool:
     required: list[str] = field(default_factory=list)
 
     @classmethod
-    def from_function(cls, fn: Callable[..., Any], name: str | None = None) -> "FunctionTool":
+    def from_function(cls, fn: Callable[..., Any], name: str | None = None) -> FunctionTool:
         """The tool of a function whose every parameter has a type hint (raises ``TypeError`` otherwise)."""
         sig = inspect.signature(fn)
         hints = typing.get_type_hints(fn)

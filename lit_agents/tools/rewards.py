@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
+from collections.abc import Sequence
 
 from lit_agents.tools.parsing import (
     CALL_CLOSE,
