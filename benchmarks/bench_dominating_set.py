@@ -53,7 +53,8 @@ def main(argv=None) -> None:
     print(f"HotpotQA scale: {n} sentences, {len(inc.sent_ents)} mentions, {inc.n_entities} shared entities, "
           f"{inc.n_pairs_with_multiplicity():,} co-mention pairs (with multiplicity)")
     print(f"  incidence {t_inc:.1f}s CPU; greedy dominating set {t_ds:.1f}s CPU, "
-          f"process peak RSS {rss:.0f} MiB (input lists included); |S| = {len(sel)} ({len(sel) / n:.1%} of the sentences)")
+          f"process peak RSS {rss:.0f} MiB (input lists included); "
+          f"|S| = {len(sel)} ({len(sel) / n:.1%} of the sentences)")
 
     print()
     sizes = [(300, 3_000), (1_000, 20_000)] if args.quick else [(1_000, 20_000), (4_000, 200_000),

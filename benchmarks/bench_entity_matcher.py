@@ -105,7 +105,8 @@ def main(argv=None) -> None:
         t_ours = time.process_time() - t0
         print(f"bare pyahocorasick iter():      {mb / t_bare:6.1f} MB/s  ({n_raw:,} raw, overlapping matches)")
         print(f"bare pyahocorasick iter_long(): {mb / t_long:6.1f} MB/s  ({n_long:,} leftmost-longest, no word check)")
-        print(f"EntityMatcher.find():           {mb / t_ours:6.1f} MB/s  ({n_ours:,} whole-word, longest, per sentence)")
+        print(f"EntityMatcher.find():           {mb / t_ours:6.1f} MB/s  "
+              f"({n_ours:,} whole-word, longest, per sentence)")
         print(f"ratio EntityMatcher / bare iter(): {t_bare / t_ours:.2f}x throughput")
         emit(Result("bench_entity_matcher", f"matching MB/s of text, {args.entries:,} entries", mb / t_ours,
                     mb / t_bare, "bare pyahocorasick iter()", note="whole-word longest vs raw overlapping"))

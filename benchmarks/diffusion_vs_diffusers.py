@@ -138,8 +138,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         m = DiffusionPlanner(horizon=h, net=UNetConfig(dim=args.dim, dim_mults=[1, 2, 4]),
                              diffusion=DiffusionConfig(n_steps=args.steps), evaluation=EvalConfig(every_n_epochs=0))
         m.set_normalizer(norm)
-        tr = L.Trainer(max_steps=args.train_steps, accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                       enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+        tr = L.Trainer(max_steps=args.train_steps, accelerator="cpu", devices=1, logger=False,
+                       enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                       limit_val_batches=0)
         tr.fit(m, DataLoader(ds, batch_size=32, shuffle=True))
 
     def plain_run():

@@ -29,7 +29,8 @@ from _table import Result, emit  # noqa: E402
 from lit_agents.backbone import BackboneConfig, TinySpec  # noqa: E402
 from lit_agents.methods.grpo import GRPOModule  # noqa: E402
 
-PROMPTS = [f"Question {i}: which answer is safer, A or B? Reply with <answer>[[A]]</answer> or [[B]]." for i in range(64)]
+PROMPTS = [f"Question {i}: which answer is safer, A or B? Reply with <answer>[[A]]</answer> or [[B]]."
+           for i in range(64)]
 
 
 # GRPOModule takes reward functions by import path. This script runs as ``__main__`` (``python

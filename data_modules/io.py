@@ -362,8 +362,7 @@ def _read_hub(name: str, split: str | None):
     except Exception as e:  # noqa: BLE001 - datasets raises many types; we re-raise with context
         raise DataError(f"could not load hub dataset ({type(e).__name__}: {e}); with no network, point the "
                         "config at a local json/jsonl/csv/parquet file", path=name) from e
-    for i, rec in enumerate(ds, start=1):
-        yield i, rec
+    yield from enumerate(ds, start=1)
 
 
 def iter_raw(source: str | Path, *, split: str | None = None):
@@ -379,7 +378,8 @@ def iter_raw(source: str | Path, *, split: str | None = None):
             yield from _read_tabular(path, suffix[1:])
         else:
             raise DataError(f"unsupported file type {suffix!r} (json, jsonl, jsonl.gz, csv, parquet)", path=path)
-    elif suffix in (".json", ".jsonl", ".csv", ".parquet", ".gz") or "/" not in str(source).strip("/") or path.is_absolute():
+    elif (suffix in (".json", ".jsonl", ".csv", ".parquet", ".gz") or "/" not in str(source).strip("/")
+          or path.is_absolute()):
         raise DataError("file not found", path=path)
     else:
         yield from _read_hub(str(source), split)

@@ -56,7 +56,8 @@ class PreferenceSource:
     ``rm_bench`` (``prompt`` + lists of 3 ``chosen`` / 3 ``rejected`` styles, paired index by index),
     ``pairs`` (``prompt`` or ``conversation`` messages, ``chosen``, ``rejected`` as strings or as full chat
     message lists, optional ``category``), ``rendered`` (the released RLVR data: ``context_messages`` already
-    in CoR form + ``winner`` = ``model_a``/``model_b``; one order only); ``auto`` guesses from the first record. ``category`` overrides the record's; ``limit`` keeps the first N pairs.
+    in CoR form + ``winner`` = ``model_a``/``model_b``; one order only); ``auto`` guesses from the first record.
+    ``category`` overrides the record's; ``limit`` keeps the first N pairs.
     """
 
     path: str

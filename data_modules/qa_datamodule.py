@@ -3,8 +3,8 @@
 Training batches are ``{"qa": batch, "aug": batch}``: each QA batch is paired with an augmented batch. By
 default (``epoch_covers: augmented``) an epoch draws every augmented example once and the QA loader is cycled
 (restarted when exhausted, keeping its position across epochs); ``epoch_covers: qa`` makes an epoch one pass over
-the few-shot QA examples with the augmented loader cycled, as in the released Gotta code. Batches are column dicts of text
-(``id, context, question, answers, ...``); the LightningModule formats and tokenizes them.
+the few-shot QA examples with the augmented loader cycled, as in the released Gotta code. Batches are column dicts of
+text (``id, context, question, answers, ...``); the LightningModule formats and tokenizes them.
 
 The augmentation is computed once in ``prepare_data`` (rank 0) and cached as jsonl under ``cache_dir``, keyed
 by the SHA-256 of the input files and every option that changes it; ``setup`` reads the cache on each rank.
@@ -213,8 +213,9 @@ class FewShotQADataModule(RecordsDataModule):
         return sample_few_shot(records, self.num_examples, self.sample_seed)
 
     def _aug_key(self) -> str:
-        opts = {"v": AUG_CACHE_VERSION, "train": file_sha256(self._train_path()), "k": self.num_examples, "seed": self.sample_seed,
-                "aug": self.augmentation, "mask": self.mask_token, "max": self.max_aug_examples,
+        opts = {"v": AUG_CACHE_VERSION, "train": file_sha256(self._train_path()), "k": self.num_examples,
+                "seed": self.sample_seed, "aug": self.augmentation, "mask": self.mask_token,
+                "max": self.max_aug_examples,
                 "template": is_presampled_template(self.train_file), "on_error": self.on_error}
         if self.augmentation == "gotta":
             opts["cloze"] = asdict(self.cloze)

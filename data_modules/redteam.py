@@ -5,7 +5,8 @@ seeded by ``seed + p``, so the stream is infinite and the same on every rank and
 (one IterAlign iteration) serves stream positions ``[e * chunk_size, (e + 1) * chunk_size)``; the chunk is split
 across ranks by this module (``chunk[rank::world_size]``), so no prompt is duplicated or dropped by a
 distributed sampler. Each epoch yields ``max_steps_per_iteration`` copies of the rank's share (``slot`` 0, 1, ...):
-the module red-teams on slot 0 and runs one SFT step per slot until its schedule is done (later slots: no-ops). Because the chunk depends on ``trainer.current_epoch``, the train
+the module red-teams on slot 0 and runs one SFT step per slot until its schedule is done (later slots: no-ops).
+Because the chunk depends on ``trainer.current_epoch``, the train
 dataloader must be rebuilt every epoch (``trainer.reload_dataloaders_every_n_epochs: 1``, checked here) and
 a resumed run continues with the next chunk. Batches carry ``stream_index`` per prompt and the ``chunk_index``
 so the module can check that.

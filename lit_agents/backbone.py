@@ -237,9 +237,10 @@ def _load_pretrained(cfg: BackboneConfig, task: Task | None) -> tuple[PreTrained
     try:  # the local cache (or directory) first: no network needed
         hf_cfg = AutoConfig.from_pretrained(name, local_files_only=True, **kwargs)
         offline = True
-    except OSError:
+    except OSError as e:
         if local:
-            raise BackboneUnavailableError(f"backbone.name_or_path: {name!r} is a directory without a model config")
+            raise BackboneUnavailableError(
+                f"backbone.name_or_path: {name!r} is a directory without a model config") from e
         if not _hub_reachable():
             raise BackboneUnavailableError(
                 f"backbone.name_or_path: {name!r} is not in the local Hugging Face cache and the hub cannot be "
@@ -267,7 +268,8 @@ def load_backbone(cfg: BackboneConfig, task: Task | None = None) -> tuple[PreTra
         spec = cfg.tiny if isinstance(cfg.tiny, TinySpec) else TinySpec(**cfg.tiny)
         inferred: Task = "causal" if spec.arch == "llama" else "seq2seq"
         if task is not None and task != inferred:
-            raise ValueError(f"backbone.tiny.arch: {spec.arch!r} builds a {inferred} model but this method needs {task}")
+            raise ValueError(
+                f"backbone.tiny.arch: {spec.arch!r} builds a {inferred} model but this method needs {task}")
         task = inferred
         tok = build_tiny_tokenizer(spec, task)
         model = _tiny_model(spec, tok).to(_torch_dtype(cfg.dtype) if cfg.dtype != "auto" else torch.float32)

@@ -142,8 +142,9 @@ def benchmark_scores(results: list[dict[str, Any]]) -> dict[str, dict[str, float
 
 
 SUMMARY = [("rewardbench", "Chat"), ("rewardbench", "Chat Hard"), ("rewardbench", "Safety"),
-           ("rewardbench", "Reasoning"), ("rewardbench", "overall"), ("rm_bench", "chat/average"), ("rm_bench", "math/average"),
-           ("rm_bench", "code/average"), ("rm_bench", "safety/average"), ("rm_bench", "easy"), ("rm_bench", "normal"),
+           ("rewardbench", "Reasoning"), ("rewardbench", "overall"), ("rm_bench", "chat/average"),
+           ("rm_bench", "math/average"), ("rm_bench", "code/average"), ("rm_bench", "safety/average"),
+           ("rm_bench", "easy"), ("rm_bench", "normal"),
            ("rm_bench", "hard"), ("rm_bench", "average"), ("rmb_pairwise", "Helpfulness"),
            ("rmb_pairwise", "Harmlessness"), ("rmb_bon", "Helpfulness"), ("rmb_bon", "Harmlessness")]
 

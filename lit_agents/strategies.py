@@ -68,7 +68,8 @@ def backbone_wrap_policy(model: Module, blocks: set[type]):
     """FSDP units: every transformer block, and every outermost transformers model (the policy, a reference
     model) as a unit of its own for the rest of its weights (embeddings, head, final norm; tied weights stay
     in one unit; a peft model is wrapped whole, so its ``generate`` runs through the unit), and the submodules
-    a LightningModule lists in ``fsdp_wrap_modules()`` (PlayBest's nets and their EMA copies). The root (the LightningModule) then owns no parameters, which manual optimisation needs:
+    a LightningModule lists in ``fsdp_wrap_modules()`` (PlayBest's nets and their EMA copies). The root (the
+    LightningModule) then owns no parameters, which manual optimisation needs:
     IterAlign and GRPO call ``backward`` inside ``training_step``, i.e. inside the root's forward, and FSDP's
     post-backward hook of a unit still in its forward fails (``Expects BACKWARD_PRE or BACKWARD_POST``)."""
     from torch.distributed.fsdp.wrap import CustomPolicy

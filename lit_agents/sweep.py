@@ -134,21 +134,19 @@ def main(argv: list[str] | None = None) -> int:
         sets = [a for k, v in point.items() for a in (f"--{k}", v)]
         seed = ["--seed_everything", point[args.seed_key]] if args.seed_key in point else []
         fit = base + ["fit", *cfg, *sets, *seed, "--trainer.default_root_dir", str(root / "fit"), *extra]
+        test_base = base + ["test", *cfg, *sets, *seed, "--trainer.default_root_dir", str(root / "test")]
         print(shlex.join(fit), flush=True)
-
-        def test_cmd(ckpt: str) -> list[str]:
-            return base + ["test", *cfg, *sets, *seed, "--trainer.default_root_dir", str(root / "test"),
-                           "--ckpt_path", ckpt, *extra]
-
         if args.dry_run:
             if args.test:  # the checkpoint is known after fit: the newest non-last .ckpt under <run>/fit
-                print(shlex.join(test_cmd(f"<best .ckpt under {root / 'fit'}>")), flush=True)
+                test_cmd = [*test_base, "--ckpt_path", f"<best .ckpt under {root / 'fit'}>", *extra]
+                print(shlex.join(test_cmd), flush=True)
         else:
             subprocess.run(fit, check=True)
             ckpt = _best_checkpoint(root / "fit")
             if args.test and ckpt is not None:
-                print(shlex.join(test_cmd(str(ckpt))), flush=True)
-                subprocess.run(test_cmd(str(ckpt)), check=True)
+                test_cmd = [*test_base, "--ckpt_path", str(ckpt), *extra]
+                print(shlex.join(test_cmd), flush=True)
+                subprocess.run(test_cmd, check=True)
         rows.append({**point, **summarise_run(root, metrics, args.mode)})
     if args.dry_run:
         return 0

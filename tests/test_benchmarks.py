@@ -69,7 +69,8 @@ def test_driver_prints_one_table_and_writes_the_page(tmp_path):
     assert "| benchmark | metric |" in text and "| bench_entity_matcher |" in text and "logical cores" in text
     assert text.strip() in proc.stdout
 
-SCRIPT_PATHS = sorted(p for p in (REPO / "benchmarks").glob("*.py") if not p.name.startswith("_"))  # the Makefile's glob
+# the Makefile's glob
+SCRIPT_PATHS = sorted(p for p in (REPO / "benchmarks").glob("*.py") if not p.name.startswith("_"))
 
 # Load every script the way `python benchmarks/<x>.py` does (its folder first on sys.path, the repo root not),
 # without running main(); print the names of those that have a main().

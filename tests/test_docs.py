@@ -9,7 +9,8 @@ import yaml
 
 from tests.helpers import REPO
 
-CITED = re.compile(r"(?<![\w/.])((?:examples|benchmarks|configs|tests|docs|data_modules|lit_agents)/[\w./-]*\w\.(?:py|yaml|md|png|txt))")
+CITED = re.compile(r"(?<![\w/.])((?:examples|benchmarks|configs|tests|docs|data_modules|lit_agents)/"
+                   r"[\w./-]*\w\.(?:py|yaml|md|png|txt))")
 # what a user reads (scripts may name the files they write, which exist only after a run)
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "configs").rglob("*.yaml"))]
 

@@ -15,8 +15,8 @@ FEW = ["--trainer.max_steps", "2", "--trainer.limit_train_batches", "2", "--trai
        "--trainer.enable_progress_bar", "false", "--trainer.logger", "true"]
 QA = ["--model.init_args.backbone.tiny.d_model", "32", "--model.init_args.backbone.tiny.d_ff", "64",
       "--model.init_args.max_source_length", "256", "--model.init_args.max_target_length", "64",
-      "--model.init_args.max_new_tokens", "8", "--data.init_args.val_size", "4", "--data.init_args.eval_batch_size", "2",
-      "--trainer.check_val_every_n_epoch", "1", "--checkpoint.monitor", "null"]
+      "--model.init_args.max_new_tokens", "8", "--data.init_args.val_size", "4",
+      "--data.init_args.eval_batch_size", "2", "--trainer.check_val_every_n_epoch", "1", "--checkpoint.monitor", "null"]
 BASKETBALL = ["--data.init_args.synthetic.n_games", "3", "--data.init_args.synthetic.max_possessions", "4",
               "--data.init_args.cache_dir", "{tmp}/cache", "--trainer.check_val_every_n_epoch", "1"]
 
@@ -31,8 +31,9 @@ CASES = {
     "minprompt": ("configs/minprompt.yaml", QA + ["--data.init_args.cache_dir", "{tmp}/cache"], [], "val/f1",
                   "test/f1"),
     # the paper's clip setting (gradient_clip_val 1.0, norm): the FSDP root's clip_grad_norm_
-    "tinyllm": ("configs/tinyllm.yaml", ["--data.init_args.cache_dir", "{tmp}/cache", "--data.init_args.eval_batch_size",
-                                         "2", "--model.init_args.max_label_length", "8",
+    "tinyllm": ("configs/tinyllm.yaml", ["--data.init_args.cache_dir", "{tmp}/cache",
+                                         "--data.init_args.eval_batch_size", "2",
+                                         "--model.init_args.max_label_length", "8",
                                          "--model.init_args.max_target_length", "64", "--checkpoint.monitor", "null"],
                 ["--trainer.gradient_clip_val", "1.0", "--trainer.gradient_clip_algorithm", "norm"],
                 "val/acc_gen", "test/acc_gen"),
@@ -54,7 +55,8 @@ CASES = {
         "--model.init_args.backbone.tiny.d_model", "32", "--model.init_args.num_generations", "2",
         "--model.init_args.max_completion_length", "8", "--model.init_args.eval_max_new_tokens", "8",
         "--data.init_args.batch_size", "1", "--data.init_args.eval_batch_size", "2",
-        "--data.init_args.max_response_chars", "40"], ["--model.init_args.beta", "0.04", "--trainer.val_check_interval", "2"],
+        "--data.init_args.max_response_chars", "40"],
+        ["--model.init_args.beta", "0.04", "--trainer.val_check_interval", "2"],
         "val/pairwise/accuracy", "test/pairwise/accuracy"),
     "reliable": ("configs/reliable.yaml", BASKETBALL + ["--data.init_args.window", "2", "--model.init_args.window", "2",
                                                         "--model.init_args.encoder.d_model", "16",
@@ -149,8 +151,9 @@ EQUIVALENCE = {
     "sft": ("configs/sft.yaml", ["--data.init_args.max_train_records", "32", "--data.init_args.batch_size", "4",
                                  "--model.init_args.max_length", "192", "--model.init_args.backbone.tiny.d_model",
                                  "32"]),
-    "gotta": ("configs/gotta.yaml", ["--model.init_args.backbone.tiny.d_model", "32", "--model.init_args.max_source_length",
-                                     "192", "--model.init_args.max_target_length", "48", "--checkpoint.monitor", "null"]),
+    "gotta": ("configs/gotta.yaml", ["--model.init_args.backbone.tiny.d_model", "32",
+                                     "--model.init_args.max_source_length", "192",
+                                     "--model.init_args.max_target_length", "48", "--checkpoint.monitor", "null"]),
 }
 
 

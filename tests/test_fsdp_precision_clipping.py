@@ -1,4 +1,5 @@
-"""FSDP units in one process (gloo, world size 1). Mixed precision that trains: ``BackboneFSDPStrategy`` keeps float32 master weights (FSDP shards float32
+"""FSDP units in one process (gloo, world size 1). Mixed precision that trains: ``BackboneFSDPStrategy`` keeps
+float32 master weights (FSDP shards float32
 parameters, ``MixedPrecision.param_dtype`` bf16 computes) even when the paper configs load bf16 weights, so an
 AdamW step at the paper learning rate (2e-6) changes every weight that has a gradient; updating bf16 weights
 directly loses nearly all of them (8-bit significand). And norm clipping through the shared

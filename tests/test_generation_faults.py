@@ -41,8 +41,8 @@ def test_dropped_connection_is_retried(server, reliability_log):
 
 def test_malformed_json_fails_with_count_and_keeps_finished_calls(server, tmp_path, reliability_log):
     cache = tmp_path / "c.jsonl"
-    gen = CachedGenerator(OpenAIGenerator("tiny", server.url, max_retries=0, max_concurrency=1, max_new_tokens=2), str(cache),
-                          progress=False)
+    gen = CachedGenerator(OpenAIGenerator("tiny", server.url, max_retries=0, max_concurrency=1, max_new_tokens=2),
+                          str(cache), progress=False)
     prompts = ["p0", "p1", "p2", "p3"]
     server.add_faults([lambda h: False, lambda h: False, malformed_json, lambda h: False])  # the 3rd request breaks
     with pytest.raises(GenerationError) as info:
@@ -52,7 +52,8 @@ def test_malformed_json_fails_with_count_and_keeps_finished_calls(server, tmp_pa
     kept = [json.loads(line) for line in cache.read_text().splitlines()]
     assert sorted(r["prompt"] for r in kept) == ["p0", "p1", "p3"]
     served = server.requests_served
-    again = CachedGenerator(OpenAIGenerator("tiny", server.url, max_retries=0, max_new_tokens=2), str(cache), progress=False)
+    again = CachedGenerator(OpenAIGenerator("tiny", server.url, max_retries=0, max_new_tokens=2), str(cache),
+                            progress=False)
     assert len(again.generate(prompts)) == 4
     assert server.requests_served - served == 1  # only the failed prompt is asked again
     lines = cache.read_text().splitlines()

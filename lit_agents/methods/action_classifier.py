@@ -76,4 +76,5 @@ class ActionClassifier(GradientClippingMixin, ReLiableEvalMixin, L.LightningModu
         self._eval_epoch_end("test")
 
     def configure_optimizers(self):
-        return torch.optim.AdamW(self.parameters(), lr=self.hparams.learning_rate, weight_decay=self.hparams.weight_decay)
+        return torch.optim.AdamW(self.parameters(), lr=self.hparams.learning_rate,
+                                 weight_decay=self.hparams.weight_decay)

@@ -47,7 +47,8 @@ def import_callable(path: str) -> Callable:
     """``"package.module.function"`` → the function (the YAML way to name a reward)."""
     module, _, name = path.rpartition(".")
     if not module:
-        raise ValueError(f"reward function {path!r} must be a dotted import path, e.g. lit_agents.rewards.judgment_rewards")
+        raise ValueError(f"reward function {path!r} must be a dotted import path, "
+                         "e.g. lit_agents.rewards.judgment_rewards")
     try:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as e:
@@ -419,7 +420,8 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         n_rows = 0 if prepared is None else prepared[0].completion_ids.shape[0]
         steps = self.cfg["optimizer_steps_per_generation"]
         parts = list(torch.arange(n_rows, device=self.device).tensor_split(steps))
-        stats: dict[str, list[torch.Tensor]] = {"loss": [], "kl": [], "clip_low": [], "clip_high": [], "clip_region": []}
+        stats: dict[str, list[torch.Tensor]] = {"loss": [], "kl": [], "clip_low": [], "clip_high": [],
+                                                "clip_region": []}
         for _ in range(self.cfg["num_iterations"]):
             for part in parts:
                 self._optimizer_step(opt, sched, prepared, part, stats)
@@ -482,7 +484,8 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                         t["old_logps"][idx] if "old_logps" in t else None,
                         t["ref_logps"][idx] if "ref_logps" in t else None,
                         beta=self.cfg["beta"], epsilon=self.cfg["epsilon"], epsilon_high=self.cfg["epsilon_high"],
-                        loss_type=self.cfg["loss_type"], importance_sampling_level=self.cfg["importance_sampling_level"],
+                        loss_type=self.cfg["loss_type"],
+                        importance_sampling_level=self.cfg["importance_sampling_level"],
                         max_completion_length=self.cfg["max_completion_length"], num_items_in_batch=global_tokens)
         if self.cfg["loss_type"] in ("grpo", "bnpo", "dr_grpo"):
             # These normalise per chunk; each chunk is weighted by its share of the step's rows. For grpo (mean
@@ -508,8 +511,8 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         put("train/reward_failures", float(self.reward_failures))
         if prepared is None:
             for name in ["reward", "reward_std", "frac_reward_zero_std", "completions/mean_length",
-                         "completions/min_length", "completions/max_length", "completions/clipped_ratio"] + [f"rewards/{n}/{s}" for n in self.reward_names
-                                                         for s in ("mean", "std")]:
+                         "completions/min_length", "completions/max_length", "completions/clipped_ratio"] + [
+                             f"rewards/{n}/{s}" for n in self.reward_names for s in ("mean", "std")]:
                 put(f"train/{name}", 0.0)
             return
         ro, t = prepared

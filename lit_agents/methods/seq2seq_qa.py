@@ -106,7 +106,8 @@ class Seq2SeqQAModule(BackboneModule):
             try:
                 tpl.format(question="q", context="c", answer="a", mask="m")
             except (KeyError, IndexError) as err:
-                raise ValueError(f"model.{name}: unknown placeholder {err} (use question, context, answer, mask)")
+                raise ValueError(
+                    f"model.{name}: unknown placeholder {err} (use question, context, answer, mask)") from None
         self.lambda_aug, self.aug_format = lambda_aug, aug_format
         self.max_source_length, self.max_target_length = max_source_length, max_target_length
         self.max_new_tokens = max_new_tokens

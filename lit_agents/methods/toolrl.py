@@ -53,7 +53,8 @@ class ToolRLModule(GRPOModule):
         """Greedy outputs (tool episodes when ``tool_env`` is set) scored against each record."""
         for f in ("prompt", "answer", "kind"):
             if f not in batch:
-                raise ValueError(f"tool-use evaluation needs a {f!r} column (use data_modules.tool_use.ToolUseDataModule)")
+                raise ValueError(f"tool-use evaluation needs a {f!r} column "
+                                 "(use data_modules.tool_use.ToolUseDataModule)")
         keep, rows = self._filter_prompts(batch)
         records = [{k: v[i] for k, v in batch.items()} for i in range(len(batch["prompt"]))]
         results = []

@@ -126,7 +126,8 @@ def import_function(path: str) -> Callable[..., Any]:
     """``"package.module.function"`` → the function (how YAML names a Python tool)."""
     module, _, name = path.rpartition(".")
     if not module:
-        raise ValueError(f"tool function {path!r} must be a dotted import path, e.g. lit_agents.tools.calculator.calculator")
+        raise ValueError(f"tool function {path!r} must be a dotted import path, "
+                         "e.g. lit_agents.tools.calculator.calculator")
     try:
         fn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as e:

@@ -20,7 +20,7 @@ def load_corpus(path: str, text_field: str = "text", title_field: str | None = "
     if path.endswith(".txt"):
         return [ln.strip() for ln in read_utf8(path).splitlines() if ln.strip()]
     docs = []
-    for i, rec in enumerate(read_records(path, required={text_field: str}, name="search corpus"), start=1):
+    for rec in read_records(path, required={text_field: str}, name="search corpus"):
         title = rec.get(title_field) if title_field else None
         docs.append(f"{title}: {rec[text_field]}" if isinstance(title, str) and title else rec[text_field])
     return docs

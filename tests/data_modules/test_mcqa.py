@@ -72,7 +72,8 @@ def test_other_formats_normalise_to_the_same_shape():
 
 def test_pubmedqa_official_test_ids_and_seeded_split_on_an_excerpt():
     src = MCQASource(name="pubmedqa", format="pubmedqa", path=str(TEST_DATA / "pubmedqa/ori_pqal_head20.json"),
-                     test_ids=str(TEST_DATA / "pubmedqa/test_ground_truth_head10.json"), split_fractions=(0.9, 0.1, 0.0))
+                     test_ids=str(TEST_DATA / "pubmedqa/test_ground_truth_head10.json"),
+                     split_fractions=(0.9, 0.1, 0.0))
     a, b = src.load(), src.load()
     official = set(json.loads((TEST_DATA / "pubmedqa/test_ground_truth_head10.json").read_text()))
     assert {e["id"] for e in a["test"]} == official and len(official) == 10

@@ -141,7 +141,8 @@ def test_chat_message_pairs_and_released_rendered_records(tmp_path):
     rendered = {"context_messages": [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}],
                 "winner": "model_b"}
     (tmp_path / "chat.jsonl").write_text(json.dumps(chat) + "\n")
-    (tmp_path / "rendered.jsonl").write_text(json.dumps(rendered) + "\n" + json.dumps({**rendered, "winner": "x"}) + "\n")
+    (tmp_path / "rendered.jsonl").write_text(json.dumps(rendered) + "\n"
+                                             + json.dumps({**rendered, "winner": "x"}) + "\n")
     pairs = load_pairs(PreferenceSource(str(tmp_path / "chat.jsonl")))
     assert pairs[0]["chosen"] == "good" and pairs[0]["conversation"] == conv
     with pytest.raises(DataError) as err:

@@ -9,7 +9,8 @@ from lit_agents.methods.grpo_tools import generate_tool_rollout, render_trained_
 from lit_agents.tools.environment import ToolEnvironment
 from tests.helpers import tiny_backbone
 
-FIRST = '<think> compute </think>\n<tool_call>\n{"name": "calculator", "parameters": {"expression": "6*7"}}\n</tool_call>'
+FIRST = ('<think> compute </think>\n<tool_call>\n{"name": "calculator", "parameters": {"expression": "6*7"}}'
+         '\n</tool_call>')
 OBS = '\n<obs> [{"name": "calculator", "results": 42}] </obs>\n'
 
 

@@ -185,7 +185,8 @@ def test_resume_mid_epoch_continues_both_streams(tmp_path, covers):
     def run(callback, ckpt=None):
         dm = FewShotQADataModule(num_examples=6, val_file=None, test_file=None, cache_dir=str(tmp_path / "cache"),
                                  epoch_covers=covers)
-        trainer = L.Trainer(accelerator="cpu", max_steps=5 if covers == "qa" else 12, callbacks=[callback], logger=False, limit_val_batches=0,
+        trainer = L.Trainer(accelerator="cpu", max_steps=5 if covers == "qa" else 12, callbacks=[callback],
+                            logger=False, limit_val_batches=0,
                             enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
                             default_root_dir=tmp_path)
         trainer.fit(Seq2SeqQAModule(tiny_backbone("t5"), max_source_length=32, max_target_length=32), dm,

@@ -15,8 +15,8 @@ FUNCS = ["lit_agents.tools.rewards.toolrl_format_rewards", "lit_agents.tools.rew
 
 
 def _batch(n=2):
-    dm = ToolUseDataModule(synthetic=SyntheticToolTask(n_train=n, n_val=1, n_test=2), system_prompt="toolrl_system_short",
-                           assistant_prefix="<think> c </think>\n")
+    dm = ToolUseDataModule(synthetic=SyntheticToolTask(n_train=n, n_val=1, n_test=2),
+                           system_prompt="toolrl_system_short", assistant_prefix="<think> c </think>\n")
     dm.setup()
     return dm, collate_records(dm.train_records)
 
@@ -24,7 +24,8 @@ def _batch(n=2):
 def test_make_rollout_with_tools_kwargs_and_schedules():
     torch.manual_seed(0)
     env = ToolEnvironment(functions=["lit_agents.tools.calculator.calculator"], max_turns=2)
-    m = ToolRLModule(tiny_backbone("llama"), reward_funcs=FUNCS, num_generations=2, max_completion_length=6, max_prompt_length=2048,
+    m = ToolRLModule(tiny_backbone("llama"), reward_funcs=FUNCS, num_generations=2, max_completion_length=6,
+                     max_prompt_length=2048,
                      reward_kwargs=[{}, {"granularity": "coarse"}, {"max_words_schedule": [[0, 1], [10, 2]]}],
                      reward_weight_schedules=[[[0, 4.0], [10, 2.0]], None, None], tool_env=env)
     assert "tool_env" not in m.hparams  # checkpoints stay weights_only-loadable
@@ -47,8 +48,8 @@ def test_make_rollout_with_tools_kwargs_and_schedules():
 
 
 def test_evaluate_batch_scores_every_record(tmp_path):
-    m = ToolRLModule(tiny_backbone("t5"), reward_funcs=FUNCS[:2], num_generations=2, eval_max_new_tokens=8, max_prompt_length=2048,
-                     eval_batch_size=1)
+    m = ToolRLModule(tiny_backbone("t5"), reward_funcs=FUNCS[:2], num_generations=2, eval_max_new_tokens=8,
+                     max_prompt_length=2048, eval_batch_size=1)
     dm, _ = _batch()
     results = m.evaluate_batch(collate_records(dm.test_records))
     assert len(results) == 2 and all(r["kind"] == "tool_call" and r["correct"] is False for r in results)

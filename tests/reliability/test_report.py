@@ -7,10 +7,10 @@ from tests.reliability.report import render
 
 def test_rows_are_merged_counted_and_show_failures():
     rows = {
-        "tests/reliability/test_a.py::test_x[1]": [{"area": "bad input", "case": "jsonl | faults", "outcome": "DataError",
-                                                    "tried": 3}],
-        "tests/reliability/test_a.py::test_x[2]": [{"area": "bad input", "case": "jsonl | faults", "outcome": "DataError",
-                                                    "tried": 4}],
+        "tests/reliability/test_a.py::test_x[1]": [{"area": "bad input", "case": "jsonl | faults",
+                                                    "outcome": "DataError", "tried": 3}],
+        "tests/reliability/test_a.py::test_x[2]": [{"area": "bad input", "case": "jsonl | faults",
+                                                    "outcome": "DataError", "tried": 4}],
         "tests/test_b.py::test_y": [{"area": "security", "case": "pickled checkpoint", "outcome": "refused",
                                      "tried": 1}],
     }

@@ -9,7 +9,8 @@ GOLD = [{"name": "w", "parameters": {"city": "Paris", "unit": "C"}}, {"name": "n
 
 
 def _rec(kind="tool_call", gold=GOLD, answer=None):
-    body = "<think> t </think>\n<tool_call>\n" + "\n".join(json.dumps(c) for c in gold) + "\n</tool_call>" if gold else ""
+    body = ("<think> t </think>\n<tool_call>\n" + "\n".join(json.dumps(c) for c in gold) + "\n</tool_call>"
+            if gold else "")
     return {"id": kind + str(len(gold or [])), "kind": kind, "gold_calls": gold,
             "answer": answer if answer is not None else body}
 

@@ -126,7 +126,8 @@ def test_length_reward_and_its_schedule():
     assert length_reward(f"<think> {words} {words} {words} {words} {words} </think>") == 1.0  # capped
     # released SCHEDULELENGTH: max words 384 + 256 * step / 105 (keeps growing after 105)
     sched = [[0, 384], [105, 640]]
-    assert toolrl_length_rewards([f"<think> {words} </think>"], step=0, max_words_schedule=sched) == [round(128 / 384, 2)]
+    assert toolrl_length_rewards([f"<think> {words} </think>"], step=0,
+                                 max_words_schedule=sched) == [round(128 / 384, 2)]
     assert toolrl_length_rewards([f"<think> {words} </think>"], step=210, max_words_schedule=sched) == [0.14]
 
 
