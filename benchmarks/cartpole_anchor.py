@@ -39,7 +39,7 @@ def plot(res: dict[str, list[float]], path: Path) -> None:
         v = res[m]
         ax.bar(i, np.mean(v), color="lightgray" if m == "behaviour" else "tab:blue", alpha=0.8)
         ax.scatter([i] * len(v), v, color="k", s=12, zorder=3)
-    ax.set_xticks(range(len(names)), names)
+    ax.set_xticks(range(len(names)), names, rotation=20)
     ax.set_ylabel("online return (CartPole-v1, max 500)")
     ax.set_title("offline CartPole: returns of the greedy policies")
     fig.savefig(path, dpi=110, bbox_inches="tight")
