@@ -75,6 +75,7 @@ class Comparison:
 
 
 COMPARISONS: dict[str, Comparison] = {}
+PENDING: list[str] = []  # methods without a comparison yet (a section module's ``PENDING`` list), named on the page
 
 
 def add(comparison: Comparison) -> None:
@@ -92,6 +93,7 @@ def load_sections() -> None:
             continue
         if hasattr(m, "register"):
             m.register(add)
+        PENDING.extend(p for p in getattr(m, "PENDING", []) if p not in PENDING)
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -267,6 +269,8 @@ def write_report(comps: list[Comparison], root: Path, seeds: list[int], out: Pat
              f"Machine: {machine()}.", "",
              f"Page written {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.", "",
              "Sections: " + ", ".join(f"[{c.title}](#{_anchor(c.title)})" for c in comps), ""]
+    if PENDING:
+        parts += ["Not included yet:", ""] + [f"- {p}" for p in PENDING] + [""]
     for comp in comps:
         parts.append(section(comp, root, seeds, img_dir, out.parent))
     text = "\n".join(parts)
