@@ -51,7 +51,8 @@ the -random ablations do not fall below their full methods (MinPrompt-random 2.8
 the first validation), so this is not a clean effect either. Training loss falls to near zero: the models
 memorise the 32 targets and the augmented examples instead of learning to extract. Design pilots (seed 0, dev
 split only) tried a byte tokenizer, a 1000-token BPE, BART instead of T5, 640 steps, lr 5e-4 to 2e-3 and an
-answer-only target; none lifted dev F1 above 6.3 (2 of 32 questions). Showing the mechanism needs a model that
+answer-only target; none lifted dev F1 above 6.3 (2 of 32 questions). A later pilot with 4x the steps
+(1280; seed 0, dev only) still gave 0-6.3 for Gotta and 0-3.1 for FewshotQA. Showing the mechanism needs a model that
 can learn to copy within the budget (more steps, or a pretrained checkpoint where one can be used). The table
 stays here as the honest first measurement."""
 
