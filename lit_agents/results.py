@@ -59,6 +59,8 @@ class Comparison:
         description: what the task is and why it shows the method's mechanism.
         args: extra CLI arguments for every run.
         mode: ``max`` or ``min`` for the best validation value.
+        findings: what the measured table shows, written after the runs (kept apart from ``description``, which
+            was fixed before them).
     """
 
     name: str
@@ -72,9 +74,11 @@ class Comparison:
     description: str = ""
     args: list[str] = field(default_factory=list)
     mode: str = "max"
+    findings: str = ""
 
 
 COMPARISONS: dict[str, Comparison] = {}
+PENDING: list[str] = []  # methods without a comparison yet (a section module's ``PENDING`` list), named on the page
 
 
 def add(comparison: Comparison) -> None:
@@ -92,6 +96,7 @@ def load_sections() -> None:
             continue
         if hasattr(m, "register"):
             m.register(add)
+        PENDING.extend(p for p in getattr(m, "PENDING", []) if p not in PENDING)
 
 
 # ------------------------------------------------------------------------------------------------ running
@@ -106,6 +111,11 @@ def commands(comp: Comparison, arm: str, seed: int, run: Path) -> list[list[str]
         cmds.append(base + ["test", *cfg, *seeds, *comp.args, "--trainer.default_root_dir", str(run / "test"),
                             "--ckpt_path", "<best checkpoint of fit>"])
     return cmds
+
+
+def shown(cmd: list[str]) -> str:
+    """A command line as a user types it (``python -m ...`` instead of this interpreter's path)."""
+    return shlex.join(["python" if i == 0 and c == sys.executable else c for i, c in enumerate(cmd)])
 
 
 def summarise(run: Path, comp: Comparison) -> dict[str, float]:
@@ -145,7 +155,7 @@ def run_one(comp: Comparison, arm: str, seed: int, root: Path, *, dry_run: bool 
             print(shlex.join(cmds[1]), flush=True)
             subprocess.run(cmds[1], check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
     record = {"comparison": comp.name, "arm": arm, "seed": seed, "elapsed_s": round(time.time() - t0, 1),
-              "metrics": summarise(run, comp), "commands": [shlex.join(c) for c in cmds],
+              "metrics": summarise(run, comp), "commands": [shown(c) for c in cmds],
               "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     done.write_text(json.dumps(record, indent=1) + "\n")
     return record
@@ -226,7 +236,7 @@ def section(comp: Comparison, root: Path, seeds: list[int], img_dir: Path, md_di
             xs = [r["metrics"][key] for r in recs if key in r["metrics"]]
             if xs:
                 m, s = mean_std(xs)
-                cells.append(f"{m:.1f} ± {s:.1f}")
+                cells.append(f"{m:.2f} ± {s:.2f}" if abs(m) < 10 and "loss" in key else f"{m:.1f} ± {s:.1f}")
             else:
                 cells.append("-")
         first = comp.metrics[0][1]
@@ -243,7 +253,10 @@ def section(comp: Comparison, root: Path, seeds: list[int], img_dir: Path, md_di
         lines.append("")
     elapsed = sum(r["elapsed_s"] for rs in records.values() for r in rs)
     n = sum(len(rs) for rs in records.values())
-    lines += [f"{n} runs, {elapsed / 60:.1f} CPU-minutes of wall time in all (runs one after another).", "",
+    if comp.findings:
+        lines += ["**What it shows.** " + comp.findings.strip(), ""]
+    lines += [f"{n} runs; their wall times add up to {elapsed / 60:.1f} minutes (fit + test, on the shared machine).",
+              "",
               "Commands (one per arm, shown for its first seed; the others differ only in the seed):", "", "```"]
     for arm, recs in records.items():
         if recs:
@@ -267,6 +280,8 @@ def write_report(comps: list[Comparison], root: Path, seeds: list[int], out: Pat
              f"Machine: {machine()}.", "",
              f"Page written {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.", "",
              "Sections: " + ", ".join(f"[{c.title}](#{_anchor(c.title)})" for c in comps), ""]
+    if PENDING:
+        parts += ["Not included yet:", ""] + [f"- {p}" for p in PENDING] + [""]
     for comp in comps:
         parts.append(section(comp, root, seeds, img_dir, out.parent))
     text = "\n".join(parts)

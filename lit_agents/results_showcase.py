@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from lit_agents.results import Comparison
 
 QA = "configs/showcase/qa"
+
+PENDING = [
+    "TinyLLM (multi-teacher vs distill-step-by-step vs standard KD vs label-only): no showcase task yet.",
+    "RM-R1 (pairwise accuracy in both A/B orders after stage 1 and stage 2): no showcase task yet.",
+    "IterAlign (judge pass rate over iterations vs plain SFT): no showcase task yet.",
+    "ToolRL: waits for its module.",
+]
 
 QA_REFERENCE = """\
 | paper (BART-large, 16 examples, F1) | SQuAD | TextbookQA |
@@ -32,6 +39,24 @@ questions from the greedy dominating set of the pool's sentence graph (blank spa
 the -random arms mask random word spans / pick as many random sentences. Metric: SQuAD F1 / EM on test, checkpoint chosen by dev F1."""
 
 
+QA_FINDINGS = """\
+**No effect yet: no arm learned to read the passage in this budget.** Every arm's test F1 is 0-7, about what
+guessing a world entity of the right type gives (1/60 cities, 1/40 companies, 1/30 countries). Reading the
+passage would give about 50 (each passage has two entities of each asked type). In every one of the 18 runs,
+only 1-18 of the 120 test predictions occur in their passage at all. The augmented arms' means lie above
+FewshotQA's (MinPrompt at every seed), the papers' direction, but the gaps are inside the seed spread, and
+the -random ablations do not fall below their full methods (MinPrompt-random 2.8 vs MinPrompt 3.9, Gotta-random
+1.4 vs Gotta 2.6, both within noise). Every augmented arm has a lower test NLL of the gold target than FewshotQA
+(1.58-1.81 vs 1.93). But the checkpoints come from different steps (chosen by dev F1, which is mostly 0, so often
+the first validation), so this is not a clean effect either. Training loss falls to near zero: the models
+memorise the 32 targets and the augmented examples instead of learning to extract. Design pilots (seed 0, dev
+split only) tried a byte tokenizer, a 1000-token BPE, BART instead of T5, 640 steps, lr 5e-4 to 2e-3 and an
+answer-only target; none lifted dev F1 above 6.3 (2 of 32 questions). A later pilot with 4x the steps
+(1280; seed 0, dev only) still gave 0-6.3 for Gotta and 0-3.1 for FewshotQA. Showing the mechanism needs a model that
+can learn to copy within the budget (more steps, or a pretrained checkpoint where one can be used). The table
+stays here as the honest first measurement."""
+
+
 def register(add: Callable[[Comparison], None]) -> None:
     add(Comparison(
         name="gotta_minprompt",
@@ -45,4 +70,5 @@ def register(add: Callable[[Comparison], None]) -> None:
         curves=["train/loss_ori", "val/f1"],
         reference=QA_REFERENCE,
         description=QA_DESCRIPTION,
+        findings=QA_FINDINGS,
     ))

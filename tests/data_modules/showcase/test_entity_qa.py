@@ -7,7 +7,12 @@ import json
 from data_modules.cloze import EntityMatcher
 from data_modules.io import samples_dir
 from data_modules.qa import read_qa
-from data_modules.showcase.entity_qa import SPLITS, corpus_lines, generate, passage_facts
+from data_modules.showcase.entity_qa import (
+    SPLITS,
+    corpus_lines,
+    generate,
+    passage_facts,
+)
 
 BUNDLED = samples_dir() / "showcase" / "entity_qa"
 
