@@ -2,7 +2,10 @@
 dataset, evaluated by online rollouts (``lit_agents.rl_anchor``). Writes a markdown table and a PNG of returns.
 
     pip install -e .[rl-anchor]
-    python benchmarks/cartpole_anchor.py [--seeds 0 1 2] [--updates 5000] [--out docs/cartpole_anchor]
+    python benchmarks/cartpole_anchor.py [--seeds 0 1 2] [--updates 5000] [--out docs/cartpole_anchor] [--quick]
+
+Not a speed benchmark: its table rows are online returns (ours / d3rlpy's, higher is better), with no goal.
+``--quick`` is a seconds-long smoke run (one seed, a small dataset, 50 updates) that writes no page.
 
 CPU, about 1 minute per method and seed at 5000 updates. Runs are seeded (dataset seed 0, training seeds as
 given) but not bit-identical across machines or library versions.
@@ -12,12 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
-from lit_agents.rl_anchor import AnchorConfig, run
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _table import Result, emit  # noqa: E402
+
+from lit_agents.rl_anchor import AnchorConfig, run  # noqa: E402
 
 
 def table(res: dict[str, list[float]], seeds: list[int]) -> str:
@@ -46,21 +53,41 @@ def plot(res: dict[str, list[float]], path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
+def results(res: dict[str, list[float]]) -> list[Result]:
+    """Table rows: our double DQN (and with CQL) against d3rlpy's counterpart, mean online return."""
+    pairs = (("ours", "DoubleDQN"), ("ours_cql", "DiscreteCQL"))
+    return [Result("cartpole_anchor", f"online return, {ours} vs d3rlpy {peer}", float(np.mean(res[ours])),
+                   float(np.mean(res[peer])), f"d3rlpy {peer}", note=f"BC {np.mean(res['DiscreteBC']):.0f}")
+            for ours, peer in pairs if ours in res and peer in res]
+
+
+def main(argv: list[str] | None = None) -> list[Result]:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--updates", type=int, default=AnchorConfig.n_updates)
     ap.add_argument("--out", default="docs/cartpole_anchor")
-    args = ap.parse_args()
+    ap.add_argument("--quick", action="store_true", help="smoke run: one seed, small dataset, 50 updates, no page")
+    args = ap.parse_args(argv)
     cfg = replace(AnchorConfig(), n_updates=args.updates)
+    if args.quick:
+        cfg = replace(cfg, n_random=5, n_expert=1, n_naive=10, n_updates=50, eval_episodes=2, max_episode_steps=100)
+        args.seeds = args.seeds[:1]
     res = run(cfg, args.seeds)
+    rows = results(res)
+    if args.quick:
+        print(table(res, args.seeds))
+        emit(*rows)
+        return rows
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     md = table(res, args.seeds)
     out.with_suffix(".md").write_text(f"Settings: {json.dumps(asdict(cfg))}\n\n{md}\n")
-    out.with_suffix(".json").write_text(json.dumps({"config": asdict(cfg), "seeds": args.seeds, "returns": res}, indent=1))
+    out.with_suffix(".json").write_text(json.dumps({"config": asdict(cfg), "seeds": args.seeds, "returns": res},
+                                                   indent=1))
     plot(res, out.with_suffix(".png"))
     print(md)
+    emit(*rows)
+    return rows
 
 
 if __name__ == "__main__":
