@@ -6,7 +6,7 @@ TORCH_SPEC ?= torch==2.13.0
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast reliability-report results bench bench-quick install clean
+.PHONY: demo test test-fast lint reliability-report results bench bench-quick install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 --durations=15 tests
+
+# ruff over the whole tree at the rule set in pyproject.toml ([tool.ruff]); CI runs it before the suite
+lint: $(STAMP)
+	$(BIN)/ruff check .
 
 # the quick loop while developing: everything but the end-to-end CLI runs marked slow (CI runs them all)
 test-fast: $(STAMP)
