@@ -40,7 +40,8 @@ def main(argv: list[str] | None = None) -> dict:
         horizon=horizon, net=UNetConfig(dim=8 if args.tiny else 16, dim_mults=[1, 2] if args.tiny else [1, 2, 4]),
         ema=EMAConfig(decay=0.99, start_step=200, update_every=1), learning_rate=1e-3,
         planning=PlanningConfig(replan_every=8 if args.tiny else 16, defence="man", n_samples=2, seconds_per_step=0.2),
-        evaluation=EvalConfig(alphas=[0.0, 10.0] if args.tiny else [0.0, 1.0, 10.0, 100.0], n_starts=4 if args.tiny else 16,
+        evaluation=EvalConfig(alphas=[0.0, 10.0] if args.tiny else [0.0, 1.0, 10.0, 100.0],
+                              n_starts=4 if args.tiny else 16,
                               segment_lengths=[8] if args.tiny else [8, 16, 32], plot=False))
     trainer = L.Trainer(max_steps=4 if args.tiny else 600, accelerator="cpu", devices=1, logger=False,
                         enable_checkpointing=False, default_root_dir=args.root, num_sanity_val_steps=0,

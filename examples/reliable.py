@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> dict:
     model = ReLiableDQN(flat_dim=dm.flat_dim, window=dm.window, encoder=enc, learning_rate=1e-3,
                         target_update_every=10)
     trainer = L.Trainer(max_steps=4 if args.tiny else 500, accelerator="cpu", devices=1, logger=False,
-                        enable_checkpointing=False, default_root_dir=args.root, limit_val_batches=2 if args.tiny else None,
+                        enable_checkpointing=False, default_root_dir=args.root,
+                        limit_val_batches=2 if args.tiny else None,
                         val_check_interval=None, check_val_every_n_epoch=10**6 if args.tiny else 1,
                         enable_progress_bar=not args.tiny)
     trainer.fit(model, datamodule=dm)

@@ -258,7 +258,7 @@ def section(comp: Comparison, root: Path, seeds: list[int], img_dir: Path, md_di
     lines += [f"{n} runs; their wall times add up to {elapsed / 60:.1f} minutes (fit + test, on the shared machine).",
               "",
               "Commands (one per arm, shown for its first seed; the others differ only in the seed):", "", "```"]
-    for arm, recs in records.items():
+    for recs in records.values():
         if recs:
             lines += recs[0]["commands"]
     lines += ["```", ""]

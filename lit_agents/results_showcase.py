@@ -36,7 +36,8 @@ a memorised association does not help: the answer has to be read off the passage
 epochs of the 32 examples, batch 4, lr 2e-3); the augmented arms add one augmented batch of 4 per step (λ = 1),
 as released. Gotta: one cloze per gazetteer entity of the training passages; MinPrompt: "Wh + B + A ?"
 questions from the greedy dominating set of the pool's sentence graph (blank spaCy + gazetteer entity ruler);
-the -random arms mask random word spans / pick as many random sentences. Metric: SQuAD F1 / EM on test, checkpoint chosen by dev F1."""
+the -random arms mask random word spans / pick as many random sentences. Metric: SQuAD F1 / EM on test, \
+checkpoint chosen by dev F1."""
 
 
 QA_FINDINGS = """\

@@ -18,8 +18,8 @@ and evaluate each greedy policy by online rollouts in the environment (mean undi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
@@ -116,7 +116,8 @@ class _Transitions(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         d = self.d
-        return {"image": torch.zeros(1), "next_image": torch.zeros(1), "flat": d["obs"][i], "next_flat": d["next_obs"][i],
+        return {"image": torch.zeros(1), "next_image": torch.zeros(1), "flat": d["obs"][i],
+                "next_flat": d["next_obs"][i],
                 "action": d["action"][i], "reward": d["reward"][i], "done": d["terminal"][i].float()}
 
 

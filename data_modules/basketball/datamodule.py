@@ -24,7 +24,7 @@ from data_modules.basketball.preprocess import ARRAYS, PreprocessSpec, cache_key
 from data_modules.basketball.sources import SyntheticGames, game_paths, resolve
 from data_modules.basketball.splits import chronological_split
 from data_modules.base import ResumableTrainLoader
-from data_modules.io import DataError, check_loader_args, resolve_inside
+from data_modules.io import check_loader_args, resolve_inside
 from lit_agents.nets.history_encoder import frames_channels_last
 
 
@@ -49,7 +49,8 @@ class StepDataset(Dataset):
         # channels last (NHWC in memory): the frame CNN's convolutions run about twice as fast on it
         out = {"image": frames_channels_last(torch.from_numpy(imgs[T - 1:T - 1 + W])),
                "next_image": frames_channels_last(torch.from_numpy(imgs[T:T + W])),
-               "flat": torch.from_numpy(np.array(a["flat"][i])), "next_flat": torch.from_numpy(np.array(a["flat"][nxt])),
+               "flat": torch.from_numpy(np.array(a["flat"][i])),
+               "next_flat": torch.from_numpy(np.array(a["flat"][nxt])),
                "positions": torch.from_numpy(np.array(a["positions"][i]))}
         for k, dt in (("action", torch.long), ("reward", torch.float32), ("done", torch.float32), ("three", torch.long),
                       ("beyond_arc", torch.bool), ("scored", torch.bool), ("better", torch.long), ("poss", torch.long),

@@ -69,7 +69,8 @@ def _shoot_frames(pos: np.ndarray, fps: float, spec: LabelSpec) -> tuple[int, in
     return None
 
 
-def label_frames(positions: np.ndarray, fps: float, *, shot_attempt: bool, spec: LabelSpec | None = None) -> FrameLabels:
+def label_frames(positions: np.ndarray, fps: float, *, shot_attempt: bool,
+                 spec: LabelSpec | None = None) -> FrameLabels:
     """Label every frame of one possession (oriented positions [T, 11, 3])."""
     spec = spec or LabelSpec()
     n = positions.shape[0]

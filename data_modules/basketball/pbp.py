@@ -183,7 +183,8 @@ def _ball_team(ev: PbpEvent, home: int, visitor: int) -> int | None:
     other = {home: visitor, visitor: home}
     t = ev.msg_type
     if t in (MADE, MISS, FREE_THROW, REBOUND, TURNOVER, VIOLATION) and ev.team_id in other:
-        if t == VIOLATION and ev.action_type in (2, 3, 4):   # defensive goaltending / lane / kicked: the other team shoots
+        # defensive goaltending / lane / kicked: the other team shoots
+        if t == VIOLATION and ev.action_type in (2, 3, 4):
             return other[ev.team_id]
         return ev.team_id
     if t == FOUL and ev.team_id in other:

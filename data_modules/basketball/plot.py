@@ -32,7 +32,8 @@ def plot_possession(positions: np.ndarray, logged: list[int], chosen: list[int],
     for s in range(positions.shape[0]):
         ax.scatter(positions[s, 0, 0], positions[s, 0, 1], marker=markers[chosen[s] % 4], s=46, facecolors="none",
                    edgecolors=colors[chosen[s] % 4])
-        ax.scatter(positions[s, 0, 0], positions[s, 0, 1], marker=markers[logged[s] % 4], s=10, color=colors[logged[s] % 4])
+        ax.scatter(positions[s, 0, 0], positions[s, 0, 1], marker=markers[logged[s] % 4], s=10,
+                   color=colors[logged[s] % 4])
     for a, name in enumerate(action_names):
         ax.scatter([], [], marker=markers[a], color=colors[a], label=f"{name} (small: logged, ring: policy)")
     ax.set_xlim(0, 47)

@@ -111,7 +111,8 @@ def preprocess_game(path: Path, pbp_dir: Path | None, table: ShootingTable, spec
         elif spec.reward_mode == "chapter":
             if shots.size:       # the shaped reward goes to the step where the shot is taken
                 j = S - 1
-                reward[j] = shaped_reward(p.points, float(p.shot_clock[starts[j]]), float(p.game_clock[starts[j]]), diff)
+                reward[j] = shaped_reward(p.points, float(p.shot_clock[starts[j]]), float(p.game_clock[starts[j]]),
+                                          diff)
             elif p.points:       # points without a labelled shot (free throws, or a shot the rules missed)
                 reward[-1] = float(p.points)
                 stats["points_without_shot_step"] += 1
@@ -170,7 +171,7 @@ def preprocess_games(paths: list[Path], out_dir: Path, spec: PreprocessSpec, *, 
     out_dir.mkdir(parents=True, exist_ok=True)
     dated = sorted(((game_date(p), p) for p in paths), key=lambda t: (t[0], t[1].name))
     table, stats, games = ShootingTable(), Counter(), []
-    for date, path in tqdm(dated, desc="preprocess games", disable=len(dated) < 5):
+    for _date, path in tqdm(dated, desc="preprocess games", disable=len(dated) < 5):
         arrays, entry = preprocess_game(path, pbp_dir, table, spec, stats)
         shard = resolve_inside(out_dir, f"{entry['game_id']}.npz", path=path, field="gameid")
         np.savez(shard, **arrays)

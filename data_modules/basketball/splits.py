@@ -8,8 +8,9 @@ all earlier than every validation and test game.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import TypeVar
 
 from data_modules.io import DataError
 

@@ -113,9 +113,16 @@ def possessions_to_arrays(possessions: Iterable, horizon: int, frame_stride: int
         feats = to_features(torch.from_numpy(pos)).numpy()
         r = possession_return(p.events)
         n = min(-(-p.positions.shape[0] // frame_stride), horizon)
-        trajs.append(feats); rets.append(r); lengths.append(n); games.append(str(p.game_id)); views.append(0)
+        trajs.append(feats)
+        rets.append(r)
+        lengths.append(n)
+        games.append(str(p.game_id))
+        views.append(0)
         if defence_view:
-            trajs.append(swap_teams(feats)); rets.append(-r); lengths.append(n); games.append(str(p.game_id))
+            trajs.append(swap_teams(feats))
+            rets.append(-r)
+            lengths.append(n)
+            games.append(str(p.game_id))
             views.append(1)
     if not trajs:
         raise ValueError("no possessions to turn into trajectories")

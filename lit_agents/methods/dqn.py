@@ -9,7 +9,8 @@ trained with cross-entropy on the logged actions) gives pi_beta for importance-s
 
 Where the chapter is silent (ours): gamma (0.95 per 0.2 s decision step by default: README, ReLiable, "Why the
 first default lost"), the Huber loss (default; ``loss: mse`` is the chapter's squared TD error), the CQL penalty
-(``cql_alpha`` 0.5 by default; 0 is the chapter's plain double DQN), the target schedule, pi_theta = softmax(Q / ope_temperature) for OPE (the chapter's greedy policy makes every IS weight
+(``cql_alpha`` 0.5 by default; 0 is the chapter's plain double DQN), the target schedule,
+pi_theta = softmax(Q / ope_temperature) for OPE (the chapter's greedy policy makes every IS weight
 0 or 1/pi_beta; ``ope_temperature -> 0`` recovers it).
 """
 
@@ -62,7 +63,8 @@ class ReLiableDQN(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):
                  gamma: float = 0.95, learning_rate: float = 3e-4, weight_decay: float = 0.0, double_q: bool = True,
                  loss: Literal["huber", "mse"] = "huber", huber_delta: float = 1.0,
                  target_update: Literal["hard", "polyak"] = "hard", target_update_every: int = 100, tau: float = 0.005,
-                 cql_alpha: float = 0.5, bcq_threshold: float = 0.0, behaviour_weight: float = 1.0, ope_temperature: float = 0.5,
+                 cql_alpha: float = 0.5, bcq_threshold: float = 0.0, behaviour_weight: float = 1.0,
+                 ope_temperature: float = 0.5,
                  ope_gamma: float = 1.0, ope_clip: float | None = 20.0, plot_possessions: int = 1):
         """flat_dim/in_channels/window must match the DataModule (checked at setup); action_set: "dps"
         (dribble/pass/shoot), "three_point" (attempt a three or not) or "binary" (the logged 0/1 actions of another
@@ -85,7 +87,8 @@ class ReLiableDQN(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None)
         hp = self.hparams
-        for name, want in (("flat_dim", getattr(dm, "flat_dim", None)), ("in_channels", getattr(dm, "in_channels", None)),
+        for name, want in (("flat_dim", getattr(dm, "flat_dim", None)),
+                           ("in_channels", getattr(dm, "in_channels", None)),
                            ("window", getattr(dm, "window", None))):
             if want is not None and want != hp[name]:
                 raise ValueError(f"model.{name}={hp[name]} but the data give {want}: set model.{name}: {want}")

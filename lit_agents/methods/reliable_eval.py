@@ -40,7 +40,8 @@ class ReLiableEvalMixin:
     def _init_eval(self, action_set: str, ope_gamma: float, ope_clip: float | None, plot_possessions: int) -> None:
         if action_set not in ("dps", "three_point", "binary"):
             raise ValueError(f"action_set must be 'dps', 'three_point' or 'binary', got {action_set!r}")
-        self.action_set, self.ope_gamma, self.ope_clip, self.plot_possessions = action_set, ope_gamma, ope_clip, plot_possessions
+        self.action_set, self.ope_gamma, self.ope_clip, self.plot_possessions = (action_set, ope_gamma, ope_clip,
+                                                                                 plot_possessions)
         for split in ("val", "test"):
             setattr(self, f"{split}_f1_3pt", BinaryF1Score())
             setattr(self, f"{split}_f1_micro", MulticlassF1Score(num_classes=3, average="micro"))
@@ -104,14 +105,16 @@ class ReLiableEvalMixin:
             getattr(self, f"{split}_better_behaviour").update((act[known] == better[known]).float())
             # the stochastic policy OPE evaluates vs the estimated behaviour policy: P(better action | open state)
             bk = better[known].long()[:, None]
-            getattr(self, f"{split}_better_prob").update(F.softmax(logits_pi[known].float(), -1).gather(-1, bk).squeeze(-1))
+            getattr(self, f"{split}_better_prob").update(
+                F.softmax(logits_pi[known].float(), -1).gather(-1, bk).squeeze(-1))
             getattr(self, f"{split}_better_prob_behaviour").update(
                 F.softmax(logits_beta[known].float(), -1).gather(-1, bk).squeeze(-1))
             beta_arg = logits_beta[known].argmax(-1)
             getattr(self, f"{split}_better_beta_argmax").update((beta_arg == better[known]).float())
             passed = act[known] != better[known]        # the behaviour passed the better action up here
             if passed.any():
-                getattr(self, f"{split}_better_passed_up").update((pred[known][passed] == better[known][passed]).float())
+                getattr(self, f"{split}_better_passed_up").update(
+                    (pred[known][passed] == better[known][passed]).float())
                 getattr(self, f"{split}_better_beta_argmax_passed_up").update(
                     (beta_arg[passed] == better[known][passed]).float())
                 gs = greedy_scores[known][passed].float()
@@ -145,8 +148,10 @@ class ReLiableEvalMixin:
             qo.reset()
             qc.reset()
         for name, key in (("better", "better_action_rate"), ("better_behaviour", "better_behaviour_action_rate"),
-                          ("better_prob", "better_action_prob"), ("better_prob_behaviour", "better_action_prob_behaviour"),
-                          ("over_worse", "shoot_over_pass_rate"), ("over_worse_behaviour", "shoot_over_pass_behaviour_rate"),
+                          ("better_prob", "better_action_prob"),
+                          ("better_prob_behaviour", "better_action_prob_behaviour"),
+                          ("over_worse", "shoot_over_pass_rate"),
+                          ("over_worse_behaviour", "shoot_over_pass_behaviour_rate"),
                           ("better_beta_argmax", "better_behaviour_argmax_rate"),
                           ("better_passed_up", "better_action_rate_passed_up"),
                           ("better_beta_argmax_passed_up", "better_behaviour_argmax_rate_passed_up"),
@@ -159,7 +164,8 @@ class ReLiableEvalMixin:
             if split == "test" and self._plot_rows:
                 self._plot()
             return
-        rows = torch.cat(self._ope_rows) if self._ope_rows else torch.zeros(0, 5, dtype=torch.float64, device=self.device)
+        rows = (torch.cat(self._ope_rows) if self._ope_rows
+                else torch.zeros(0, 5, dtype=torch.float64, device=self.device))
         self._ope_rows = []
         if self.trainer.world_size > 1:
             rows = self.all_gather(rows).reshape(-1, 5)   # DistributedSampler pads to equal lengths

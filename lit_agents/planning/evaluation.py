@@ -8,7 +8,8 @@
 - ``defence_table``: J of possessions played against the scripted man-to-man and 2-3 zone defences, replanning
   every m frames (Table 7.5).
 
-The offline-RL baselines of Table 7.3 (BCQ, CQL, IQL via d3rlpy) are not included (see the PlayBest section of README.md).
+The offline-RL baselines of Table 7.3 (BCQ, CQL, IQL via d3rlpy) are not included (see the PlayBest section of
+README.md).
 """
 
 from __future__ import annotations

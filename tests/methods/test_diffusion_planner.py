@@ -66,7 +66,8 @@ def test_normalisation_fitted_on_train_split_and_stored(trained):
     assert torch.equal(sd["norm_mins"], model.norm_mins) and bool(sd["norm_fitted"])
     assert any(k.startswith("ema.model.unet.") for k in sd) and any(k.startswith("ema.model.value.") for k in sd)
     # EMA: decay 0.5 from step 2, so the average differs from the live weights after 4 steps
-    live, avg = sd["nets.unet.unet.out_block.final_conv1d_2.weight"], sd["ema.model.unet.unet.out_block.final_conv1d_2.weight"]
+    live, avg = (sd["nets.unet.unet.out_block.final_conv1d_2.weight"],
+                 sd["ema.model.unet.unet.out_block.final_conv1d_2.weight"])
     assert not torch.equal(live, avg)
     # a fresh module initialised from the checkpoint (the frozen-planner value stage) has the statistics
     stage2 = DiffusionPlanner(horizon=H, net=UNetConfig(dim=8, dim_mults=[1, 2]), stage="value", init_from=str(ckpt))
@@ -108,7 +109,8 @@ def test_ddp_fit_then_predict_cli(tmp_path):
               "--model.init_args.net.dim", "8", "--model.init_args.net.dim_mults", "[1, 2]",
               "--model.init_args.evaluation.n_starts", "2", "--model.init_args.evaluation.alphas", "[0.0, 1.0]",
               "--model.init_args.planning.replan_every", "8", "--model.init_args.planning.n_samples", "1"]
-    run_cli(["fit", *common, "--trainer.max_steps", "2", "--trainer.log_every_n_steps", "1", "--trainer.check_val_every_n_epoch", "1",
+    run_cli(["fit", *common, "--trainer.max_steps", "2", "--trainer.log_every_n_steps", "1",
+             "--trainer.check_val_every_n_epoch", "1",
              "--trainer.limit_val_batches", "1", "--trainer.strategy", "ddp", "--trainer.devices", "2",
              "--trainer.accelerator", "cpu", "--trainer.default_root_dir", str(tmp_path / "fit")], tmp_path,
             timeout=240)

@@ -22,7 +22,8 @@ def test_double_q_target_uses_online_argmax_and_target_value():
 
 
 def test_terminal_steps_do_not_bootstrap():
-    y = double_q_target(torch.tensor([2.0, 2.0]), torch.tensor([1.0, 0.0]), torch.ones(2, 3), torch.full((2, 3), 10.0), 0.9)
+    y = double_q_target(torch.tensor([2.0, 2.0]), torch.tensor([1.0, 0.0]), torch.ones(2, 3), torch.full((2, 3), 10.0),
+                        0.9)
     assert torch.allclose(y, torch.tensor([2.0, 11.0]))
 
 
@@ -42,7 +43,8 @@ def test_td_loss_kinds_and_gradient_only_through_taken_action():
 def test_cql_penalty_is_zero_only_when_data_action_dominates():
     big = torch.tensor([[100.0, 0.0, 0.0]])
     assert cql_penalty(big, torch.tensor([0])).item() == pytest.approx(0.0, abs=1e-6)
-    assert cql_penalty(torch.zeros(1, 3), torch.tensor([0])).item() == pytest.approx(torch.log(torch.tensor(3.0)).item())
+    assert cql_penalty(torch.zeros(1, 3), torch.tensor([0])).item() == pytest.approx(
+        torch.log(torch.tensor(3.0)).item())
 
 
 def _episodes():
@@ -186,18 +188,21 @@ def test_cli_fit_then_test_under_ddp(tmp_path):
               "--trainer.accelerator", "cpu", "--trainer.logger", "false"]
     run_cli(["fit", *common, "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.max_steps", "2",
              "--trainer.limit_train_batches", "1", "--trainer.check_val_every_n_epoch", "1",
-             "--trainer.limit_val_batches", "2", "--trainer.default_root_dir", str(tmp_path / "run")], tmp_path, timeout=240)
+             "--trainer.limit_val_batches", "2", "--trainer.default_root_dir", str(tmp_path / "run")], tmp_path,
+            timeout=240)
     ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
     assert ckpt.is_file()
     state = torch.load(ckpt, map_location="cpu", weights_only=True)
     assert int(state["state_dict"]["n_updates"]) == state["global_step"] >= 1   # target schedule saved
-    assert [p for p in (tmp_path / "run" / "checkpoints").glob("best-step=*.ckpt")]   # validation (OPE gather) ran under DDP
+    # validation (OPE gather) ran under DDP
+    assert [p for p in (tmp_path / "run" / "checkpoints").glob("best-step=*.ckpt")]
     out = run_cli(["test", *common, "--trainer.devices", "1", "--ckpt_path", str(ckpt),
                    "--trainer.default_root_dir", str(tmp_path / "run")], tmp_path, timeout=240)
     text = out.stdout + out.stderr
     for key in ("test/f1_3pt", "test/f1_micro", "test/f1_macro", "test/J_pi", "test/J_behaviour"):
         assert key in text
-    assert (tmp_path / "run" / "reliable_possession.png").is_file() or list((tmp_path / "run").rglob("reliable_possession.png"))
+    assert ((tmp_path / "run" / "reliable_possession.png").is_file()
+            or list((tmp_path / "run").rglob("reliable_possession.png")))
 
 
 @pytest.mark.parametrize("enc", [dict(use_image=False, mlp_hidden=0), dict(cnn_channels=[4], d_model=8, sequence="gru",
