@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import functools
-import importlib
 import inspect
 import logging
 import math
@@ -30,6 +29,7 @@ import torch
 import torch.distributed as dist
 
 from lit_agents.backbone import BackboneConfig
+from lit_agents.dotted import import_callable as _import_callable
 from lit_agents.generation import gathered_params
 from lit_agents.logging_utils import log_table
 from lit_agents.losses.grpo import global_nanstd, group_advantages, grpo_loss
@@ -44,18 +44,8 @@ log = logging.getLogger(__name__)
 
 
 def import_callable(path: str) -> Callable:
-    """``"package.module.function"`` → the function (the YAML way to name a reward)."""
-    module, _, name = path.rpartition(".")
-    if not module:
-        raise ValueError(f"reward function {path!r} must be a dotted import path, "
-                         "e.g. lit_agents.rewards.judgment_rewards")
-    try:
-        fn = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as e:
-        raise ValueError(f"cannot import reward function {path!r}: {e}") from e
-    if not callable(fn):
-        raise ValueError(f"reward function {path!r} is not callable")
-    return fn
+    """A reward function named by its dotted import path (the YAML way to name a reward)."""
+    return _import_callable(path, "reward function", "lit_agents.rewards.judgment_rewards")
 
 
 def _checked_rewards(fn: Callable, name: str, completions: list, prompts: list,

@@ -2,14 +2,15 @@
 hints and the docstring (first line = description, a Google-style ``Args:`` section = parameter descriptions)."""
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any
 from collections.abc import Callable
+from typing import Any
+
+from lit_agents.dotted import import_callable
 
 _TYPE_NAMES = {str: "str", int: "int", float: "float", bool: "bool", list: "list", dict: "dict"}
 _JSON_TYPES = {"str": "string", "int": "integer", "float": "number", "bool": "boolean", "list": "array",
@@ -123,15 +124,5 @@ class FunctionTool:
 
 
 def import_function(path: str) -> Callable[..., Any]:
-    """``"package.module.function"`` → the function (how YAML names a Python tool)."""
-    module, _, name = path.rpartition(".")
-    if not module:
-        raise ValueError(f"tool function {path!r} must be a dotted import path, "
-                         "e.g. lit_agents.tools.calculator.calculator")
-    try:
-        fn = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError) as e:
-        raise ValueError(f"cannot import tool function {path!r}: {e}") from e
-    if not callable(fn):
-        raise ValueError(f"tool function {path!r} is not callable")
-    return fn
+    """A tool function named by its dotted import path (how YAML names a Python tool)."""
+    return import_callable(path, "tool function", "lit_agents.tools.calculator.calculator")
