@@ -20,7 +20,7 @@ from typing import Any, Literal
 from data_modules.base import RecordsDataModule
 from data_modules.io import DataError, SkipCounter, read_records, samples_dir
 
-import lit_agents
+from lit_agents.prompts import load_prompt
 from lit_agents.rewards import normalise_label
 
 Format = Literal["auto", "hh_rlhf", "rm_bench", "pairs", "rendered"]
@@ -38,14 +38,6 @@ def category_from_name(name: str) -> str | None:
         if any(tuple(words[i:i + len(key)]) == key for i in range(len(words) - len(key) + 1)):
             return _CATEGORY[key]
     return None
-
-
-def load_prompt_text(name: str) -> str:
-    """A prompt template from ``lit_agents/prompts/<name>.txt``."""
-    path = Path(lit_agents.__file__).parent / "prompts" / f"{name}.txt"
-    if not path.is_file():
-        raise FileNotFoundError(f"prompt template {name!r} not found at {path}")
-    return path.read_text(encoding="utf-8")
 
 
 @dataclass
@@ -231,11 +223,11 @@ def render_cor_prompt(pair: dict, chosen_first: bool, *, system_prompt: str, max
     a, b = (pair["chosen"], pair["rejected"]) if chosen_first else (pair["rejected"], pair["chosen"])
     conv = pair["conversation"]
     if len(conv) == 1 and conv[0]["role"] == "user":
-        user = load_prompt_text("rm_r1_cor_user").format(question=cut(conv[0]["content"]), answer_a=cut(a),
-                                                         answer_b=cut(b))
+        user = load_prompt("rm_r1_cor_user").format(question=cut(conv[0]["content"]), answer_a=cut(a),
+                                                    answer_b=cut(b))
     else:
         conv = [{"role": m["role"], "content": cut(m["content"])} for m in conv]
-        user = load_prompt_text("rm_r1_cor_user_multi").format(
+        user = load_prompt("rm_r1_cor_user_multi").format(
             conversation_a=render_conversation(conv, cut(a), "Chatbot A"),
             conversation_b=render_conversation(conv, cut(b), "Chatbot B"))
     label = "A" if chosen_first else "B"
@@ -292,7 +284,7 @@ class PreferenceDataModule(RecordsDataModule):
         if val is None:
             val = [PreferenceSource(str(bundled / "hh_harmless_val.jsonl"))]
         self.sources = {"train": list(train), "val": list(val), "test": list(test or val)}
-        self.render = dict(system_prompt=load_prompt_text(system_prompt), max_response_chars=max_response_chars,
+        self.render = dict(system_prompt=load_prompt(system_prompt), max_response_chars=max_response_chars,
                            prompt_format=prompt_format)
         self.on_error = on_error
 

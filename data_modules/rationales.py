@@ -31,31 +31,15 @@ from typing import Literal
 
 from tqdm.auto import tqdm
 
-import lit_agents
 from data_modules.io import DataError, content_sha256, load_json_document
 from data_modules.mcqa import LETTERS, load_mcqa_file, resolve_path
 from lit_agents.generation import CachedGenerator, GenerationError, TextGenerator
+from lit_agents.prompts import load_prompt
 
 log = logging.getLogger(__name__)
 
 Status = Literal["ok", "empty", "unparseable", "missing"]
 STATUSES: tuple[Status, ...] = ("ok", "empty", "unparseable", "missing")
-PROMPT_DIR = Path(lit_agents.__file__).resolve().parent / "prompts"
-
-
-def load_template(name_or_path: str) -> str:
-    """A prompt template by name (``lit_agents/prompts/<name>.txt``) or by file path."""
-    p = Path(name_or_path)
-    if not p.suffix:
-        try:
-            from lit_agents.prompts import load_prompt
-
-            return load_prompt(name_or_path)
-        except ImportError:  # the shared loader is not there: read the packaged file directly
-            p = PROMPT_DIR / f"{name_or_path}.txt"
-    if not p.is_file():
-        raise FileNotFoundError(f"prompt template {name_or_path!r} not found ({p})")
-    return p.read_text(encoding="utf-8")
 
 
 def options_text(choices: Sequence[str]) -> str:
@@ -207,9 +191,9 @@ class GeneratorTeacher(RationaleSource):
         if k_shot < 0:
             raise ValueError(f"teacher {name}: k_shot must be >= 0, got {k_shot}")
         self.generator, self.k_shot, self.teacher_forcing, self.seed = generator, k_shot, teacher_forcing, seed
-        self.template = load_template(template or ("tinyllm_teacher_forcing" if teacher_forcing
+        self.template = load_prompt(template or ("tinyllm_teacher_forcing" if teacher_forcing
                                                    else "tinyllm_plain_cot"))
-        self.example_template = load_template(example_template)
+        self.example_template = load_prompt(example_template)
         self.sampling = dict(max_new_tokens=max_new_tokens, temperature=temperature,
                              stop=list(stop) if stop is not None else ["\nQuestion:"])
         self.chunk_size, self.use_cache = max(1, chunk_size), use_cache

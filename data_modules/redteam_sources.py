@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Literal
 
 from data_modules.io import DataError, decode_utf8, read_records, read_utf8, samples_dir
+from lit_agents.prompts import load_prompt
 
 HH_TEMPLATE = "\n\nHuman: {question}\n\nAssistant:"
 _TURN = re.compile(r"\n\n(Human|Assistant):")
@@ -71,17 +72,6 @@ def resolve_path(path: str | Path) -> Path:
     if not p.is_absolute() and q.exists():
         return q
     raise DataError("file not found (also looked in data_modules/samples/)", path=p)
-
-
-def load_template(name_or_path: str) -> str:
-    """A template given as a file path, or by name from ``lit_agents/prompts``."""
-    p = Path(name_or_path).expanduser()
-    if p.is_file():
-        return p.read_text(encoding="utf-8")
-    prompts = Path(__file__).resolve().parents[1] / "lit_agents" / "prompts" / f"{name_or_path}.txt"
-    if prompts.is_file():
-        return prompts.read_text(encoding="utf-8")
-    raise DataError("template not found (neither a file nor a prompt name in lit_agents/prompts)", path=name_or_path)
 
 
 def split_hh(transcript: str, *, path: Path | None = None, line: int | None = None,
@@ -185,7 +175,7 @@ def frame(question: str, src: RedTeamSource, dialogue: str | None = None) -> str
     if src.framing == "plain":
         return question
     if src.framing == "cou":
-        tpl = load_template(src.cou_template)
+        tpl = load_prompt(src.cou_template)
         if "{question}" not in tpl and "<question>" not in tpl:
             raise DataError("CoU template has no {question} or <question> slot", path=src.cou_template)
         return tpl.replace("<question>", question).replace("{question}", question).rstrip("\n")

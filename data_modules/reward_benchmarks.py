@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 from data_modules.base import RecordsDataModule
 from data_modules.io import DataError, read_records, samples_dir
-from data_modules.preference import PreferenceSource, load_prompt_text, load_sources, render_cor_prompt
+from data_modules.preference import PreferenceSource, load_sources, render_cor_prompt
+from lit_agents.prompts import load_prompt
 
 OnError = Literal["raise", "skip"]
 
@@ -199,7 +200,7 @@ class RewardBenchmarksDataModule(RecordsDataModule):
         self.rmb = [str(bundled / "rmb_schema")] if rmb is None else list(rmb)
         self.train_sources = list(train or [])
         self.limit, self.on_error = limit, on_error
-        self.render = dict(system_prompt=load_prompt_text(system_prompt), max_response_chars=max_response_chars,
+        self.render = dict(system_prompt=load_prompt(system_prompt), max_response_chars=max_response_chars,
                            prompt_format=prompt_format)
 
     def comparisons(self) -> list[dict]:

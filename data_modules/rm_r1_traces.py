@@ -21,8 +21,9 @@ from typing import Any, Literal
 
 from data_modules.base import RecordsDataModule
 from data_modules.io import DataError, atomic_write_text, read_records, repair_jsonl_tail, samples_dir
-from data_modules.preference import PreferenceSource, _src, build_records, load_prompt_text, load_sources
+from data_modules.preference import PreferenceSource, _src, build_records, load_sources
 from lit_agents.generation import CachedGenerator, TextGenerator
+from lit_agents.prompts import load_prompt
 from lit_agents.rewards import parse_verdict
 
 log = logging.getLogger(__name__)
@@ -30,8 +31,8 @@ log = logging.getLogger(__name__)
 
 def _with_hint(prompt: Any, label: str, previous: str) -> Any:
     """The released second-pass prompt: the user turn + the correct verdict + the previous wrong judgment."""
-    hint = load_prompt_text("rm_r1_retry_hint").format(label=label, other="B" if label == "A" else "A",
-                                                       previous=previous)
+    hint = load_prompt("rm_r1_retry_hint").format(label=label, other="B" if label == "A" else "A",
+                                                  previous=previous)
     if isinstance(prompt, str):
         return prompt + hint
     msgs = copy.deepcopy(prompt)
@@ -134,7 +135,7 @@ class TraceDistillDataModule(RecordsDataModule):
         self.oracle, self.retry_oracle = oracle, retry_oracle
         self.cache_dir = Path(oracle_cache_dir) if oracle_cache_dir else self.traces_path.parent / "oracle_cache"
         self.sampling = dict(max_new_tokens=max_new_tokens, temperature=temperature)
-        self.render = dict(system_prompt=load_prompt_text(system_prompt), max_response_chars=max_response_chars,
+        self.render = dict(system_prompt=load_prompt(system_prompt), max_response_chars=max_response_chars,
                            prompt_format=prompt_format)
         self.on_error = on_error
         self.stats: dict[str, int] = {}

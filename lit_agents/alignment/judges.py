@@ -19,33 +19,21 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
 from lit_agents.alignment.parsing import Verdict, parse_verdict
 from lit_agents.generation import TextGenerator
+from lit_agents.prompts import load_prompt
 
 log = logging.getLogger(__name__)
-PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
-
-
-def load_text(name_or_path: str) -> str:
-    """A file path, or a prompt name in ``lit_agents/prompts`` (``.txt`` added)."""
-    p = Path(name_or_path).expanduser()
-    if p.is_file():
-        return p.read_text(encoding="utf-8")
-    q = PROMPTS_DIR / f"{name_or_path}.txt"
-    if q.is_file():
-        return q.read_text(encoding="utf-8")
-    raise FileNotFoundError(f"prompt {name_or_path!r}: neither a file nor a name in {PROMPTS_DIR}")
 
 
 def load_examples(name_or_path: str) -> list[tuple[str, str]]:
     """Few-shot ``(message, reply)`` pairs from a ``### message`` / ``### evaluation`` text file
     (lines before the first block, e.g. ``#`` comments, are ignored)."""
     pairs, msg, cur, lines = [], None, None, []
-    for line in load_text(name_or_path).splitlines() + ["### message"]:
+    for line in load_prompt(name_or_path).splitlines() + ["### message"]:
         if line.strip() in ("### message", "### evaluation"):
             text = "\n".join(lines).strip()
             if cur == "message":
@@ -110,7 +98,7 @@ class LLMJudge(SafetyJudge):
                  user_template: str = "Evaluate the following message: {response}", max_retries: int = 2,
                  retry_wait: float = 1.0, max_new_tokens: int = 32):
         self.generator, self.user_template = generator, user_template
-        self.system = load_text(system_prompt).strip()
+        self.system = load_prompt(system_prompt).strip()
         self.examples = load_examples(examples) if examples else []
         self.max_retries, self.retry_wait, self.max_new_tokens = max_retries, retry_wait, max_new_tokens
 

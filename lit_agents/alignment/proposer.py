@@ -19,9 +19,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from lit_agents.alignment.judges import load_examples, load_text, stream_with_errors
+from lit_agents.alignment.judges import load_examples, stream_with_errors
 from lit_agents.alignment.parsing import format_cases, parse_constitutions
 from lit_agents.generation import TextGenerator
+from lit_agents.prompts import load_prompt
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class ConstitutionProposer:
                  parse: Literal["last_paragraph", "list"] = "last_paragraph", max_constitutions: int | None = None,
                  max_cases: int = 20, max_retries: int = 2, retry_wait: float = 1.0, max_new_tokens: int = 512):
         self.generator = generator
-        self.system = load_text(system_prompt).strip()
+        self.system = load_prompt(system_prompt).strip()
         self.examples = load_examples(example) if example else []
         self.user_template, self.case_template, self.case_separator = user_template, case_template, case_separator
         self.parse, self.max_constitutions, self.max_cases = parse, max_constitutions, max_cases
@@ -106,7 +107,7 @@ class ConstitutionProposer:
 def load_principle_bank(name_or_path: str) -> list[tuple[list[str], str]]:
     """``[(keywords, principle)]`` from ``keyword, keyword | principle`` lines (``*`` = fallback)."""
     bank = []
-    for n, line in enumerate(load_text(name_or_path).splitlines(), start=1):
+    for n, line in enumerate(load_prompt(name_or_path).splitlines(), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         if "|" not in line:

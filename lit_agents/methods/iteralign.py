@@ -34,7 +34,7 @@ from typing import Literal
 import torch
 import torch.distributed as dist
 
-from lit_agents.alignment.judges import SafetyJudge, load_text
+from lit_agents.alignment.judges import SafetyJudge
 from lit_agents.alignment.collectives import broadcast_object, gather_objects, plain
 from lit_agents.alignment.parsing import constitution_order, keep_for_sft, reflection_prompt, sft_schedule
 from lit_agents.alignment.proposer import ConstitutionProposer, Proposal
@@ -45,6 +45,7 @@ from lit_agents.logging_utils import log_image, run_dir
 from lit_agents.methods.base import BackboneModule, Schedule
 from lit_agents.methods.sft import check_loss_mask, response_nll, tokenize_prompt_response
 from lit_agents.metrics import MeanById
+from lit_agents.prompts import load_prompt
 from lit_agents.scoring import choice_logprobs, ranked_choice_correct
 
 log = logging.getLogger(__name__)
@@ -141,7 +142,7 @@ class IterAlignModule(BackboneModule):
         self.judge, self.proposer = judge, proposer
         self.red_team_sampling = red_team_sampling or SamplingSpec()
         self.reflection_sampling = reflection_sampling or self.red_team_sampling
-        self.reflection_template = load_text(reflection_template)
+        self.reflection_template = load_prompt(reflection_template)
         self.reflect_with, self.keep_revisions = reflect_with, keep_revisions
         self.sft_epochs, self.sft_batch_size, self.max_length = sft_epochs, sft_batch_size, max_length
         self.apply_chat_template, self.gradient_clip_val = apply_chat_template, gradient_clip_val

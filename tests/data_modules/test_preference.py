@@ -9,11 +9,11 @@ from data_modules.preference import (
     PreferenceSource,
     build_records,
     load_pairs,
-    load_prompt_text,
     parse_hh_dialogue,
 )
 from data_modules.rm_r1_traces import TraceDistillDataModule, collect_traces
 from lit_agents.generation import TextGenerator
+from lit_agents.prompts import load_prompt
 from tests.helpers import SHARED_DATA, TEST_DATA, needs_shared
 
 BUNDLED = samples_dir() / "rm_r1"
@@ -48,7 +48,7 @@ def test_datamodule_defaults_and_text_format():
     dm.setup("fit")
     assert len(dm.train_records) == 48 and len(dm.val_records) == 16
     assert isinstance(dm.train_records[0]["prompt"], str)
-    assert dm.train_records[0]["prompt"].startswith(load_prompt_text("rm_r1_cor_system_short"))
+    assert dm.train_records[0]["prompt"].startswith(load_prompt("rm_r1_cor_system_short"))
 
 
 def test_bad_records_raise_with_location_or_are_counted(tmp_path):

@@ -7,8 +7,9 @@ from data_modules.io import DataError
 from data_modules.mcqa import MCQASource, samples_dir
 from data_modules.mcqa_distill import MCQADistillDataModule
 from data_modules.rationales import (GeneratorTeacher, PreCollectedRationales, build_teacher_prompt, icl_examples,
-                                     load_template, parse_rationale)
+                                     parse_rationale)
 from lit_agents.generation import TextGenerator, TransformersGenerator
+from lit_agents.prompts import load_prompt
 from tests.helpers import tiny_backbone
 
 CHOICES = ["red", "blue", "green"]
@@ -62,13 +63,13 @@ def test_in_context_examples_never_include_the_question_itself():
 
 def test_teacher_forcing_prompt_holds_the_gold_answer_and_plain_cot_does_not():
     ex, shots = _ex(1), [_ex(2), _ex(3)]
-    tf = build_teacher_prompt(ex, shots, teacher_forcing=True, template=load_template("tinyllm_teacher_forcing"),
-                              example_template=load_template("tinyllm_icl_example"))
+    tf = build_teacher_prompt(ex, shots, teacher_forcing=True, template=load_prompt("tinyllm_teacher_forcing"),
+                              example_template=load_prompt("tinyllm_icl_example"))
     assert tf.endswith("Question: question 1?\nOptions: (a) red (b) blue (c) green\nAnswer: (b) blue\n"
                        "Rationale: Let's think step by step.")
     assert tf.startswith("Question: question 2?") and "Answer: (a) red" in tf  # the shots carry their answers
-    plain = build_teacher_prompt(ex, [], teacher_forcing=False, template=load_template("tinyllm_plain_cot"),
-                                 example_template=load_template("tinyllm_icl_example"))
+    plain = build_teacher_prompt(ex, [], teacher_forcing=False, template=load_prompt("tinyllm_plain_cot"),
+                                 example_template=load_prompt("tinyllm_icl_example"))
     assert "(b) blue\nRationale" not in plain and "Answer: (b) blue" not in plain
     assert plain.endswith("Options: (a) red (b) blue (c) green\nRationale: Let's think step by step.")
 
