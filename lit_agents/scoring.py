@@ -13,7 +13,7 @@ from typing import Literal
 import torch
 
 from lit_agents.generation import max_over_ranks
-from lit_agents.methods.sft import IGNORE_INDEX, masked_nll
+from lit_agents.losses.sft import IGNORE_INDEX, masked_nll
 
 
 def _encode_pair(tokenizer, context: str, choice: str, max_length: int) -> tuple[list[int], list[int]]:

@@ -13,8 +13,8 @@ from typing import Literal
 
 from torch import Tensor
 
-from lit_agents.methods.sft import IGNORE_INDEX as IGNORE
-from lit_agents.methods.sft import masked_nll
+from lit_agents.losses.sft import IGNORE_INDEX as IGNORE
+from lit_agents.losses.sft import masked_nll
 
 
 def task_nll(logits: Tensor, labels: Tensor, reduction: Literal["mean", "sum"] = "mean") -> Tensor:

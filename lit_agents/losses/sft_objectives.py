@@ -30,7 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-IGNORE_INDEX = -100
+from lit_agents.losses.sft import IGNORE_INDEX
+
 Objective = Literal["nll", "neg_p", "general_family", "only_top_p", "only_bottom_p", "only_top_logp",
                     "only_bottom_logp"]
 OBJECTIVES: tuple[str, ...] = get_args(Objective)

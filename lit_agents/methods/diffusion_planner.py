@@ -3,7 +3,7 @@
 One LightningModule holds the temporal U-Net denoiser, the value network J_phi, their EMA copies, a diffusers
 DDPMScheduler and the min-max statistics of the training split (buffers, so they live in the checkpoint).
 
-Losses (pure functions below, unit-tested):
+Losses (pure functions in ``lit_agents/losses/diffusion.py``, unit-tested):
 - diffusion: ``||target - f_theta(tau_t, t)||^2`` with target eps (dissertation eq. 7.2) or tau_0
   (x0-prediction, the released code's best setting), tau_t the noised trajectory with the start state clamped;
 - value: ``(J_phi(tau_t, t) - R)^2`` on trajectories noised at a random step t, R the possession return.
@@ -21,12 +21,12 @@ from typing import Literal
 
 import lightning as L
 import torch
-import torch.nn.functional as F
 from diffusers import DDPMScheduler
 from torch import Tensor, nn
 
 from data_modules.basketball.trajectories import TRANSITION_DIM, MinMaxNormalizer, position_channels
 from lit_agents.checkpoint_io import safe_torch_load
+from lit_agents.losses.diffusion import diffusion_loss, value_loss
 from lit_agents.methods.clipping import GradientClippingMixin
 from lit_agents.nets.temporal_unet import TemporalUNet, ValueNet, check_horizon
 from lit_agents.planning.ema import EMAConfig, EMAWeights
@@ -78,17 +78,6 @@ class EvalConfig:
     segment_lengths: list[int] = field(default_factory=lambda: [25, 50, 75, 100])
     every_n_epochs: int = 1
     plot: bool = True
-
-
-def diffusion_loss(pred: Tensor, x0: Tensor, noise: Tensor, prediction: str) -> Tensor:
-    """MSE of the denoiser output against eps (``epsilon``) or the clean trajectory (``sample``)."""
-    target = noise if prediction == "epsilon" else x0
-    return F.mse_loss(pred, target)
-
-
-def value_loss(pred: Tensor, returns: Tensor) -> Tensor:
-    """MSE between J_phi(tau_t, t) and the possession returns."""
-    return F.mse_loss(pred, returns)
 
 
 def start_mask(horizon: int, device: torch.device | None = None) -> Tensor:

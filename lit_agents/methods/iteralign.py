@@ -43,7 +43,8 @@ from lit_agents.backbone import BackboneConfig
 from lit_agents.generation import gathered_params, sample_with_model
 from lit_agents.logging_utils import log_image, run_dir
 from lit_agents.methods.base import BackboneModule, Schedule
-from lit_agents.methods.sft import check_loss_mask, response_nll, tokenize_prompt_response
+from lit_agents.losses.sft import response_nll
+from lit_agents.methods.sft import check_loss_mask, tokenize_prompt_response
 from lit_agents.metrics import MeanById
 from lit_agents.prompts import load_prompt
 from lit_agents.scoring import choice_logprobs, ranked_choice_correct

@@ -30,7 +30,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryF1Score, MulticlassF1Score
 
 from data_modules.basketball.labels import PASS, SHOOT
-from lit_agents.losses.ope import bootstrap_ope, importance_sampling
+from lit_agents.evaluation.ope import bootstrap_ope, importance_sampling
 
 
 class ReLiableEvalMixin:

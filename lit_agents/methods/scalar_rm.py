@@ -14,19 +14,14 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-import torch.nn.functional as F
 
 from lit_agents.backbone import BackboneConfig, unwrap
 from lit_agents.logging_utils import run_dir
+from lit_agents.losses.reward_model import bradley_terry_loss
 from lit_agents.methods.base import BackboneModule, Schedule
 from lit_agents.reward_benchmarks import BENCHMARK_FIELDS, markdown_table, write_report
 
 log = logging.getLogger(__name__)
-
-
-def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
-    """Mean ``−log σ(r_chosen − r_rejected)`` over the batch."""
-    return -F.logsigmoid(chosen.float() - rejected.float()).mean()
 
 
 def render_dialogue(tokenizer, conversation: list[dict[str, str]], response: str) -> str:

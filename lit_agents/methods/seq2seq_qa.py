@@ -29,7 +29,9 @@ from lit_agents.backbone import BackboneConfig
 from lit_agents.generation import gathered_params, sample_with_model
 from lit_agents.logging_utils import run_dir
 from lit_agents.methods.base import BackboneModule, Schedule
-from lit_agents.methods.sft import IGNORE_INDEX, check_loss_mask, masked_nll
+from lit_agents.losses.qa import augmented_loss
+from lit_agents.losses.sft import IGNORE_INDEX, masked_nll
+from lit_agents.methods.sft import check_loss_mask
 from lit_agents.metrics import qa_scores, unique_by_id
 
 log = logging.getLogger(__name__)
@@ -37,13 +39,6 @@ log = logging.getLogger(__name__)
 SOURCE_TEMPLATE = "Question: {question} Answer: {mask}. Context: {context}"
 TARGET_TEMPLATE = "Question: {question} Answer: {answer}"
 PAPER_TARGET_TEMPLATE = "Question: {question} Answer: {answer} Context: {context}"
-
-
-def augmented_loss(loss_ori: torch.Tensor, loss_aug: torch.Tensor | None, lambda_aug: float) -> torch.Tensor:
-    """Gotta / MinPrompt objective ``L_ori + λ·L_aug`` (λ > 0; no augmented batch -> ``L_ori``)."""
-    if loss_aug is None:
-        return loss_ori
-    return loss_ori + lambda_aug * loss_aug
 
 
 def parse_answer(generated: str) -> str:

@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from lit_agents.backbone import BackboneConfig
 from lit_agents.generation import Prompt, gathered_params, sample_with_model
 from lit_agents.logging_utils import log_table
+from lit_agents.losses.sft import IGNORE_INDEX, masked_nll, response_logits
 from lit_agents.losses.sft_objectives import Objective, check_objective, masked_objective
 from lit_agents.methods.base import BackboneModule, Schedule
 
 log = logging.getLogger(__name__)
-IGNORE_INDEX = -100
 
 
 def _render_pair(tokenizer, prompt: Prompt, response: str, apply_chat_template: bool) -> tuple[str, str, bool]:
@@ -112,40 +111,6 @@ def pack_batch(batch: dict[str, torch.Tensor], max_length: int, pad_token_id: in
         out_mask[i, :len(ids)] = 1
         out_pos[i, :len(ids)] = torch.cat([torch.arange(len(x)) for x, _ in r])
     return {"input_ids": out_ids, "attention_mask": out_mask, "labels": out_lab, "position_ids": out_pos}
-
-
-def masked_nll(logits: torch.Tensor, labels: torch.Tensor, *, shift: bool = False,
-               reduction: Literal["mean", "sum", "none"] = "mean") -> torch.Tensor:
-    """Token NLL over positions whose label is not -100.
-
-    ``shift=True`` for decoder-only logits (position t predicts token t+1). ``"mean"`` averages over all
-    label tokens of the batch (0 when there are none); ``"none"`` returns the per-sequence *sum* ``[B]``
-    (the log-likelihood used to rank answers).
-    """
-    if shift:
-        logits, labels = logits[:, :-1], labels[:, 1:]
-    tok = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), labels.reshape(-1),
-                          ignore_index=IGNORE_INDEX, reduction="none").view(labels.shape)
-    if reduction == "none":
-        return tok.sum(dim=1)
-    total = tok.sum()
-    return total if reduction == "sum" else total / (labels != IGNORE_INDEX).sum().clamp(min=1)
-
-
-def response_logits(model: torch.nn.Module, batch: dict[str, torch.Tensor], *,
-                    encoder_decoder: bool) -> torch.Tensor:
-    """Logits of ``model`` on a :func:`tokenize_prompt_response` batch (decoder-only: unshifted)."""
-    inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "position_ids")}
-    if encoder_decoder:
-        return model(**inputs, labels=batch["labels"]).logits  # shifted decoder inputs built from labels
-    return model(**inputs).logits
-
-
-def response_nll(model: torch.nn.Module, batch: dict[str, torch.Tensor], *, encoder_decoder: bool,
-                 reduction: Literal["mean", "sum", "none"] = "mean") -> torch.Tensor:
-    """Run ``model`` on a :func:`tokenize_prompt_response` batch and return the masked response NLL."""
-    logits = response_logits(model, batch, encoder_decoder=encoder_decoder)
-    return masked_nll(logits, batch["labels"], shift=not encoder_decoder, reduction=reduction)
 
 
 def check_loss_mask(tokenizer, batch: dict[str, torch.Tensor], *, encoder_decoder: bool) -> str:

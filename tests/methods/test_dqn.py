@@ -4,7 +4,7 @@
 import pytest
 import torch
 
-from lit_agents.losses.ope import importance_sampling
+from lit_agents.evaluation.ope import importance_sampling
 from lit_agents.losses.td import cql_penalty, double_q_target, max_q_target, td_loss
 from lit_agents.methods.dqn import ReLiableDQN
 from lit_agents.nets.history_encoder import EncoderSpec, HistoryEncoder

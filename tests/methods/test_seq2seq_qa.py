@@ -8,7 +8,7 @@ import torch
 
 from data_modules.base import ResumableSampler
 from data_modules.qa_datamodule import FewShotQADataModule, _PairedLoader
-from lit_agents.methods.seq2seq_qa import Seq2SeqQAModule, augmented_loss, parse_answer
+from lit_agents.methods.seq2seq_qa import Seq2SeqQAModule, parse_answer
 from tests.helpers import run_cli, tiny_backbone
 
 QA = {"id": ["q1", "q2"], "question": ["Who won?", "Where?"],
@@ -24,12 +24,6 @@ def test_parse_answer_follows_the_released_rule():
     assert parse_answer("Question: q Answer:  Denver ") == "Denver"
     assert parse_answer("Denver Broncos") == ""  # no "Answer:" -> empty, as released
     assert parse_answer("Answer: a Answer: b") == "a Answer: b"
-
-
-def test_augmented_loss_is_l_ori_plus_lambda_l_aug():
-    ori, aug = torch.tensor(2.0), torch.tensor(3.0)
-    assert float(augmented_loss(ori, aug, 0.1)) == pytest.approx(2.3)
-    assert float(augmented_loss(ori, None, 0.1)) == 2.0
 
 
 @pytest.fixture(scope="module")

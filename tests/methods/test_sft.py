@@ -6,8 +6,8 @@ import torch
 
 from data_modules.io import DataError
 from data_modules.sft import SFTDataModule, load_sft_records
-from lit_agents.methods.sft import (IGNORE_INDEX, SFTModule, check_loss_mask, masked_nll, pack_batch,
-                                    response_nll, tokenize_prompt_response)
+from lit_agents.losses.sft import IGNORE_INDEX, response_nll
+from lit_agents.methods.sft import SFTModule, check_loss_mask, pack_batch, tokenize_prompt_response
 from tests.helpers import run_cli, tiny_backbone
 
 
@@ -51,11 +51,6 @@ def test_masked_nll_matches_transformers_loss(llama):
     n_tokens = (enc["labels"][:, 1:] != IGNORE_INDEX).sum()
     assert torch.allclose(per_seq.sum() / n_tokens, ours, atol=1e-5)
 
-
-def test_masked_nll_without_label_tokens_is_zero():
-    logits = torch.randn(2, 3, 5)
-    labels = torch.full((2, 3), IGNORE_INDEX)
-    assert masked_nll(logits, labels).item() == 0.0
 
 
 def test_pack_batch_keeps_every_token(llama):

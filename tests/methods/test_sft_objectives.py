@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from data_modules.sft import SFTDataModule
-from lit_agents.methods.sft import SFTModule, response_nll
+from lit_agents.losses.sft import response_nll
+from lit_agents.methods.sft import SFTModule
 from tests.helpers import tiny_backbone
 
 PRIOR_AVERSE = [("nll", {}), ("neg_p", {}), ("only_bottom_p", {}), ("only_bottom_logp", {})]

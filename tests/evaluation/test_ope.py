@@ -2,7 +2,7 @@
 
 import torch
 
-from lit_agents.losses.ope import bootstrap_ope, importance_sampling
+from lit_agents.evaluation.ope import bootstrap_ope, importance_sampling
 
 
 def _episodes(n: int, T: int, seed: int = 0):

@@ -1,0 +1,1 @@
+"""Estimators used to evaluate trained policies (not losses: nothing here is differentiated)."""
