@@ -19,15 +19,11 @@ def episode_layout(episode: Tensor, step: Tensor) -> tuple[Tensor, Tensor, int]:
     return row, step.long(), int(uniq.numel())
 
 
-def importance_sampling(reward: Tensor, logp_pi: Tensor, logp_beta: Tensor, episode: Tensor, step: Tensor, *,
-                        gamma: float = 1.0, mode: str = "per_decision", weighted: bool = True,
-                        clip: float | None = None) -> dict[str, Tensor]:
-    """Off-policy estimate of J(pi) from logged steps (one row per step, any order).
-
-    mode: "trajectory" (the chapter's) or "per_decision"; weighted: self-normalise the weights; clip: cap each
-    ratio pi/pi_beta. Returns ``{"J", "J_behaviour", "per_episode", "variance", "ess"}``: the estimate, the
-    behaviour policy's mean discounted return, each episode's weighted return (its mean is J when not
-    weighted), the variance of those per-episode terms and the effective sample size of the final weights."""
+def episode_grids(reward: Tensor, logp_pi: Tensor, logp_beta: Tensor, episode: Tensor, step: Tensor, *,
+                  gamma: float, clip: float | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Logged steps on dense ``[n_episodes, max_len]`` float64 grids: rewards ``R``, log ratios ``LR``
+    (``log pi - log pi_beta``, capped at ``log(clip)``), the mask ``M`` of real steps (bool), and the
+    discounts ``gamma^t``."""
     row, col, n = episode_layout(episode, step)
     T = int(col.max().item()) + 1 if col.numel() else 0
     dev = reward.device
@@ -40,7 +36,20 @@ def importance_sampling(reward: Tensor, logp_pi: Tensor, logp_beta: Tensor, epis
         ratio_log = ratio_log.clamp(max=float(torch.log(torch.tensor(clip))))
     LR[row, col] = ratio_log
     M[row, col] = True
-    disc = gamma ** torch.arange(T, dtype=torch.float64, device=dev)
+    return R, LR, M, gamma ** torch.arange(T, dtype=torch.float64, device=dev)
+
+
+def importance_sampling(reward: Tensor, logp_pi: Tensor, logp_beta: Tensor, episode: Tensor, step: Tensor, *,
+                        gamma: float = 1.0, mode: str = "per_decision", weighted: bool = True,
+                        clip: float | None = None) -> dict[str, Tensor]:
+    """Off-policy estimate of J(pi) from logged steps (one row per step, any order).
+
+    mode: "trajectory" (the chapter's) or "per_decision"; weighted: self-normalise the weights; clip: cap each
+    ratio pi/pi_beta. Returns ``{"J", "J_behaviour", "per_episode", "variance", "ess"}``: the estimate, the
+    behaviour policy's mean discounted return, each episode's weighted return (its mean is J when not
+    weighted), the variance of those per-episode terms and the effective sample size of the final weights."""
+    R, LR, M, disc = episode_grids(reward, logp_pi, logp_beta, episode, step, gamma=gamma, clip=clip)
+    n, dev = R.shape[0], R.device
     G = (R * disc).sum(1)                                      # discounted return of each episode
     cum = torch.cumsum(LR, dim=1).exp() * M                     # w_t (unnormalised), 0 past the end
     if mode == "trajectory":
@@ -71,19 +80,8 @@ def bootstrap_ope(reward: Tensor, logp_pi: Tensor, logp_beta: Tensor, episode: T
     Resamples whole episodes (possessions) with replacement ``n_boot`` times and recomputes J(pi), J(pi_beta)
     and their difference on each resample (the self-normalisation is redone per resample). Returns
     ``{"J_lo", "J_hi", "J_behaviour_lo", "J_behaviour_hi", "diff", "diff_lo", "diff_hi"}`` at ``level``."""
-    row, col, n = episode_layout(episode, step)
-    T = int(col.max().item()) + 1 if col.numel() else 0
-    dev = reward.device
-    R = torch.zeros(n, T, dtype=torch.float64, device=dev)
-    LR = torch.zeros(n, T, dtype=torch.float64, device=dev)
-    M = torch.zeros(n, T, dtype=torch.float64, device=dev)
-    R[row, col] = reward.double()
-    ratio_log = (logp_pi - logp_beta).double()
-    if clip is not None:
-        ratio_log = ratio_log.clamp(max=float(torch.log(torch.tensor(clip))))
-    LR[row, col] = ratio_log
-    M[row, col] = 1.0
-    disc = gamma ** torch.arange(T, dtype=torch.float64, device=dev)
+    R, LR, mask, disc = episode_grids(reward, logp_pi, logp_beta, episode, step, gamma=gamma, clip=clip)
+    n, dev, M = R.shape[0], R.device, mask.double()
     W = torch.cumsum(LR, 1).exp() * M
     g = torch.Generator(device="cpu").manual_seed(seed)
     idx = torch.randint(0, n, (n_boot, n), generator=g).to(dev)
