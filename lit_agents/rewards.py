@@ -78,15 +78,3 @@ def verdict_format_rewards(completions: Sequence[Any], **_: Any) -> list[float]:
         tail = completion_text(c)[-80:]
         out.append(max(_lcs(tail, _VERDICT.format(x)) for x in "AB") / len(_VERDICT.format("A")))
     return out
-
-
-# ---------------------------------------------------------------- ToolRL (Qian et al. 2025, released rlla.py)
-# The implementation, its ablation variants and the batch functions live in lit_agents.tools.rewards.
-from lit_agents.tools.rewards import (  # noqa: E402,F401 - re-exported under the names used before
-    tool_call_score,
-    tool_correctness_reward,
-    tool_format_reward,
-    toolrl_correctness_rewards,
-    toolrl_format_rewards,
-    toolrl_rewards as tool_call_reward,
-)

@@ -3,16 +3,9 @@ import json
 
 import pytest
 
-from lit_agents.rewards import (
-    judgment_reward,
-    judgment_rewards,
-    parse_verdict,
-    tool_call_reward,
-    tool_call_score,
-    tool_correctness_reward,
-    tool_format_reward,
-    verdict_format_rewards,
-)
+from lit_agents.rewards import judgment_reward, judgment_rewards, parse_verdict, verdict_format_rewards
+from lit_agents.tools.rewards import tool_call_score, tool_correctness_reward, tool_format_reward
+from lit_agents.tools.rewards import toolrl_rewards as tool_call_reward
 
 A, B = "<answer>[[A]]</answer>", "<answer>[[B]]</answer>"
 

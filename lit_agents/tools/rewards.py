@@ -26,6 +26,7 @@ from collections import Counter
 from typing import Any, Literal
 from collections.abc import Sequence
 
+from lit_agents.rewards import completion_text
 from lit_agents.tools.parsing import (
     CALL_CLOSE,
     CALL_OPEN,
@@ -39,14 +40,6 @@ from lit_agents.tools.parsing import (
 
 Granularity = Literal["original", "fine", "intermediate", "coarse"]
 GRANULARITIES = ("original", "fine", "intermediate", "coarse")
-
-
-def _text(c: Any) -> str:
-    if isinstance(c, str):
-        return c
-    if isinstance(c, (list, tuple)) and c and isinstance(c[-1], dict):
-        return str(c[-1].get("content", ""))
-    raise TypeError(f"completion must be a str or a list of chat messages, got {type(c).__name__}")
 
 
 def match_score(a: list, b: list, strict: bool = False) -> float:
@@ -174,7 +167,8 @@ def _gold_column(answer: Sequence[str] | None, gold_calls: Sequence | None, n: i
 def toolrl_format_rewards(completions: Sequence[Any], answer: Sequence[str], max_reward: float = 1.0,
                           min_reward: float = 0.0, **_: Any) -> list[float]:
     """Batch :func:`tool_format_reward` (∈ {0, 1} by default)."""
-    return [tool_format_reward(_text(c), a, max_reward, min_reward) for c, a in zip(completions, answer, strict=True)]
+    return [tool_format_reward(completion_text(c), a, max_reward, min_reward)
+            for c, a in zip(completions, answer, strict=True)]
 
 
 def toolrl_correctness_rewards(completions: Sequence[Any], answer: Sequence[str] | None = None,
@@ -185,12 +179,13 @@ def toolrl_correctness_rewards(completions: Sequence[Any], answer: Sequence[str]
     golds = _gold_column(answer, gold_calls, len(completions))
     out = []
     for i, c in enumerate(completions):
+        text = completion_text(c)
         if gold_calls is not None:
             g = golds[i]
-            out.append(0.0 if g is None else tool_correctness_reward(_text(c), gold_calls=g, max_reward=max_reward,
+            out.append(0.0 if g is None else tool_correctness_reward(text, gold_calls=g, max_reward=max_reward,
                                                                        min_reward=min_reward, granularity=granularity))
         else:
-            out.append(tool_correctness_reward(_text(c), answer[i], max_reward=max_reward, min_reward=min_reward,
+            out.append(tool_correctness_reward(text, answer[i], max_reward=max_reward, min_reward=min_reward,
                                                granularity=granularity))
     return out
 
@@ -222,7 +217,7 @@ def toolrl_length_rewards(completions: Sequence[Any], step: int = 0, max_words: 
             words = v1 + (v1 - v0) * (step - s1) / (s1 - s0)
         else:
             words = schedule_value(pts, step)
-    return [length_reward(_text(c), words, max_reward, min_reward) for c in completions]
+    return [length_reward(completion_text(c), words, max_reward, min_reward) for c in completions]
 
 
 def toolrl_rewards(completions: Sequence[Any], answer: Sequence[str], **_: Any) -> list[float]:
@@ -251,7 +246,7 @@ def response_exact_match(completion: str, answer: str | Sequence[str]) -> float:
 
 def response_em_rewards(completions: Sequence[Any], answer: Sequence[str], **_: Any) -> list[float]:
     """Batch :func:`response_exact_match` (QA with tools, e.g. Bamboogle with the search tool)."""
-    return [response_exact_match(_text(c), a) for c, a in zip(completions, answer, strict=True)]
+    return [response_exact_match(completion_text(c), a) for c, a in zip(completions, answer, strict=True)]
 
 
 
@@ -265,7 +260,7 @@ def tool_call_prefix_rewards(completions: Sequence[Any], answer: Sequence[str], 
     ``difflib``'s ratio was tried first: the tiny policy collapsed onto in-order fragments of the gold.)"""
     out = []
     for c, a in zip(completions, answer, strict=True):
-        text, gold = _text(c).strip(), a.strip()
+        text, gold = completion_text(c).strip(), a.strip()
         n = 0
         for x, y in zip(text, gold):
             if x != y:
