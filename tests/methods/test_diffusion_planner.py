@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from data_modules.basketball.sources import SyntheticGames
-from data_modules.basketball.trajectories import position_channels, to_features
+from data_modules.basketball.trajectories import MinMaxNormalizer, position_channels, to_features
 from data_modules.basketball.trajectory_data import PlayBestDataModule
 from lit_agents.methods.diffusion_planner import DiffusionPlanner, EvalConfig, UNetConfig
 from lit_agents.planning.ema import EMAConfig
-from lit_agents.planning.rollout import PlanningConfig, conditioning, event_points
+from lit_agents.planning.rollout import PlanningConfig, event_points
+from lit_agents.planning.space import TrajectorySpace
 from tests.helpers import run_cli
 
 H = 16
@@ -21,10 +22,12 @@ H = 16
 
 def test_conditioning_clamps_everything_executed():
     known = torch.randn(2, 3, 11, 3)
-    values, mask = conditioning(known, 8)
+    norm = MinMaxNormalizer(torch.full((66,), -3.0), torch.full((66,), 3.0))
+    values, mask = TrajectorySpace(norm, "features").condition(known, 8)
     assert mask[:2].all() and not mask[3:].any()
     assert mask[2].nonzero().flatten().tolist() == position_channels()   # last executed frame: positions only
-    assert torch.equal(values[:, :3][..., position_channels()], to_features(known)[..., position_channels()])
+    feats = norm.normalize(to_features(known))
+    assert torch.allclose(values[:, :3][..., position_channels()], feats[..., position_channels()])
 
 
 @pytest.fixture(scope="module")
