@@ -52,15 +52,16 @@ class DiffusionConfig:
     """Args: n_steps: diffusion steps T (paper 20, released best 100); beta_schedule: diffusers name
     (``squaredcos_cap_v2`` = the cosine schedule of Nichol & Dhariwal, as Janner's); prediction: ``sample``
     (x0, released) or ``epsilon`` (eq. 7.2); clip_denoised: clip predicted x0 to [-1, 1]; space: what the
-    denoiser sees (``planning.space``): ``offsets`` from the start state with the start on every frame (ours:
-    plans that start where the possession starts), ``features`` (the released code's min-max features, start
-    inpainted into frame 0 only) or ``velocities``."""
+    denoiser sees (``planning.space``): ``velocities`` (ours: per-frame deltas with the start state on every
+    frame, positions = start + cumulated deltas, so plans start where the possession starts and move at data
+    speeds), ``features`` (the released code's min-max features, start inpainted into frame 0 only) or
+    ``offsets`` (displacement from the start)."""
 
     n_steps: int = 20
     beta_schedule: Literal["squaredcos_cap_v2", "linear", "scaled_linear", "sigmoid"] = "squaredcos_cap_v2"
     prediction: Literal["sample", "epsilon"] = "sample"
     clip_denoised: bool = True
-    space: SpaceKind = "offsets"
+    space: SpaceKind = "velocities"
 
     def scheduler(self) -> DDPMScheduler:
         return DDPMScheduler(num_train_timesteps=self.n_steps, beta_schedule=self.beta_schedule,

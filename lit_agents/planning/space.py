@@ -6,13 +6,16 @@ features themselves. Three encodings (``kind``), all min-max scaled by the train
 
 * ``features`` (PlayBest's released code): the 66 features themselves, each scaled to [-1, 1]; the start state
   is inpainted into frame 0 and the denoiser must carry it through time to every later frame.
-* ``offsets`` (ours, the embedded default): position channels hold each object's displacement from the start
+* ``offsets``: position channels hold each object's displacement from the start
   state, ``(p_t - p_0) / range`` (in [-1, 1] for any trajectory within the training ranges), delta channels hold
   the scaled start state ``p_0`` itself, repeated on every frame. The start is then known at every frame (no
   information has to travel along the time axis) and "stay near the start" is the zero output, so an
-  under-trained denoiser still starts where the possession starts (see ``docs/results_rl.md``, PlayBest).
-* ``velocities``: delta channels hold the scaled forward deltas (as in ``features``), position channels the
-  scaled start state on every frame; positions are the start plus the cumulated deltas.
+  under-trained denoiser still starts where the possession starts; but the smallest noise level (T = 20)
+  is several feet per frame in these units, so plans jitter.
+* ``velocities`` (ours, the default): delta channels hold the scaled forward deltas (as in ``features``),
+  position channels the scaled start state on every frame; positions are the start plus the cumulated deltas.
+  The start is known at every frame and the denoiser's residual error is in ft/frame, not in feet, so plans
+  start where the possession starts and are smooth (README, PlayBest).
 
 Executed frames are known exactly in every encoding (``known_mask``), so replanning inpaints them like the
 start state.
@@ -49,7 +52,7 @@ class TrajectorySpace:
         kind: ``features`` | ``offsets`` | ``velocities`` (module docstring).
     """
 
-    def __init__(self, normalizer: MinMaxNormalizer, kind: SpaceKind = "offsets"):
+    def __init__(self, normalizer: MinMaxNormalizer, kind: SpaceKind = "velocities"):
         if kind not in KINDS:
             raise ValueError(f"diffusion.space must be one of {KINDS}, got {kind!r}")
         self.normalizer, self.kind = normalizer, kind
