@@ -32,7 +32,7 @@ from lit_agents.methods.clipping import GradientClippingMixin
 from lit_agents.nets.temporal_unet import TemporalUNet, ValueNet, check_horizon
 from lit_agents.planning.ema import EMAConfig, EMAWeights
 from lit_agents.planning.guidance import GuidanceConfig, GuidedSampler, apply_conditioning
-from lit_agents.planning.rollout import PlanningConfig, event_points, plan_possessions
+from lit_agents.planning.rollout import PlanningConfig, event_points, plan_possessions, plan_sweep
 from lit_agents.planning.space import SpaceKind, TrajectorySpace
 
 log = logging.getLogger(__name__)
@@ -280,6 +280,16 @@ class DiffusionPlanner(GradientClippingMixin, L.LightningModule):
             return plan_possessions(self.sampler(), nets["unet"], value, self.space, start.float(),
                                     self.horizon, planning or self.planning, scale=scale, defence=defence,
                                     generator=generator or self.generator())
+
+    def plan_alphas(self, start: Tensor, alphas: list[float], *, planning: PlanningConfig | None = None,
+                    generator: torch.Generator | None = None) -> list[dict[str, Tensor]]:
+        """``plan`` for every alpha in one batched rollout, the same noise for every alpha (``plan_sweep``)."""
+        from lit_agents.strategies import unsharded
+
+        nets = self.sampling_nets()
+        with unsharded(nets["value"]) as value:
+            return plan_sweep(self.sampler(), nets["unet"], value, self.space, start.float(), self.horizon,
+                              planning or self.planning, list(alphas), generator=generator or self.generator())
 
     def value_of(self, traj_feet: Tensor) -> Tensor:
         """J_phi at t = 0 of trajectories in feet [B, H, 66]."""

@@ -49,20 +49,24 @@ class PlanningConfig:
 @torch.no_grad()
 def plan_possessions(sampler: GuidedSampler, denoiser: Denoiser, value_fn: ValueFn | None,
                      space: TrajectorySpace, start: Tensor, horizon: int, cfg: PlanningConfig, *,
-                     scale: float | None = None, defence: str | None = None,
-                     generator: torch.Generator | None = None) -> dict[str, Tensor]:
+                     scale: float | Tensor | None = None, defence: str | None = None,
+                     generator: torch.Generator | None = None, noise_groups: int = 1) -> dict[str, Tensor]:
     """Plan possessions from start frames ``start`` [B, 11, 3] (feet).
 
-    Returns ``positions`` [B, H, 11, 3] and ``trajectories`` [B, H, 66] in feet (frame 0 is ``start``
-    exactly), and ``values`` [B], J at t = 0 of the executed possession (when a value function is given)."""
+    ``scale``: alpha, or one per start state (``[B]``); ``noise_groups``: equal groups of start states that
+    share every noise draw (``GuidedSampler.sample``). Returns ``positions`` [B, H, 11, 3] and ``trajectories``
+    [B, H, 66] in feet (frame 0 is ``start`` exactly), and ``values`` [B], J at t = 0 of the executed possession
+    (when a value function is given)."""
     scripted = cfg.scripted(defence)
     b, n = start.shape[0], max(cfg.n_samples, 1)
+    if torch.is_tensor(scale):
+        scale = scale.to(start).repeat_interleave(n)
     known = start[:, None].clone()
     while True:
         k = known.shape[1]
         values, mask = space.condition(known, horizon)
         out = sampler.sample(denoiser, value_fn, values.repeat_interleave(n, dim=0), mask, scale=scale,
-                             generator=generator)
+                             generator=generator, noise_groups=noise_groups)
         plans = space.positions(out.trajectories).view(b, n, horizon, *start.shape[1:])
         if n > 1 and out.values is not None:
             best = out.values.view(b, n).argmax(dim=1)
@@ -83,6 +87,19 @@ def plan_possessions(sampler: GuidedSampler, denoiser: Denoiser, value_fn: Value
         t0 = torch.zeros(b, dtype=torch.long, device=start.device)
         result["values"] = value_fn(space.encode(traj), t0)
     return result
+
+
+def plan_sweep(sampler: GuidedSampler, denoiser: Denoiser, value_fn: ValueFn | None, space: TrajectorySpace,
+               start: Tensor, horizon: int, cfg: PlanningConfig, alphas: list[float], *, defence: str | None = None,
+               generator: torch.Generator | None = None) -> list[dict[str, Tensor]]:
+    """``plan_possessions`` for every alpha of ``alphas`` in one batched rollout (one sampler call per replanning
+    round for all alphas, start states and samples). Every alpha sees the same noise, exactly the draws of a
+    separate ``plan_possessions`` call per alpha with the same generator state; returns one result per alpha."""
+    a, b = len(alphas), start.shape[0]
+    scale = torch.tensor(alphas, dtype=start.dtype, device=start.device).repeat_interleave(b)
+    out = plan_possessions(sampler, denoiser, value_fn, space, start.repeat(a, 1, 1), horizon, cfg, scale=scale,
+                           defence=defence, generator=generator, noise_groups=a)
+    return [{k: v[i * b:(i + 1) * b] for k, v in out.items()} for i in range(a)]
 
 
 def random_walk(start: Tensor, horizon: int, *, step_std: float = 0.8,

@@ -164,8 +164,8 @@ def test_ddp_fit_then_predict_cli(tmp_path):
 
 def test_fit_validates_a_small_sweep_with_progress_and_predict_says_where(tmp_path, caplog):
     """issue 14 item 15: validation during fit runs the small sweep (fit_n_starts, smallest + largest alpha)
-    and logs each alpha's progress (visible on a non-terminal); `validate` runs the full sweep; predict names
-    the directory the plans went to."""
+    and logs its alphas, values and seconds (visible on a non-terminal); `validate` runs the full sweep, all
+    alphas in one batched rollout; predict names the directory the plans went to."""
     import logging
 
     from lit_agents.planning.writer import PlanWriter
@@ -185,12 +185,12 @@ def test_fit_validates_a_small_sweep_with_progress_and_predict_says_where(tmp_pa
         trainer.fit(model, datamodule=dm)
     fit_lines = [r.getMessage() for r in caplog.records if "alpha sweep" in r.getMessage()]
     assert fit_lines and all("over 1 start states" in m for m in fit_lines)
-    assert {m.split(":")[0] for m in fit_lines} == {"alpha sweep 1/2", "alpha sweep 2/2"}
+    assert all(m.startswith("alpha sweep: alphas 0/10, J ") for m in fit_lines)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="lit_agents"):
         trainer.validate(model, datamodule=dm, verbose=False)
     full = [r.getMessage() for r in caplog.records if "alpha sweep" in r.getMessage()]
-    assert [m.split(":")[0] for m in full] == ["alpha sweep 1/3", "alpha sweep 2/3", "alpha sweep 3/3"]
+    assert len(full) == 1 and full[0].startswith("alpha sweep: alphas 0/1/10, J ")
     assert all("over 3 start states" in m for m in full)
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="lit_agents"):
