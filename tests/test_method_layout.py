@@ -35,7 +35,7 @@ def _shipped(package, base) -> list[type]:
 MODULES = [c for c in _shipped(lit_agents.methods, L.LightningModule) if "Mixin" not in c.__name__]
 DATA_MODULES = _shipped(data_modules, L.LightningDataModule)
 # bases that methods build on, not methods a user configures
-BASES = {"lit_agents.methods.base.BackboneModule", "data_modules.base.RecordsDataModule"}
+BASES = {"lit_agents.training.backbone_module.BackboneModule", "data_modules.base.RecordsDataModule"}
 
 
 def _tests_naming(name: str) -> list[str]:
