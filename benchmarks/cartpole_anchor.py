@@ -47,7 +47,7 @@ dqn.py``, ``torch/dqn_impl.py``, ``models/torch/q_functions/mean_q_function.py``
 | CQL (`ours_cql` / `DiscreteCQL`) | + alpha E[logsumexp_a Q(s,a) - Q(s,a_data)], alpha 1 | same |
 | evaluation | greedy, 10 episodes, env seeds 10000.. | same function |
 
-From the same weights on the same minibatches the two make the same updates (parameters equal to 1e-5 after
+From the same weights on the same minibatches the two make the same updates (parameters equal to 1e-6 after
 8 updates, with and without CQL: `tests/methods/test_cartpole_anchor.py`). The first version of this anchor gave
 d3rlpy one hidden layer (`hidden_units=[64]`, a 4-64-2 network against our 4-64-64-2): that alone was the 4x gap
 (at 3,000 updates, seeds 0-4, d3rlpy `DoubleDQN` 58 +- 34 with one hidden layer, 155 +- 49 with two; `DiscreteCQL`
