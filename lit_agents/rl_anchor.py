@@ -116,17 +116,29 @@ def behaviour_return(data: dict[str, np.ndarray]) -> float:
 
 
 class _Transitions(torch.utils.data.Dataset):
+    """The transitions as ReLiable batches; indexed by a list of rows (a whole minibatch, from a ``BatchSampler``)
+    so a batch is a few tensor gathers instead of ``batch_size`` dicts to collate."""
+
     def __init__(self, data: dict[str, np.ndarray]):
         self.d = {k: torch.from_numpy(v) for k, v in data.items()}
 
     def __len__(self) -> int:
         return len(self.d["action"])
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        d = self.d
-        return {"image": torch.zeros(1), "next_image": torch.zeros(1), "flat": d["obs"][i],
-                "next_flat": d["next_obs"][i],
-                "action": d["action"][i], "reward": d["reward"][i], "done": d["terminal"][i].float()}
+    def __getitem__(self, rows: list[int]) -> dict[str, torch.Tensor]:
+        d, i = self.d, torch.as_tensor(rows)
+        return {"image": torch.zeros(len(i), 1), "next_image": torch.zeros(len(i), 1), "flat": d["obs"][i],
+                "next_flat": d["next_obs"][i], "action": d["action"][i], "reward": d["reward"][i],
+                "done": d["terminal"][i].float()}
+
+
+def transition_loader(data: dict[str, np.ndarray], batch_size: int, shuffle: bool = True):
+    """Minibatches of the transitions: the batches of ``DataLoader(shuffle=shuffle, drop_last=True)`` (the same
+    ``RandomSampler`` draws), gathered a batch at a time."""
+    ds = _Transitions(data)
+    sampler = torch.utils.data.RandomSampler(ds) if shuffle else torch.utils.data.SequentialSampler(ds)
+    return torch.utils.data.DataLoader(ds, sampler=torch.utils.data.BatchSampler(sampler, batch_size, drop_last=True),
+                                       batch_size=None)
 
 
 def build_ours(cfg: AnchorConfig, seed: int = 0, cql: bool = False):
@@ -149,8 +161,7 @@ def fit_ours(model, data: dict[str, np.ndarray], cfg: AnchorConfig, shuffle: boo
     as ReLiable trains (``shuffle=False``: the transitions in order, for the update-for-update comparison)."""
     import lightning as L
 
-    loader = torch.utils.data.DataLoader(_Transitions(data), batch_size=cfg.batch_size, shuffle=shuffle,
-                                         drop_last=True)
+    loader = transition_loader(data, cfg.batch_size, shuffle)
     trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=cfg.n_updates, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
     trainer.fit(model, train_dataloaders=loader)

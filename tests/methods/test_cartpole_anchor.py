@@ -2,7 +2,7 @@
 naive episodes): (1) our double DQN, trained through Lightning exactly as ReLiable trains, and d3rlpy's DoubleDQN /
 DiscreteCQL configured like it make the same updates from the same weights on the same minibatches; (2) d3rlpy
 reads the same transitions (terminals vs timeouts) from our rows; (3) ours and d3rlpy's DoubleDQN both beat
-behaviour cloning in online rollouts. The full comparison (over seeds, with CQL) is ``benchmarks/cartpole_anchor.py``."""
+behaviour cloning in online rollouts. The full comparison (over seeds, with CQL): ``benchmarks/cartpole_anchor.py``."""
 
 from dataclasses import replace
 
