@@ -7,8 +7,9 @@ dataset, evaluated by online rollouts (``lit_agents.rl_anchor``). Writes a markd
 Not a speed benchmark: its table rows are online returns (ours / d3rlpy's, higher is better), with no goal.
 ``--quick`` is a seconds-long smoke run (one seed, a small dataset, 50 updates) that writes no page.
 
-CPU, about 1 minute per method and seed at 5000 updates. Runs are seeded (dataset seed 0, training seeds as
-given) but not bit-identical across machines or library versions.
+CPU, about 20 minutes for the default 5 seeds on 2 shared cores (ours ~1.5 min per run, d3rlpy ~0.5 min).
+Runs are seeded (dataset seed 0, training seeds as given) but not bit-identical across machines or library
+versions.
 """
 
 from __future__ import annotations
