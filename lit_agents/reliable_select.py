@@ -52,7 +52,9 @@ def choose(rows: dict[str, dict[str, dict[str, float]]], seeds: list[int]) -> tu
     return max(means, key=lambda a: (means[a], float(a))), means
 
 
-def page(rows: dict[str, dict[str, dict[str, float]]], seeds: list[int], quick: bool) -> str:
+def page(rows: dict[str, dict[str, dict[str, float]]], seeds: list[int], quick: bool,
+         alphas: list[float] | None = None) -> str:
+    """The markdown page: every validation row, the means, the choice (or which runs are missing)."""
     head = ["cql_alpha", "seed", "J(π) − J(π_β) [95 % CI]", "J(π)", "J(π_β)", "ESS / possessions",
             "passed-up: π / π_β argmax", "Q(better) − Q(other), passed-up"]
     out = ["# ReLiable: cql_alpha chosen on the validation games\n",
@@ -75,7 +77,8 @@ def page(rows: dict[str, dict[str, dict[str, float]]], seeds: list[int], quick: 
     out.append("Mean val J(π) − J(π_β) over seeds " + ", ".join(map(str, seeds)) + ": "
                + (", ".join(f"cql_alpha {a}: {v:.3f}" for a, v in sorted(means.items(), key=lambda t: float(t[0])))
                   or "no weight has run every seed yet") + ".")
-    missing = [f"{a}/{s}" for a in rows for s in seeds if str(s) not in rows[a]]
+    grid = [str(a) for a in alphas] if alphas else list(rows)
+    missing = [f"{a}/{s}" for s in seeds for a in grid if str(s) not in rows.get(a, {})]
     out.append(f"**Chosen: cql_alpha {best}.**" if best is not None and not missing
                else "**No choice yet**: runs missing (cql_alpha/seed): " + ", ".join(missing) + ".")
     return "\n".join(out) + "\n"
@@ -103,8 +106,8 @@ def main(argv: list[str] | None = None) -> None:
             rows[str(s)] = {k: m[k] for k in VAL_KEYS if k in m}
             out.parent.mkdir(parents=True, exist_ok=True)
             raw_path.write_text(json.dumps(raw, indent=1, sort_keys=True))
-            out.write_text(page(raw, args.seeds, args.quick))
-    out.write_text(page(raw, args.seeds, args.quick))
+            out.write_text(page(raw, args.seeds, args.quick, args.alphas))
+    out.write_text(page(raw, args.seeds, args.quick, args.alphas))
     print(out.read_text())
 
 

@@ -21,3 +21,8 @@ def test_ties_go_to_the_larger_weight_and_incomplete_weights_are_not_chosen():
     assert choose(partial, [42, 0])[0] == "0.5"                          # 0.05 lacks seed 0
     assert choose(_rows({"0.05": {"42": 2.0}}), [42, 0]) == (None, {})
     assert "No choice yet" in page(_rows({"0.05": {"42": 2.0}}), [42, 0], quick=False)
+
+
+def test_the_page_names_every_missing_run_of_the_grid():
+    text = page(_rows({"0.05": {"42": 2.0}}), [42, 0], quick=False, alphas=[0.05, 0.5])
+    assert "0.05/0" in text and "0.5/42" in text and "0.5/0" in text and "Chosen" not in text
