@@ -99,7 +99,17 @@ def sample_decoder_only(model, p_ids: Tensor, p_mask: Tensor, *, num_generations
                         top_p: float = 1.0, top_k: int | None = None) -> Tensor:
     """A lean KV-cached sampling loop for decoder-only policies: the same distribution as ``generate``
     (same processors, positions from the left-padded attention mask, finished rows padded), without its
-    per-token bookkeeping, which dominates for small models. Returns ``[B·G, T]`` new tokens."""
+    per-token bookkeeping, which dominates for small models. Returns ``[B·G, T]`` new tokens (ordinary tensors:
+    the loop runs under ``inference_mode``, which skips autograd's version counting)."""
+    with torch.inference_mode():
+        tokens = _sample_loop(model, p_ids, p_mask, num_generations=num_generations, max_new_tokens=max_new_tokens,
+                              eos_id=eos_id, pad_id=pad_id, do_sample=do_sample, temperature=temperature,
+                              top_p=top_p, top_k=top_k)
+    return tokens.clone()  # outside inference mode: usable as the input of a forward that is differentiated
+
+
+def _sample_loop(model, p_ids: Tensor, p_mask: Tensor, *, num_generations: int, max_new_tokens: int, eos_id: int,
+                 pad_id: int, do_sample: bool, temperature: float, top_p: float, top_k: int | None) -> Tensor:
     synced = forward_is_collective(model)
     ids = p_ids.repeat_interleave(num_generations, dim=0)
     attn = p_mask.repeat_interleave(num_generations, dim=0)
