@@ -5,6 +5,7 @@ are exactly those of the sampled tokens.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ from lit_agents.backbone import unwrap
 from lit_agents.losses.grpo import selective_log_softmax
 from lit_agents.prompts import Prompt
 from lit_agents.sampling.policy import decoding_kwargs, forward_is_collective, model_generate, render_prompts
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -210,6 +213,28 @@ def generate_rollout(model, tokenizer, prompt_rows: list[list[int]], *, encoder_
     texts = [tokenizer.decode(row[m.bool()], skip_special_tokens=True) for row, m in zip(comp, mask)]
     rep = lambda t: t.repeat_interleave(num_generations, dim=0)  # noqa: E731 - generate groups the same way
     return Rollout(rep(p_ids), rep(p_mask), comp, mask, texts, terminated)
+
+
+def log_first_rollout(tokenizer, ro: Rollout) -> None:
+    """Loud-mask check of the first batch: log one prompt + completion with the trained tokens in ⟦…⟧, and
+    warn when no completion token is trained at all."""
+    if int(ro.completion_mask.sum()) == 0:
+        log.warning("GRPO: every completion token is masked in the first batch (all completions empty or "
+                    "truncated with mask_truncated_completions); the loss will be zero")
+    row_p = ro.prompt_ids[0][ro.prompt_mask[0].bool()]
+    trained = ro.completion_ids[0][ro.completion_mask[0].bool()]
+    log.info("GRPO step-0 sample (trained tokens in ⟦…⟧):\n%s⟦%s⟧", tokenizer.decode(row_p), tokenizer.decode(trained))
+
+
+def completion_metrics(ro: Rollout | None) -> dict[str, Tensor | float]:
+    """Completion lengths (the tokens that count) and the share cut at ``max_completion_length``, for logging
+    (``None``: the same keys at 0, for a step whose every prompt was dropped)."""
+    if ro is None:
+        return dict.fromkeys(("completions/mean_length", "completions/min_length", "completions/max_length",
+                              "completions/clipped_ratio"), 0.0)
+    lengths = ro.completion_mask.sum(1).float()
+    return {"completions/mean_length": lengths.mean(), "completions/min_length": lengths.min(),
+            "completions/max_length": lengths.max(), "completions/clipped_ratio": (~ro.terminated).float().mean()}
 
 
 def per_token_logps(model, rollout: Rollout, *, encoder_decoder: bool, temperature: float = 1.0) -> Tensor:
