@@ -2,11 +2,13 @@
 
 Both runs load the same tiny Llama saved to a directory, see the same prompts, sample the same number of
 completions per prompt with the same lengths, use the same reward function, β (so both compute reference
-log-probs), ε, learning rate and one optimiser step per generation. The first steps (warm-up) are excluded. Each step is timed in wall-clock
-seconds and in CPU-seconds of this process (steadier on a shared machine; with one thread they coincide on an
-idle one).
+log-probs), ε, learning rate and one optimiser step per generation. The first steps (warm-up) are excluded.
+Each step is timed in wall-clock seconds and in CPU-seconds of this process (steadier on a shared machine;
+with one thread the two coincide on an idle one). The two trainers run alternately, ``--rounds`` times each
+(ours, TRL, ours, TRL, ...), and each figure is the mean over its rounds, so a change of load on a shared
+machine falls on both sides.
 
-    python benchmarks/grpo_vs_trl.py [--steps 12] [--beta 0.04] [--ours-only] [--quick]
+    python benchmarks/grpo_vs_trl.py [--steps 12] [--rounds 2] [--beta 0.04] [--ours-only] [--quick]
 
 Needs ``trl`` (``pip install -e ".[bench]"``; it does not change torch) for the comparison. Prints both times
 and ours/TRL; without TRL (or with ``--ours-only``) it prints our time and says the ratio was not measured.
@@ -114,6 +116,7 @@ def main(argv: list[str] | None = None) -> list[Result]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--warmup", type=int, default=2)
+    p.add_argument("--rounds", type=int, default=2, help="alternating runs of each trainer (figures: their mean)")
     p.add_argument("--prompts-per-step", type=int, default=4)
     p.add_argument("--num-generations", type=int, default=8)
     p.add_argument("--max-completion-length", type=int, default=32)
@@ -123,15 +126,24 @@ def main(argv: list[str] | None = None) -> list[Result]:
     a = p.parse_args(argv)
     if a.quick:
         a.steps, a.warmup, a.prompts_per_step, a.num_generations, a.max_completion_length = 3, 1, 1, 2, 8
+        a.rounds = 1
     logging.disable(logging.WARNING)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     has_trl = importlib.util.find_spec("trl") is not None
     with tempfile.TemporaryDirectory() as path:
         save_tiny_policy(path)
-        ours = run_ours(path, a)
-        theirs = run_trl(path, a) if has_trl and not a.ours_only else None
+        ours_runs, their_runs = [], []
+        for _ in range(max(1, a.rounds)):
+            ours_runs.append(run_ours(path, a))
+            if has_trl and not a.ours_only:
+                their_runs.append(run_trl(path, a))
+    mean = lambda runs: tuple(sum(r[k] for r in runs) / len(runs) for k in (0, 1))  # noqa: E731
+    ours, theirs = mean(ours_runs), (mean(their_runs) if their_runs else None)
     print(f"threads={torch.get_num_threads()} prompts/step={a.prompts_per_step} G={a.num_generations} "
-          f"completion={a.max_completion_length} beta={a.beta}")
+          f"completion={a.max_completion_length} beta={a.beta} rounds={len(ours_runs)}")
+    for i, r in enumerate(ours_runs):
+        print(f"  round {i + 1}: ours {r[0]:.3f} s ({r[1]:.3f} CPU-s)"
+              + (f", TRL {their_runs[i][0]:.3f} s ({their_runs[i][1]:.3f} CPU-s)" if their_runs else ""))
     print(f"lit-agents GRPOModule : {ours[0]:.3f} s/step ({ours[1]:.3f} CPU-s/step)")
     if theirs is None:
         print("trl GRPOTrainer       : not run (" + ("--ours-only" if has_trl else
