@@ -39,7 +39,8 @@ class ToolRLModule(GRPOModule):
     def _filter_prompts(self, batch: dict[str, list]) -> tuple[list[int], list[list[int]]]:
         # an encoder-decoder tokenizer without a chat template reads the messages as plain text
         if getattr(self.tokenizer, "chat_template", None) is None:
-            batch = {**batch, self.prompt_field: [flatten_messages(p) for p in batch[self.prompt_field]]}
+            field = self.hparams.prompt_field
+            batch = {**batch, field: [flatten_messages(p) for p in batch[field]]}
         return super()._filter_prompts(batch)
 
     def validation_step(self, batch: dict[str, list], batch_idx: int) -> None:
