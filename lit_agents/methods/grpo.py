@@ -161,9 +161,6 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         self.register_buffer("reward_weights", torch.tensor(weights, dtype=torch.float32), persistent=False)
         if reward_failure_value is not None and not math.isfinite(reward_failure_value):
             raise ValueError(f"model.reward_failure_value must be finite or null, got {reward_failure_value}")
-        # settings are read from self.hparams; PairwiseEvalMixin's evaluation reads these three attributes
-        self.apply_chat_template = apply_chat_template
-        self.eval_max_new_tokens, self.eval_batch_size = eval_max_new_tokens, eval_batch_size
         self.uses_lora = hasattr(self.model, "disable_adapter")
         if disable_dropout:
             zero_dropout(self.model)
@@ -206,7 +203,7 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
     # ------------------------------------------------------------------ rollout
     def _filter_prompts(self, batch: dict[str, list]) -> tuple[list[int], list[list[int]]]:
         # string prompts become a user turn only when the tokenizer has a chat template (tiny T5/BART have none)
-        templated = self.apply_chat_template and getattr(self.tokenizer, "chat_template", None) is not None
+        templated = self.hparams.apply_chat_template and getattr(self.tokenizer, "chat_template", None) is not None
         rows = encode_prompts(self.tokenizer, batch[self.hparams.prompt_field], encoder_decoder=self.encoder_decoder,
                               apply_chat_template=templated)
         if "assistant_prefix" in batch:  # a prefilled start of the answer (its text is prepended for the rewards)

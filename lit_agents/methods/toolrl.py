@@ -61,12 +61,12 @@ class ToolRLModule(GRPOModule):
         results = []
         for i in set(range(len(records))) - set(keep):  # too long for max_prompt_length: counted wrong
             results.append(score_prediction("", records[i]))
-        for s in range(0, len(keep), self.eval_batch_size):
-            idx = keep[s:s + self.eval_batch_size]
+        for s in range(0, len(keep), self.hparams.eval_batch_size):
+            idx = keep[s:s + self.hparams.eval_batch_size]
             with gathered_params(self):
-                ro = self.generate_group(rows[s:s + self.eval_batch_size], [records[i] for i in idx],
+                ro = self.generate_group(rows[s:s + self.hparams.eval_batch_size], [records[i] for i in idx],
                                          num_generations=1, do_sample=False,
-                                         max_completion_length=self.eval_max_new_tokens)
+                                         max_completion_length=self.hparams.eval_max_new_tokens)
             made = getattr(ro, "num_tool_calls", None)
             for j, i in enumerate(idx):
                 text = (records[i].get("assistant_prefix") or "") + ro.texts[j]
