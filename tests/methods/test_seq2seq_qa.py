@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from data_modules.base import ResumableSampler
-from data_modules.qa_datamodule import FewShotQADataModule, _PairedLoader
+from data_modules.fewshot_qa import FewShotQADataModule, _PairedLoader
 from lit_agents.methods.seq2seq_qa import Seq2SeqQAModule, parse_answer
 from tests.helpers import run_cli, tiny_backbone
 
