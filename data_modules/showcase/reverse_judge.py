@@ -1,7 +1,7 @@
 """Checkable preference pairs for the RM-R1 showcase: which of two answers reverses a word correctly?
 
-Each pair asks ``Reverse the letters: kqz``; the chosen answer is the reversal (``zqk``), the rejected one a
-plausible mistake: the word left as it is (``kqz``), or the reversal with one letter changed (``zmk``). The
+Each pair asks ``Reverse the letters: KPZ``; the chosen answer is the reversal (``ZPK``), the rejected one a
+plausible mistake: the word left as it is (``KPZ``), or the reversal with one letter changed (``ZMK``). The
 correct verdict is checkable by string reversal, so the judge's accuracy on held-out questions measures
 whether it learned to *judge*, not to recall.
 
@@ -10,13 +10,20 @@ The stage-1 Chain-of-Rubrics traces are **written deterministically from these c
 judge's own ``<solution>``, then an ``<eval>`` that quotes each answer and compares it with the solution letter
 by letter, and the verdict::
 
-    <type>Reasoning</type><solution>zqk</solution><eval><quote_A>zqk</quote_A> z=z q=q k=k right.
-    <quote_B>zmk</quote_B> z=z m/q k=k wrong.</eval><answer>[[A]]</answer>
+    <type>Reasoning</type><solution>ZPK</solution><eval><quote_A>ZPK</quote_A> Z=Z P=P K=K right.
+    <quote_B>ZMK</quote_B> Z=Z M/P K=K wrong.</eval><answer>[[A]]</answer>
 
 The label-only baseline's "trace" is the verdict alone (``<answer>[[A]]</answer>``). Words are 3 random
-lower-case letters; train, dev and test use disjoint words (:func:`check_no_leak`), so no held-out question is
-in train. Training traces follow the A/B alternation of ``data_modules.preference.build_records`` (pair ``i``
-of the train file has the chosen answer in slot A iff ``i`` is even), and are keyed by its pair ids.
+capital letters from :data:`LETTERS`; train, dev and test use disjoint words (:func:`check_no_leak`), so no
+held-out question is in train. Training traces follow the A/B alternation of
+``data_modules.preference.build_records`` (pair ``i`` of the train file has the chosen answer in slot A iff
+``i`` is even), and are keyed by its pair ids.
+
+``corpus.txt`` is the tiny BPE tokenizer's training text: the fixed text of the prompt and the trace (system
+prompt, user template, CoR tags) and none of the words, so the template text becomes a few tokens while every
+letter of a word stays one token. :data:`LETTERS` leaves out the capitals that begin a template word (``Chatbot``,
+``Question``, ``Response``, ``The`` ...), because a merged " C" would tokenize a word after a space differently
+from the same word after ``>``.
 
 Regenerate the bundled files with ``python -m data_modules.showcase.reverse_judge``
 (``--out data_modules/samples/showcase/rm_r1``).
@@ -27,12 +34,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import string
+import re
 from pathlib import Path
 
 from data_modules.io import DataError, atomic_write_text, samples_dir
 
 SPLITS = {"train": 1000, "dev": 64, "test": 256}
+LETTERS = "DFGHIKLMNOPUVWXYZ"  # capitals that start no word of the prompt or trace template
 WORD_LEN = 3
 QUESTION = "Reverse the letters: {word}"
 
@@ -43,7 +51,7 @@ def wrong_answer(rng: random.Random, word: str) -> str:
     if word != right and rng.random() < 0.5:
         return word
     i = rng.randrange(len(right))
-    letter = rng.choice([c for c in string.ascii_lowercase if c != right[i]])
+    letter = rng.choice([c for c in LETTERS if c != right[i]])
     return right[:i] + letter + right[i + 1:]
 
 
@@ -55,7 +63,7 @@ def generate(seed: int = 0, sizes: dict[str, int] | None = None) -> dict[str, li
     words: list[str] = []
     seen: set[str] = set()
     while len(words) < n:
-        w = "".join(rng.choice(string.ascii_lowercase) for _ in range(WORD_LEN))
+        w = "".join(rng.choice(LETTERS) for _ in range(WORD_LEN))
         if w not in seen:
             seen.add(w)
             words.append(w)
@@ -116,6 +124,15 @@ def _jsonl(rows: list[dict]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
+def corpus_lines(system_prompt: str = "rm_r1_cor_system_reasoning") -> list[str]:
+    """The fixed text of prompts and traces, without any word (the BPE corpus)."""
+    from lit_agents.prompts import load_prompt
+
+    user = load_prompt("rm_r1_cor_user").format(question=QUESTION.format(word=""), answer_a="", answer_b="")
+    trace = re.sub(f"[{LETTERS}]", "", re.sub(f"[{LETTERS}][=/][{LETTERS}]", "", cor_trace("DFG", "GFD", "DFG")))
+    return [load_prompt(system_prompt), *user.splitlines(), trace, " right. wrong. <answer>[[B]]</answer>"]
+
+
 def write(out: Path, seed: int = 0) -> None:
     out.mkdir(parents=True, exist_ok=True)
     splits = generate(seed)
@@ -124,6 +141,7 @@ def write(out: Path, seed: int = 0) -> None:
     atomic_write_text(out / "traces_cor.jsonl", _jsonl(trace_rows(splits["train"], "train.jsonl", label_only=False)))
     atomic_write_text(out / "traces_label_only.jsonl",
                       _jsonl(trace_rows(splits["train"], "train.jsonl", label_only=True)))
+    atomic_write_text(out / "corpus.txt", "".join(line + "\n" for line in corpus_lines()))
 
 
 def main(argv: list[str] | None = None) -> int:

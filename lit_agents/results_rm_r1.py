@@ -1,0 +1,62 @@
+"""The RM-R1 section of ``docs/results.md`` (issue 18): a judge for checkable preference pairs, stage 1 (CoR
+trace distillation), stage 1 + stage 2 (GRPO with the ±1 judgment reward alone) and a label-only SFT baseline.
+
+    python -m lit_agents.results --only rm_r1 --seeds 42,43,44
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lit_agents.results import Comparison
+
+CFG = "configs/showcase/rm_r1"
+
+REFERENCE = """\
+| paper (RM-R1, Table 1) | RewardBench | RM-Bench | RMB |
+|---|---|---|---|
+| RM-R1-DeepSeek-Distilled-Qwen-14B (trace distillation + RL with the ±1 reward) | 88.9 | 81.5 | 68.5 |
+
+The paper's ablations (Qwen2.5-Instruct) find distillation + RL above RL alone ("cold start"), and reasoning-trace
+training above answer-only SFT on the same pairs. The showcase checks the direction only: the trace-distilled
+judge above the label-only judge, and GRPO with the ±1 reward alone raising the distilled judge's accuracy."""
+
+DESCRIPTION = """\
+**Task** (`data_modules/showcase/reverse_judge.py`, bundled in `data_modules/samples/showcase/rm_r1/`): each
+preference pair asks `Reverse the letters: kqz`; the chosen answer is the reversal (`zqk`), the rejected one a
+plausible mistake: the word left as it is, or the reversal with one letter changed. The correct verdict is
+checkable, and the 3-letter words of train (1000 pairs), dev (64) and test (256) are disjoint (checked by the
+generator), so a judge has to reverse and compare, not recall. Stage-1 traces are written deterministically from
+the checkable facts (no LLM): the CoR Reasoning branch, `<type>Reasoning</type><solution>zqk</solution><eval>`
+quoting each answer and comparing it letter by letter with the solution, then `<answer>[[A]]</answer>`.
+A tiny Llama (d_model 128, 2 layers, byte tokenizer, random init, condensed CoR system prompt
+`rm_r1_cor_system_reasoning`). Arms: `stage1_cor` = SFT on the CoR traces (300 steps, batch 8, lr 3e-3
+cosine); `label_only_sft` = the same SFT (model, pairs, steps) with the verdict alone as the target;
+`stage1_cor_grpo` = `stage1_cor`'s final model, then GRPO with RM-R1's ±1 judgment reward **alone** (30 steps ×
+4 prompts × 8 judgments, temperature 1, lr 3e-4, β 1e-3, ε 0.2, DAPO loss). Metric: held-out test accuracy,
+every pair judged greedily in both A/B orders (unparseable = wrong), the both-orders-correct rate and the
+accuracy per order; the final model of each run is tested (no checkpoint selection). Task, model and steps
+were fixed on the dev split (one pilot, seed 0) before any test number was seen."""
+
+FINDINGS = ""
+
+
+def register(add: Callable[[Comparison], None]) -> None:
+    add(Comparison(
+        name="rm_r1",
+        title="RM-R1: a generative judge of checkable preference pairs",
+        arms={"stage1_cor_grpo": [f"{CFG}/stage2_grpo.yaml"], "stage1_cor": [f"{CFG}/stage1_cor.yaml"],
+              "label_only_sft": [f"{CFG}/label_only.yaml"]},
+        starts_from={"stage1_cor_grpo": "stage1_cor"},
+        metrics=[("test accuracy, both orders (%)", "test/pairwise/accuracy"),
+                 ("both orders correct (%)", "test/pairwise/both_correct"),
+                 ("acc., chosen in A (%)", "test/pairwise/accuracy_chosen_A"),
+                 ("acc., chosen in B (%)", "test/pairwise/accuracy_chosen_B"),
+                 ("unparseable (%)", "test/pairwise/unparseable")],
+        seed_keys=["data.init_args.seed"],
+        curves=["train/loss", "train/reward", "val/pairwise/accuracy"],
+        reference=REFERENCE,
+        description=DESCRIPTION,
+        findings=FINDINGS,
+        scale=100.0,
+    ))
