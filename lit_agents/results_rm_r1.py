@@ -29,8 +29,9 @@ checkable, and the 3-letter words of train (1000 pairs), dev (64) and test (256)
 generator), so a judge has to reverse and compare, not recall. Stage-1 traces are written deterministically from
 the checkable facts (no LLM): the CoR Reasoning branch, `<type>Reasoning</type><solution>zqk</solution><eval>`
 quoting each answer and comparing it letter by letter with the solution, then `<answer>[[A]]</answer>`.
-A tiny Llama (d_model 128, 2 layers, byte tokenizer, random init, condensed CoR system prompt
-`rm_r1_cor_system_reasoning`). Arms: `stage1_cor` = SFT on the CoR traces (300 steps, batch 8, lr 3e-3
+A tiny Llama (d_model 128, 2 layers, random init, condensed CoR system prompt
+`rm_r1_cor_system_reasoning`; a 400-token BPE trained on the fixed template text only, so every letter
+of a word is one token). Arms: `stage1_cor` = SFT on the CoR traces (600 steps, batch 16, lr 3e-3
 cosine); `label_only_sft` = the same SFT (model, pairs, steps) with the verdict alone as the target;
 `stage1_cor_grpo` = `stage1_cor`'s final model, then GRPO with RM-R1's ±1 judgment reward **alone** (30 steps ×
 4 prompts × 8 judgments, temperature 1, lr 3e-4, β 1e-3, ε 0.2, DAPO loss). Metric: held-out test accuracy,
