@@ -23,11 +23,11 @@ judge above the label-only judge, and GRPO with the ±1 reward alone raising the
 
 DESCRIPTION = """\
 **Task** (`data_modules/showcase/reverse_judge.py`, bundled in `data_modules/samples/showcase/rm_r1/`): each
-preference pair asks `Reverse the letters: kqz`; the chosen answer is the reversal (`zqk`), the rejected one a
-plausible mistake: the word left as it is, or the reversal with one letter changed. The correct verdict is
-checkable, and the 3-letter words of train (1000 pairs), dev (64) and test (256) are disjoint (checked by the
-generator), so a judge has to reverse and compare, not recall. Stage-1 traces are written deterministically from
-the checkable facts (no LLM): the CoR Reasoning branch, `<type>Reasoning</type><solution>zqk</solution><eval>`
+preference pair asks `Reverse the letters: KPZ` (3 random capitals); the chosen answer is the reversal (`ZPK`),
+the rejected one a plausible mistake: the word left as it is, or the reversal with one letter changed. The
+correct verdict is checkable, and the words of train (1000 pairs), dev (64) and test (256) are disjoint (checked
+by the generator), so a judge has to reverse and compare, not recall. Stage-1 traces are written deterministically from
+the checkable facts (no LLM): the CoR Reasoning branch, `<type>Reasoning</type><solution>ZPK</solution><eval>`
 quoting each answer and comparing it letter by letter with the solution, then `<answer>[[A]]</answer>`.
 A tiny Llama (d_model 128, 2 layers, random init, condensed CoR system prompt
 `rm_r1_cor_system_reasoning`; a 400-token BPE trained on the fixed template text only, so every letter
@@ -37,7 +37,9 @@ cosine); `label_only_sft` = the same SFT (model, pairs, steps) with the verdict 
 4 prompts × 8 judgments, temperature 1, lr 3e-4, β 1e-3, ε 0.2, DAPO loss). Metric: held-out test accuracy,
 every pair judged greedily in both A/B orders (unparseable = wrong), the both-orders-correct rate and the
 accuracy per order; the final model of each run is tested (no checkpoint selection). Task, model and steps
-were fixed on the dev split (one pilot, seed 0) before any test number was seen."""
+were fixed on the dev split before any test number was seen (stage-1 pilots, seed 0, dev only: a byte tokenizer
+gave input-independent judgments after 300 steps; with the BPE the judge had learned the reversal in its
+`<solution>` by step 500 and dev accuracy was 55%; the budget of ≤ ~5 min per run on the shared machine set 600)."""
 
 FINDINGS = ""
 

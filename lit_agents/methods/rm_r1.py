@@ -12,6 +12,7 @@ from dataclasses import asdict, is_dataclass
 
 from lit_agents.backbone import BackboneConfig
 from lit_agents.export import full_state_dict, save_hf, strip_prefix
+from lit_agents.losses.sft_objectives import Objective
 from lit_agents.methods.base import Schedule
 from lit_agents.methods.pairwise_eval import PairwiseEvalMixin
 from lit_agents.methods.sft import SFTModule
@@ -33,15 +34,21 @@ class RMR1DistillModule(PairwiseEvalMixin, SFTModule):
         eval_max_new_tokens: tokens generated per judgement in evaluation.
         eval_batch_size: prompts per evaluation generation call.
         export_dir: write the trained model and tokenizer here at the end of fit (``save_pretrained``).
+        objective: token loss of the SFT (``nll``, ``neg_p``, ``general_family`` or a thresholded variant;
+            see :class:`~lit_agents.methods.sft.SFTModule`).
+        objective_alpha: the ``general_family`` exponent α.
+        objective_threshold: the probability threshold of the thresholded objectives.
     """
 
     def __init__(self, backbone: BackboneConfig, learning_rate: float = 5e-6, weight_decay: float = 0.0,
                  warmup_steps: int = 0, scheduler: Schedule = "cosine", max_length: int = 4096,
                  packing: bool = False, apply_chat_template: bool = True, eval_max_new_tokens: int = 512,
-                 eval_batch_size: int = 8, export_dir: str | None = None):
+                 eval_batch_size: int = 8, export_dir: str | None = None, objective: Objective = "nll",
+                 objective_alpha: float = 1.0, objective_threshold: float = 0.5):
         super().__init__(backbone, learning_rate=learning_rate, weight_decay=weight_decay, warmup_steps=warmup_steps,
                          scheduler=scheduler, max_length=max_length, packing=packing,
-                         apply_chat_template=apply_chat_template, num_val_samples=0)
+                         apply_chat_template=apply_chat_template, num_val_samples=0, objective=objective,
+                         objective_alpha=objective_alpha, objective_threshold=objective_threshold)
         self.save_hyperparameters()
         # plain values only, so checkpoints load with torch.load(weights_only=True)
         self.hparams["backbone"] = asdict(backbone) if is_dataclass(backbone) else backbone
