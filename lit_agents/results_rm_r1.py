@@ -41,7 +41,20 @@ were fixed on the dev split before any test number was seen (stage-1 pilots, see
 gave input-independent judgments after 300 steps; with the BPE the judge had learned the reversal in its
 `<solution>` by step 500 and dev accuracy was 55%; the budget of ≤ ~5 min per run on the shared machine set 600)."""
 
-FINDINGS = ""
+FINDINGS = """\
+**No effect: every arm judges at chance (48.8-50.0 %, both-orders-correct 0-1.3 %).** The judges do not compare;
+they pick a slot. Stage 1 does learn what the traces spell out, on held-out words: the CoR format (0-1 %
+unparseable), the exact quotes of both answers, and the correct reversal in `<solution>` (on the dev judgments
+we read, as in the learning test `tests/methods/test_rm_r1_learning.py`). But the letter-by-letter comparison
+collapses to a position prior: answer A is marked `right` and B `wrong` whatever they say, and the verdict
+follows (stage 1 picks A for 89-100 % of pairs). The label-only judge also picks one slot for every pair (A for
+seed 42, B for 43 and 44). GRPO with the ±1 reward alone starts from that prior with reward variance (at
+temperature 1 the sampled verdicts differ), but within 30 steps the groups lose their variance (zero-std groups
+rise from 0-15 % to 5-65 %). The mean reward then follows the share of A labels in each batch of 4 prompts, and
+test accuracy stays at 46-50 % (seed 42 flipped to always-B). The ±1 reward alone never rewarded the comparison
+step itself. Showing the paper's effect needs a judge that compares within the budget: more SFT steps (a dev
+pilot with a 1000-step schedule was at 55 % at step 500, when it was stopped), a larger model, or a pretrained
+one."""
 
 
 def register(add: Callable[[Comparison], None]) -> None:
