@@ -8,7 +8,8 @@ the elapsed time.
 
 Resumable: a run that finished leaves ``done.json`` in its directory and is skipped next time; an unfinished one
 is started again from scratch. The page is always rebuilt from every registered comparison's finished runs, so
-``--only gotta`` updates one section and keeps the others.
+``--only gotta`` updates one section and keeps the others; a section with no finished run under ``--root`` (its
+runs were made in another checkout) is kept as the existing page has it.
 
 Add a section by registering a :class:`Comparison` in :data:`COMPARISONS` (see :mod:`lit_agents.results_showcase`);
 a module listed in :data:`SECTION_MODULES` that defines ``register(add)`` is imported and asked for its own
@@ -249,9 +250,12 @@ def machine() -> str:
             f"Python {platform.python_version()}, torch {torch.__version__}, no GPU")
 
 
-def section(comp: Comparison, root: Path, seeds: list[int], img_dir: Path, md_dir: Path) -> str:
+def section(comp: Comparison, root: Path, seeds: list[int], img_dir: Path, md_dir: Path,
+            previous: dict[str, str] | None = None) -> str:
     records = {arm: [r for s in seeds if (r := _done(root, comp, arm, s))] for arm in comp.arms}
     lines = [f"## {comp.title}", "", comp.description.strip(), ""]
+    if not any(records.values()) and comp.title in (previous or {}):
+        return previous[comp.title]  # measured elsewhere (its runs are not under this root): kept as it was
     if not any(records.values()):
         return "\n".join(lines + ["*Not run yet* (`python -m lit_agents.results --only " + comp.name + "`).", ""])
     head = ["arm", "seeds"] + [label for label, _ in comp.metrics] + ["per seed (" + comp.metrics[0][0] + ")"]
@@ -309,12 +313,23 @@ def write_report(comps: list[Comparison], root: Path, seeds: list[int], out: Pat
              "Sections: " + ", ".join(f"[{c.title}](#{_anchor(c.title)})" for c in comps), ""]
     if PENDING:
         parts += ["Not included yet:", ""] + [f"- {p}" for p in PENDING] + [""]
+    previous = _sections(out.read_text()) if out.is_file() else {}
     for comp in comps:
-        parts.append(section(comp, root, seeds, img_dir, out.parent))
+        parts.append(section(comp, root, seeds, img_dir, out.parent, previous))
     text = "\n".join(parts)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return text
+
+
+def _sections(page: str) -> dict[str, str]:
+    """``{title: section text}`` of a page this module wrote, for the measured sections (not "Not run yet")."""
+    out = {}
+    for chunk in page.split("\n## ")[1:]:
+        title = chunk.split("\n", 1)[0].strip()
+        if "*Not run yet*" not in chunk:
+            out[title] = "## " + chunk.rstrip("\n") + "\n"
+    return out
 
 
 def _anchor(title: str) -> str:

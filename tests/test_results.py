@@ -88,3 +88,15 @@ def test_registry_has_the_rm_r1_showcase():
     comp = results.COMPARISONS["rm_r1"]
     assert set(comp.arms) == {"stage1_cor_grpo", "stage1_cor", "label_only_sft"}
     assert comp.starts_from == {"stage1_cor_grpo": "stage1_cor"}
+
+
+def test_a_section_measured_elsewhere_is_kept_when_its_runs_are_absent(tmp_path):
+    comp = Comparison(name="toy", title="Toy", arms={"m": ["a.yaml"]}, metrics=[("acc", "test/acc")])
+    other = Comparison(name="new", title="New", arms={"m": ["b.yaml"]}, metrics=[("acc", "test/acc")])
+    out = tmp_path / "docs" / "results.md"
+    _finished(tmp_path / "elsewhere", comp, "m", 1, 70.0, [(0, 1.0)])
+    write_report([comp], tmp_path / "elsewhere", [1], out)
+    _finished(tmp_path, other, "m", 1, 40.0, [(0, 1.0)])
+    text = write_report([comp, other], tmp_path, [1], out)  # toy's runs are not under this root
+    assert "| `m` | 1 | 70.0 ± 0.0 | 70.0 |" in text and "| `m` | 1 | 40.0 ± 0.0 | 40.0 |" in text
+    assert "*Not run yet*" not in text
