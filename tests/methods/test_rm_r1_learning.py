@@ -45,6 +45,7 @@ def test_cor_distillation_teaches_the_judge_to_solve_and_quote_held_out_pairs(tm
         solved += bool(sol) and sol.group(1) == word[::-1]
         quoted += bool(quotes) and quotes.groups() == (a, b)
     n = len(prompts)
+    print(f"held-out solution rate {solved / n:.3f}, quote rate {quoted / n:.3f}")
     assert n == 128
     assert solved / n >= SOLVED_FLOOR, (solved / n, outs[:2])
     assert quoted / n >= QUOTED_FLOOR, (quoted / n, outs[:2])
