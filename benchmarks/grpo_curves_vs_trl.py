@@ -9,7 +9,7 @@ initial policy), ε, DAPO loss, group-scaled advantages, completion length, temp
 optimiser step per generation (ρ ≡ 1), gradient clipping 1.0 and number of steps. Prints both mean-reward
 curves (mean ± std over seeds, per step), whether they agree within their spread, and saves a PNG.
 
-    python benchmarks/grpo_curves_vs_trl.py [--seeds 0,1,2] [--steps 40] [--png docs/img/grpo_curves_vs_trl.png]
+    python benchmarks/grpo_curves_vs_trl.py [--seeds 0,1,2] [--steps 100] [--png docs/img/grpo_curves_vs_trl.png]
     python benchmarks/grpo_curves_vs_trl.py --quick     # seconds: 1 seed, 3 steps, 2 prompts, G=4, 8 tokens, no PNG
 
 Needs ``trl`` (``pip install -e ".[bench]"``). Not in CI (tests/test_benchmarks.py runs ``--quick`` only).
@@ -137,11 +137,11 @@ def plot(curves: dict[str, list[list[float]]], png: Path, a) -> None:
 def main(argv: list[str] | None = None) -> list[Result]:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--steps", type=int, default=40)
+    p.add_argument("--steps", type=int, default=100)
     p.add_argument("--prompts-per-step", type=int, default=4)
     p.add_argument("--num-generations", type=int, default=8)
     p.add_argument("--max-completion-length", type=int, default=16)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--beta", type=float, default=0.04)
     p.add_argument("--last", type=int, default=10, help="steps averaged for the final-reward figure")
     p.add_argument("--png", type=Path, default=Path("docs/img/grpo_curves_vs_trl.png"))
