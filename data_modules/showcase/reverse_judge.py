@@ -37,7 +37,8 @@ import random
 import re
 from pathlib import Path
 
-from data_modules.io import DataError, atomic_write_text, samples_dir
+from data_modules.io import samples_dir
+from lit_agents.fileio import DataError, atomic_write_text
 
 SPLITS = {"train": 1000, "dev": 64, "test": 256}
 LETTERS = "DFGHIKLMNOPUVWXYZ"  # capitals that start no word of the prompt or trace template

@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lit_agents.methods.clipping import GradientClippingMixin
-from lit_agents.methods.reliable_eval import ReLiableEvalMixin
+from lit_agents.evaluation.reliable import ReLiableEvalMixin
 from lit_agents.nets.history_encoder import EncoderSpec, HistoryEncoder
+from lit_agents.training.clipping import GradientClippingMixin
 
 
 class ActionClassifier(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):
@@ -62,18 +62,6 @@ class ActionClassifier(GradientClippingMixin, ReLiableEvalMixin, L.LightningModu
         loss = F.cross_entropy(logits, a, weight=weight)
         self.log("train/loss", loss, prog_bar=True)
         return loss
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
-
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
 
     def configure_optimizers(self):
         return torch.optim.AdamW(self.parameters(), lr=self.hparams.learning_rate,

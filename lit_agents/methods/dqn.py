@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_agents.evaluation.reliable import ReLiableEvalMixin
 from lit_agents.losses.td import cql_penalty, double_q_target, max_q_target, td_loss
-from lit_agents.methods.clipping import GradientClippingMixin
-from lit_agents.methods.reliable_eval import ReLiableEvalMixin
 from lit_agents.nets.history_encoder import EncoderSpec, HistoryEncoder
+from lit_agents.training.clipping import GradientClippingMixin
 
 
 class ReLiableDQN(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):
@@ -172,18 +172,6 @@ class ReLiableDQN(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):
                     pt.lerp_(po, hp.tau)
             elif int(self.n_updates) % hp.target_update_every == 0:
                 self.target.load_state_dict(self.online.state_dict())
-
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
-
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
 
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, Tensor]:
         q = self(batch["image"], batch["flat"])

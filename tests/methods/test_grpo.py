@@ -7,7 +7,7 @@ import torch
 
 from data_modules.io import collate_records
 from lit_agents.methods.grpo import GRPOModule, import_callable
-from lit_agents.methods.grpo_rollout import completion_mask_from_ids
+from lit_agents.sampling.group_rollout import completion_mask_from_ids
 from tests.helpers import run_cli, tiny_backbone
 
 
@@ -209,7 +209,7 @@ def test_resume_restores_step_counters(tmp_path):
 
 
 def test_fast_sampler_draws_exactly_what_generate_draws():
-    from lit_agents.methods.grpo_rollout import _pad, sample_decoder_only
+    from lit_agents.sampling.group_rollout import _pad, sample_decoder_only
 
     model, tok = tiny_backbone().build()
     model.eval()
@@ -230,7 +230,7 @@ def test_fast_sampler_uses_the_supported_cache_api():
     an explicit cache object under the supported name, and greedy decoding still equals ``generate``."""
     import warnings
 
-    from lit_agents.methods.grpo_rollout import _pad, sample_decoder_only
+    from lit_agents.sampling.group_rollout import _pad, sample_decoder_only
 
     model, tok = tiny_backbone().build()
     model.eval()
@@ -255,7 +255,7 @@ def test_fast_sampler_uses_the_supported_cache_api():
 def test_scored_logps_match_the_sampling_distribution(arch):
     """per_token_logps (left padding, position ids, decoder start) equals the log-softmax of the logits
     ``generate`` sampled from, token by token."""
-    from lit_agents.methods.grpo_rollout import Rollout, _pad, completion_mask_from_ids, per_token_logps
+    from lit_agents.sampling.group_rollout import Rollout, _pad, completion_mask_from_ids, per_token_logps
 
     torch.manual_seed(0)
     model, tok = tiny_backbone(arch).build()
@@ -273,6 +273,32 @@ def test_scored_logps_match_the_sampling_distribution(arch):
     ref = torch.stack([torch.log_softmax(step.float(), -1).gather(-1, comp[:, t:t + 1]).squeeze(1)
                        for t, step in enumerate(out.logits)], dim=1)
     assert torch.allclose(got[cmask.bool()], ref[cmask.bool()], atol=1e-4)
+
+
+def test_shared_prompt_scoring_equals_one_forward_over_prompt_and_completion():
+    """per_token_logps encodes each distinct prompt of a group once (its cache indexed out to the group's rows):
+    the log-probs and the weights' gradients equal those of a plain forward over every prompt + completion row."""
+    from lit_agents.sampling.group_rollout import encode_prompts, generate_rollout, per_token_logps
+
+    torch.manual_seed(0)
+    model, tok = tiny_backbone().build()
+    rows = encode_prompts(tok, ["hello there, friend", "hi", "a b c"], encoder_decoder=False,
+                          apply_chat_template=False)
+    ro = generate_rollout(model, tok, rows, encoder_decoder=False, num_generations=4, max_completion_length=10)
+    model.train()
+    got = per_token_logps(model, ro, encoder_decoder=False)
+    got.sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    ids = torch.cat([ro.prompt_ids, ro.completion_ids], 1)
+    attn = torch.cat([ro.prompt_mask, torch.ones_like(ro.completion_ids)], 1)
+    logits = model(input_ids=ids, attention_mask=attn, position_ids=(attn.cumsum(-1) - 1).clamp(min=0)).logits
+    c = ro.completion_ids.shape[1]
+    ref = torch.log_softmax(logits[:, -c - 1:-1].float(), -1).gather(-1, ro.completion_ids.unsqueeze(-1)).squeeze(-1)
+    ref.sum().backward()
+    assert torch.allclose(got, ref, atol=1e-5)
+    for g, p in zip(grads, model.parameters()):
+        assert torch.allclose(g, p.grad, rtol=1e-4, atol=1e-6)
 
 
 @pytest.mark.gpu

@@ -4,7 +4,7 @@ import pytest
 
 from data_modules.rm_r1_traces import TraceDistillDataModule
 from lit_agents.backbone import BackboneConfig
-from lit_agents.methods.pairwise_eval import pairwise_metrics
+from lit_agents.evaluation.pairwise import pairwise_metrics
 from lit_agents.methods.rm_r1 import RMR1DistillModule
 from tests.helpers import tiny_backbone
 
@@ -57,8 +57,8 @@ def test_distill_module_forwards_the_sft_objective():
     for objective in ("nll", "neg_p"):
         torch.manual_seed(0)
         m = RMR1DistillModule(tiny_backbone(), apply_chat_template=False, max_length=64, objective=objective)
-        assert m.objective == objective and m.hparams["objective"] == objective
-        from lit_agents.methods.sft import tokenize_prompt_response
+        assert m.hparams.objective == objective
+        from lit_agents.training.prompt_response import tokenize_prompt_response
 
         enc = tokenize_prompt_response(m.tokenizer, batch["prompt"], batch["response"], max_length=64,
                                        apply_chat_template=False, encoder_decoder=m.encoder_decoder)

@@ -16,7 +16,7 @@ import re
 import pytest
 
 from lit_agents.cli import run_cli
-from lit_agents.generation import sample_with_model
+from lit_agents.sampling.policy import sample_with_model
 from tests.helpers import REPO
 
 CFG = "configs/showcase/rm_r1/stage1_cor.yaml"

@@ -34,8 +34,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data_modules.io import DataError, resolve_inside
 from lit_agents.checkpoint_io import AtomicCheckpointIO
+from lit_agents.fileio import DataError, resolve_inside
 from lit_agents.generation import CachedGenerator, GenerationError, OpenAIGenerator, TextGenerator
 from lit_agents.serve import OpenAICompatibleServer
 from tests.helpers import REPO, run_cli, tiny_backbone
@@ -515,9 +515,9 @@ GAME = json.dumps({"gameid": "0021500001", "gamedate": "2016-01-01", "events": [
 
 
 def test_7z_members_cannot_escape_the_extraction_directory(tmp_path, reliability_log):
-    from data_modules.basketball.sportvu import read_sportvu_game
-
     import py7zr
+
+    from data_modules.basketball.sportvu import read_sportvu_game
 
     work = tmp_path / "work"
     work.mkdir()
@@ -564,7 +564,7 @@ def test_game_ids_naming_files_cannot_escape(tmp_path, reliability_log):
 def test_cache_indexes_cannot_point_outside(tmp_path, reliability_log):
     """ReLiable's ``manifest.json`` (shard names) and the synthetic games' ``done.json`` (file names) are read
     back on the next run: tampered entries ('..', a symlink out) are refused, naming file, record and field."""
-    from data_modules.basketball.datamodule import ReLiableDataModule
+    from data_modules.basketball.transition_data import ReLiableDataModule
     from data_modules.basketball.sources import SyntheticGames, game_paths
 
     synthetic = SyntheticGames(n_games=3, max_possessions=3)

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from data_modules.io import DataError, samples_dir
+from data_modules.io import samples_dir
+from lit_agents.fileio import DataError
 from data_modules.preference import PreferenceSource, build_records, load_sources
 from data_modules.rm_r1_traces import TraceDistillDataModule
 from data_modules.showcase.reverse_judge import SPLITS, check_no_leak, cor_trace, generate, trace_rows

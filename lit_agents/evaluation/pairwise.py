@@ -13,10 +13,10 @@ from typing import Any
 
 import torch.distributed as dist
 
-from lit_agents.generation import gathered_params, sample_with_model
 from lit_agents.logging_utils import log_table, run_dir
 from lit_agents.reward_benchmarks import BENCHMARK_FIELDS, markdown_table, write_report
 from lit_agents.rewards import normalise_label, parse_verdict
+from lit_agents.sampling.policy import gathered_params, sample_with_model
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ class PairwiseEvalMixin:
     """validation/test = judge every record greedily, gather across ranks, log :func:`pairwise_metrics`.
 
     Mixed into :class:`GRPOModule` and the RM-R1 distillation module; expects ``self.model``,
-    ``self.tokenizer``, ``self.eval_max_new_tokens``, ``self.eval_batch_size`` and ``self.apply_chat_template``.
+    ``self.tokenizer`` and the hyperparameters ``eval_max_new_tokens``, ``eval_batch_size`` and
+    ``apply_chat_template`` (``self.hparams``).
     """
 
     _pairwise_results: list[dict[str, Any]]
@@ -81,10 +82,10 @@ class PairwiseEvalMixin:
         prompts = batch["prompt"]
         outs: list[str] = []
         with gathered_params(self):
-            for s in range(0, len(prompts), self.eval_batch_size):
-                outs += sample_with_model(self.model, self.tokenizer, prompts[s:s + self.eval_batch_size],
-                                          max_new_tokens=self.eval_max_new_tokens, temperature=0.0,
-                                          apply_chat_template=self.apply_chat_template and getattr(
+            for s in range(0, len(prompts), self.hparams.eval_batch_size):
+                outs += sample_with_model(self.model, self.tokenizer, prompts[s:s + self.hparams.eval_batch_size],
+                                          max_new_tokens=self.hparams.eval_max_new_tokens, temperature=0.0,
+                                          apply_chat_template=self.hparams.apply_chat_template and getattr(
                                               self.tokenizer, "chat_template", None) is not None)
         for i, text in enumerate(outs):
             self._pairwise_results.append({
