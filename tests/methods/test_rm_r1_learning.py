@@ -6,8 +6,9 @@ verdict* above chance, so this test does not assert that. It asserts what trace 
 teaches a random-init judge within the budget, on questions it never saw: to write the Chain-of-Rubrics
 judgment with the correct solution (the reversal of a held-out word) and exact quotes of both answers, and a
 parseable verdict — against the label-only baseline, which is trained on the same pairs and steps but writes no
-solution at all (its solution rate is 0 by construction, so the floor is the comparison). Zeroing the SFT loss
-makes it fail (tried once: solution rate 0.0).
+solution at all (its solution rate is 0 by construction, so the floor is the comparison). Measured at seed 0:
+solution rate 0.92, quote rate 0.88 (2.5 min on the shared machine). Zeroing the SFT loss makes it fail (tried
+once: the untrained judge's output is unparseable, the first assertion fails).
 """
 from __future__ import annotations
 
@@ -51,5 +52,5 @@ def test_cor_distillation_teaches_the_judge_to_solve_and_quote_held_out_pairs(tm
     assert quoted / n >= QUOTED_FLOOR, (quoted / n, outs[:2])
 
 
-SOLVED_FLOOR = 0.6
-QUOTED_FLOOR = 0.6
+SOLVED_FLOOR = 0.7
+QUOTED_FLOOR = 0.7
