@@ -13,13 +13,14 @@ from lit_agents.results import Comparison
 CFG = "configs/showcase/rm_r1"
 
 REFERENCE = """\
-| paper (RM-R1; the 2025 talk's results table, `../shared/seeds/talk-2025-knowledge-reasoning-alignment.txt`) | RewardBench | RM-Bench | RMB |
+| paper (RM-R1, the 2025 talk's results table) | RewardBench | RM-Bench | RMB |
 |---|---|---|---|
 | RM-R1-DeepSeek-Distilled-Qwen-14B (trace distillation + RL with the ±1 reward) | 88.9 | 81.5 | 68.5 |
 
-The talk's training-recipe table (Qwen2.5-Instruct, RewardBench average) goes 85.8 (instruct) -> 89.5 (+ cold-start
-RL) -> 90.1 (+ rubrics) -> 90.8 (+ query categorisation) -> 91.4 (RM-R1, + distillation): RL alone is not enough and
-distillation adds on every axis. The showcase checks the direction only: the trace-distilled
+Source: `../shared/seeds/talk-2025-knowledge-reasoning-alignment.txt`. Its training-recipe table (Qwen2.5-Instruct,
+RewardBench average) goes 85.8 (instruct) -> 89.5 (+ cold-start RL) -> 90.1 (+ rubrics) -> 90.8 (+ query
+categorisation) -> 91.4 (RM-R1, + distillation): RL alone is not enough and distillation adds on every axis.
+The showcase checks the direction only: the trace-distilled
 judge above the label-only judge, and GRPO with the ±1 reward alone raising the distilled judge's accuracy."""
 
 DESCRIPTION = """\
