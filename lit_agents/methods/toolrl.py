@@ -39,7 +39,8 @@ class ToolRLModule(GRPOModule):
     def _filter_prompts(self, batch: dict[str, list]) -> tuple[list[int], list[list[int]]]:
         # an encoder-decoder tokenizer without a chat template reads the messages as plain text
         if getattr(self.tokenizer, "chat_template", None) is None:
-            batch = {**batch, self.prompt_field: [flatten_messages(p) for p in batch[self.prompt_field]]}
+            field = self.hparams.prompt_field
+            batch = {**batch, field: [flatten_messages(p) for p in batch[field]]}
         return super()._filter_prompts(batch)
 
     def validation_step(self, batch: dict[str, list], batch_idx: int) -> None:
@@ -60,12 +61,12 @@ class ToolRLModule(GRPOModule):
         results = []
         for i in set(range(len(records))) - set(keep):  # too long for max_prompt_length: counted wrong
             results.append(score_prediction("", records[i]))
-        for s in range(0, len(keep), self.eval_batch_size):
-            idx = keep[s:s + self.eval_batch_size]
+        for s in range(0, len(keep), self.hparams.eval_batch_size):
+            idx = keep[s:s + self.hparams.eval_batch_size]
             with gathered_params(self):
-                ro = self.generate_group(rows[s:s + self.eval_batch_size], [records[i] for i in idx],
+                ro = self.generate_group(rows[s:s + self.hparams.eval_batch_size], [records[i] for i in idx],
                                          num_generations=1, do_sample=False,
-                                         max_completion_length=self.eval_max_new_tokens)
+                                         max_completion_length=self.hparams.eval_max_new_tokens)
             made = getattr(ro, "num_tool_calls", None)
             for j, i in enumerate(idx):
                 text = (records[i].get("assistant_prefix") or "") + ro.texts[j]
