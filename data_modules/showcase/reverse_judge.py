@@ -31,13 +31,13 @@ Regenerate the bundled files with ``python -m data_modules.showcase.reverse_judg
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
 from pathlib import Path
 
 from data_modules.io import samples_dir
+from data_modules.showcase import generator_main
 from lit_agents.fileio import DataError, atomic_write_text
 
 SPLITS = {"train": 1000, "dev": 64, "test": 256}
@@ -146,12 +146,7 @@ def write(out: Path, seed: int = 0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=samples_dir() / "showcase" / "rm_r1")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    write(args.out, args.seed)
-    return 0
+    return generator_main(write, samples_dir() / "showcase" / "rm_r1", __doc__, argv)
 
 
 if __name__ == "__main__":
