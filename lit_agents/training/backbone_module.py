@@ -45,8 +45,9 @@ class BackboneModule(GradientClippingMixin, L.LightningModule):
         self.backbone_config = backbone
         self.model, self.tokenizer = backbone.build(task)
         self.encoder_decoder = is_encoder_decoder(self.model)
-        self.learning_rate, self.weight_decay = learning_rate, weight_decay
-        self.warmup_steps, self.scheduler_kind, self.adam_betas = warmup_steps, scheduler, tuple(adam_betas)
+        # learning_rate, weight_decay, warmup_steps and scheduler are read from the subclass's self.hparams (every
+        # subclass takes them as arguments); adam_betas is this base class's own knob, not a subclass argument
+        self.adam_betas = tuple(adam_betas)
 
     def save_plain_hyperparameters(self, ignore: list[str] | None = None) -> None:
         """``save_hyperparameters()`` of the calling ``__init__``, with dataclass arguments stored as dicts: plain
@@ -65,10 +66,10 @@ class BackboneModule(GradientClippingMixin, L.LightningModule):
         for name, p in self.named_parameters():
             if p.requires_grad:
                 (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
-        groups = [{"params": decay, "weight_decay": self.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=self.learning_rate, betas=self.adam_betas)
+        hp = self.hparams
+        groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=hp.learning_rate, betas=self.adam_betas)
         total = int(self.trainer.estimated_stepping_batches) if self._trainer is not None else 0
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda s: warmup_schedule(s, warmup_steps=self.warmup_steps, total_steps=total,
-                                           kind=self.scheduler_kind))
+            opt, lambda s: warmup_schedule(s, warmup_steps=hp.warmup_steps, total_steps=total, kind=hp.scheduler))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "name": "lr"}}
