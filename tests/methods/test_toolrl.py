@@ -73,22 +73,54 @@ def test_cli_fit_then_test_writes_metrics_and_predictions(tmp_path):
     assert len(preds) == 4 and all({"id", "output", "correct", "pred_calls"} <= set(p) for p in preds)
 
 
-def test_bamboogle_evaluation_with_the_search_tool(tmp_path):
+SQUAD = ["data_modules/samples/qa/squad_train_pool.json", "data_modules/samples/qa/squad_dev.json",
+         "data_modules/samples/qa/squad_test.json"]
+SEARCH_FIRST = ('<think> search </think>\n<tool_call>\n{"name": "search", "parameters": {"query": {question}}}'
+                '\n</tool_call>')
+
+
+def test_bamboogle_evaluation_with_the_search_tool():
+    """Bamboogle questions, BM25 over the bundled real Wikipedia paragraphs (SQuAD), a scripted search for the
+    question as first turn: every episode makes the call, gets the passages back as an <obs> turn, the tiny
+    policy continues; EM and calls per question are what the metrics report."""
     from data_modules.tool_use import SAMPLES
     from lit_agents.tools.metrics import tool_use_metrics
+    from lit_agents.tools.rewards import response_exact_match
+    from lit_agents.tools.search import BM25Search, load_corpus
 
-    corpus = tmp_path / "wiki.txt"
-    corpus.write_text("Citibank was founded in 1812.\nJames Madison was president of the United States in 1812.\n")
-    env = ToolEnvironment(search_corpus=str(corpus), max_turns=2)
+    env = ToolEnvironment(search_corpus=SQUAD, max_turns=2)
     m = ToolRLModule(tiny_backbone("llama"), reward_funcs=["lit_agents.tools.rewards.response_em_rewards"],
-                     num_generations=2, eval_max_new_tokens=8, max_prompt_length=4096, tool_env=env)
+                     num_generations=2, eval_max_new_tokens=8, max_prompt_length=4096, tool_env=env,
+                     eval_first_turn=SEARCH_FIRST)
     dm = ToolUseDataModule(train_path=None, test_path=str(SAMPLES / "bamboogle.json"),
-                           tools=["lit_agents.tools.search.search"], limit=2)
+                           tools=["lit_agents.tools.search.search"], limit=3)
     dm.setup()
     results = m.evaluate_batch(collate_records(dm.test_records))
     metrics = tool_use_metrics(results)
-    assert metrics["n"] == 2 and metrics["exact_match"] == 0.0 and "avg_tool_calls" in metrics
-    assert all(r["kind"] == "qa" and r["tool_calls"] == 0 for r in results)  # a random policy calls nothing
+    assert metrics["n"] == 3 and metrics["avg_tool_calls"] == 1.0
+    bm25 = BM25Search(load_corpus(SQUAD))
+    for rec, r in zip(dm.test_records, results):
+        assert r["kind"] == "qa" and r["tool_calls"] == 1
+        first = SEARCH_FIRST.replace("{question}", json.dumps(rec["question"]))
+        assert r["output"].startswith(first + "\n<obs> ")
+        top = bm25.search(rec["question"])[0]
+        assert json.dumps(top, ensure_ascii=False)[1:60] in r["output"]  # the corpus's best passage came back
+        assert r["correct"] == bool(response_exact_match(r["output"], rec["answer"]))
+    assert metrics["exact_match"] == sum(r["correct"] for r in results) / 3
+    with pytest.raises(ValueError, match="tool_env"):
+        ToolRLModule(tiny_backbone("llama"), reward_funcs=FUNCS[:1], num_generations=2, eval_first_turn="x")
+
+
+@pytest.mark.slow
+def test_bamboogle_config_runs_lit_agents_test(tmp_path):
+    """``lit-agents test --config configs/toolrl_bamboogle.yaml`` (no checkpoint: the random tiny policy) on 4
+    questions writes the EM / tool-call report and the per-question predictions."""
+    run_cli(["test", "--config", "configs/toolrl_bamboogle.yaml", "--trainer.default_root_dir", str(tmp_path),
+             "--data.init_args.limit", "4"], tmp_path, timeout=600)
+    report = json.loads(next(tmp_path.rglob("test_toolrl_report.json")).read_text())
+    assert report["n"] == 4 and report["avg_tool_calls"] >= 1.0 and 0.0 <= report["exact_match"] <= 1.0
+    preds = [json.loads(x) for x in next(tmp_path.rglob("test_predictions.jsonl")).read_text().splitlines()]
+    assert len(preds) == 4 and all(p["tool_calls"] >= 1 and "<obs>" in p["output"] for p in preds)
 
 
 @pytest.mark.slow
