@@ -22,8 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _synthetic_graph import synthetic_sentence_entities  # noqa: E402
 from _table import Result, emit  # noqa: E402
 
-from data_modules.sentence_graph import (build_incidence, greedy_dominating_set, is_dominating_set,  # noqa: E402
-                                         naive_greedy_dominating_set, to_networkx)
+from data_modules.sentence_graph import (  # noqa: E402
+    build_incidence,
+    greedy_dominating_set,
+    is_dominating_set,
+    naive_greedy_dominating_set,
+    to_networkx,
+)
 
 
 def measure(fn, *args, **kw):

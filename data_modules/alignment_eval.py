@@ -13,16 +13,16 @@ so that a model that scores every option the same (ties) is not credited with th
 
 from __future__ import annotations
 
-import os
-
 import math
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from data_modules.io import DataError, iter_csv_rows, validate_record
+from data_modules.io import iter_csv_rows, validate_record
 from data_modules.redteam_sources import _read_json_value, resolve_path
+from lit_agents.fileio import DataError
 
 HHH_CATEGORIES = ("harmless", "helpful", "honest", "other")
 # The six question/answer pairs BIG-bench's truthful_qa task puts before every question (TruthfulQA's QA primer).

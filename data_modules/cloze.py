@@ -27,7 +27,7 @@ from typing import Literal
 
 import ahocorasick
 
-from data_modules.io import DataError, atomic_path, atomic_write_text
+from lit_agents.fileio import DataError, atomic_path, atomic_write_text
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from data_modules.io import (DataError, SkipCounter, iter_raw, load_json_document, parse_json_line, read_utf8,
-                             samples_dir)
+from data_modules.io import SkipCounter, iter_raw, samples_dir
+from lit_agents.fileio import DataError, load_json_document, parse_json_line, read_utf8
 
 log = logging.getLogger(__name__)
 MCQA_FIELDS = ("id", "dataset", "split", "question", "choices", "answer_index", "answer_text")

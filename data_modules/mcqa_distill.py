@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Literal
 
 from data_modules.base import RecordsDataModule
-from data_modules.io import DataError, atomic_write_text, content_sha256
 from data_modules.mcqa import MCQASource, resolve_path, student_input
 from data_modules.rationales import STATUSES, RationaleSource, parse_rationale
+from lit_agents.fileio import DataError, atomic_write_text, content_sha256
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Literal
 
 from data_modules.base import RecordsDataModule
-from data_modules.io import DataError, load_json_document, samples_dir
+from data_modules.io import samples_dir
+from lit_agents.fileio import DataError, load_json_document
 
 Target = Literal["high", "low"]
 

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from data_modules.base import RecordsDataModule
-from data_modules.io import DataError, SkipCounter, read_records, samples_dir
-
+from data_modules.io import SkipCounter, read_records, samples_dir
+from lit_agents.fileio import DataError
 from lit_agents.prompts import load_prompt
 from lit_agents.rewards import normalise_label
 

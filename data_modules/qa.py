@@ -19,12 +19,12 @@ import json
 import logging
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from collections.abc import Iterator
 
-from data_modules.io import DataError, read_utf8
+from lit_agents.fileio import DataError, read_utf8
 
 log = logging.getLogger(__name__)
 

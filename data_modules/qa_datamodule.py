@@ -16,18 +16,18 @@ import hashlib
 import json
 import logging
 import random
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
-from collections.abc import Iterator
 
 from torch.utils.data import DataLoader, DistributedSampler
 
 from data_modules.base import RecordsDataModule, ResumableSampler
 from data_modules.cloze import ClozeVariant, EntityMatcher, file_sha256, make_cloze_examples
-from data_modules.io import atomic_write_text, collate_records, samples_dir
-from data_modules.qa import (OnError, is_presampled_template, read_qa, resolve_presampled,
-                             sample_few_shot)
+from data_modules.io import collate_records, samples_dir
+from data_modules.qa import OnError, is_presampled_template, read_qa, resolve_presampled, sample_few_shot
+from lit_agents.fileio import atomic_write_text
 
 log = logging.getLogger(__name__)
 

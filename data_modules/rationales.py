@@ -31,8 +31,8 @@ from typing import Literal
 
 from tqdm.auto import tqdm
 
-from data_modules.io import DataError, content_sha256, load_json_document
 from data_modules.mcqa import LETTERS, load_mcqa_file, resolve_path
+from lit_agents.fileio import DataError, content_sha256, load_json_document
 from lit_agents.generation import CachedGenerator, GenerationError, TextGenerator
 from lit_agents.prompts import load_prompt
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from data_modules.io import DataError, decode_utf8, read_records, read_utf8, samples_dir
+from data_modules.io import read_records, samples_dir
+from lit_agents.fileio import DataError, decode_utf8, read_utf8
 from lit_agents.prompts import load_prompt
 
 HH_TEMPLATE = "\n\nHuman: {question}\n\nAssistant:"

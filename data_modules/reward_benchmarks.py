@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from data_modules.base import RecordsDataModule
-from data_modules.io import DataError, read_records, samples_dir
+from data_modules.io import read_records, samples_dir
 from data_modules.preference import PreferenceSource, load_sources, render_cor_prompt
+from lit_agents.fileio import DataError
 from lit_agents.prompts import load_prompt
 
 OnError = Literal["raise", "skip"]

@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from data_modules.base import RecordsDataModule
-from data_modules.io import DataError, atomic_write_text, read_records, repair_jsonl_tail, samples_dir
+from data_modules.io import read_records, samples_dir
 from data_modules.preference import PreferenceSource, _src, build_records, load_sources
+from lit_agents.fileio import DataError, atomic_write_text, repair_jsonl_tail
 from lit_agents.generation import CachedGenerator, TextGenerator
 from lit_agents.prompts import load_prompt
 from lit_agents.rewards import parse_verdict

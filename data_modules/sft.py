@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Literal
 
 from data_modules.base import RecordsDataModule, split_records
-from data_modules.io import DataError, read_records, samples_dir
+from data_modules.io import read_records, samples_dir
+from lit_agents.fileio import DataError
 
 
 def normalise_sft_record(rec: dict, *, prompt_field: str, response_field: str, messages_field: str,

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from data_modules.base import RecordsDataModule, split_records
-from data_modules.io import DataError, SkipCounter, read_records, samples_dir
-
+from data_modules.io import SkipCounter, read_records, samples_dir
+from lit_agents.fileio import DataError
 from lit_agents.prompts import load_prompt
 from lit_agents.tools.parsing import (
     CALL_CLOSE,

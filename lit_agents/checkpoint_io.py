@@ -21,10 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.fabric.utilities.cloud_io import _load as pl_load, get_filesystem
+from lightning.fabric.utilities.cloud_io import _load as pl_load
+from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.pytorch.callbacks import Callback
 
-from data_modules.io import atomic_path
+from lit_agents.fileio import atomic_path
 
 log = logging.getLogger(__name__)
 

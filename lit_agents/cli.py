@@ -168,8 +168,8 @@ def run_cli(args: list[str] | None = None, run: bool = True) -> LightningCLI:
 def _user_error(exc: BaseException) -> BaseException | None:
     """The run-input error (no checkpoint, bad or missing data file, unfetchable hub model) behind ``exc``, also
     when jsonargparse wrapped it while instantiating a class; None for anything else (a real bug)."""
-    from data_modules.io import DataError
     from lit_agents.backbone import BackboneUnavailableError
+    from lit_agents.fileio import DataError
 
     seen: set[int] = set()
     e: BaseException | None = exc

@@ -12,8 +12,8 @@ from typing import Literal
 
 import torch
 
-from lit_agents.generation import max_over_ranks
 from lit_agents.losses.sft import IGNORE_INDEX, masked_nll
+from lit_agents.sampling.policy import max_over_ranks
 
 
 def _encode_pair(tokenizer, context: str, choice: str, max_length: int) -> tuple[list[int], list[int]]:

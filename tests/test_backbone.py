@@ -1,8 +1,15 @@
 import pytest
 import torch
 
-from lit_agents.backbone import (BackboneConfig, BackboneUnavailableError, LoRASpec, TinySpec, is_encoder_decoder,
-                                 load_backbone, transformer_block_classes)
+from lit_agents.backbone import (
+    BackboneConfig,
+    BackboneUnavailableError,
+    LoRASpec,
+    TinySpec,
+    is_encoder_decoder,
+    load_backbone,
+    transformer_block_classes,
+)
 from tests.helpers import tiny_backbone
 
 

@@ -75,8 +75,7 @@ def test_test_with_ckpt_path_last_and_no_checkpoint_fails(tmp_path, monkeypatch)
 
 # ---- item 14: the command line switches an embedded tiny backbone to a hub name / local directory
 def test_name_or_path_on_the_command_line_replaces_the_tiny_spec(tmp_path, monkeypatch):
-    from transformers import T5Config, T5ForConditionalGeneration
-    from transformers import ByT5Tokenizer
+    from transformers import ByT5Tokenizer, T5Config, T5ForConditionalGeneration
 
     monkeypatch.chdir(REPO)
     saved = tmp_path / "student"

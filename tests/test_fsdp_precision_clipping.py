@@ -77,7 +77,7 @@ def test_norm_clipping_under_fsdp_clips_the_global_norm(process_group):
 
     from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
 
-    from lit_agents.methods.clipping import GradientClippingMixin
+    from lit_agents.training.clipping import GradientClippingMixin
 
     model, ids = _bf16_model()
     keep_fp32_master_weights(model)

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from lit_agents.generation import (CachedGenerator, GenerationError, OpenAIGenerator, TransformersGenerator,
-                                   truncate_at_stop)
+from lit_agents.generation import CachedGenerator, GenerationError, OpenAIGenerator, TransformersGenerator
+from lit_agents.sampling.policy import truncate_at_stop
 from lit_agents.serve import OpenAICompatibleServer, http_error
 from tests.helpers import REPO, tiny_backbone
 
@@ -147,7 +147,7 @@ def test_hub_generation_config_cannot_change_the_decoding():
 
     import torch
 
-    from lit_agents.generation import sample_with_model
+    from lit_agents.sampling.policy import sample_with_model
     from tests.helpers import tiny_backbone
 
     torch.manual_seed(0)

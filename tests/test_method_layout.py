@@ -35,7 +35,7 @@ def _shipped(package, base) -> list[type]:
 MODULES = [c for c in _shipped(lit_agents.methods, L.LightningModule) if "Mixin" not in c.__name__]
 DATA_MODULES = _shipped(data_modules, L.LightningDataModule)
 # bases that methods build on, not methods a user configures
-BASES = {"lit_agents.methods.base.BackboneModule", "data_modules.base.RecordsDataModule"}
+BASES = {"data_modules.base.RecordsDataModule"}
 
 
 def _tests_naming(name: str) -> list[str]:
@@ -62,3 +62,45 @@ def test_discovery_finds_the_known_methods():
     names = {c.__name__ for c in MODULES}
     assert {"SFTModule", "Seq2SeqQAModule", "DistillationModule", "GRPOModule", "ReLiableDQN",
             "DiffusionPlanner", "IterAlignModule"} <= names
+
+
+LOSS_FILES = sorted((REPO / "lit_agents" / "losses").glob("[a-z]*.py"))
+LOSS_TESTS = "\n".join(p.read_text() for p in sorted((REPO / "tests" / "losses").glob("test_*.py")))
+
+
+def _public_functions(path) -> list[str]:
+    return re.findall(r"^def ([a-z][a-z0-9_]*)\(", path.read_text(), flags=re.M)
+
+
+@pytest.mark.parametrize("path", LOSS_FILES, ids=lambda p: p.stem)
+def test_every_loss_function_has_a_unit_test_in_tests_losses(path):
+    untested = [f for f in _public_functions(path) if not re.search(rf"\b{f}\b", LOSS_TESTS)]
+    assert not untested, f"lit_agents/losses/{path.name}: no test in tests/losses/ names {untested}"
+
+
+def _method_table_rows() -> list[list[str]]:
+    lines = README.split("## Methods", 1)[1].split("\n")
+    header = next(i for i, ln in enumerate(lines) if ln.startswith("| method |"))
+    rows = []
+    for ln in lines[header + 2:]:
+        if not ln.startswith("|"):
+            break
+        rows.append([c.strip() for c in ln.strip("|").split(" | ")])
+    return rows
+
+
+def test_readme_method_table_names_each_methods_loss_function_and_file():
+    header = README.split("## Methods", 1)[1].split("\n")
+    cols = next(ln for ln in header if ln.startswith("| method |")).strip("|").split(" | ")
+    at = next(i for i, c in enumerate(cols) if c.strip().startswith("loss"))
+    functions = {f: p.name for p in LOSS_FILES for f in _public_functions(p)}
+    for row in _method_table_rows():
+        cell = row[at]
+        if cell.startswith(("none", "same as")):
+            continue
+        named = re.findall(r"`([a-z_0-9]+)`", cell)
+        files = re.findall(r"`losses/([a-z_0-9]+\.py)`", cell)
+        assert named and files, f"README method table, {row[0]}: the loss cell names no function and file: {cell}"
+        for f in named:
+            assert f in functions, f"README method table, {row[0]}: {f} is not a function in lit_agents/losses/"
+            assert functions[f] in files, f"README method table, {row[0]}: {f} lives in losses/{functions[f]}"

@@ -1,7 +1,7 @@
 """The one prompt loader: a bundled name (with or without ``.txt``) or a path; one error for anything else."""
 import pytest
 
-from data_modules.io import DataError
+from lit_agents.fileio import DataError
 from lit_agents.prompts import PROMPTS_DIR, PromptNotFoundError, bundled_prompts, load_prompt
 
 NAME = "rm_r1_retry_hint"

@@ -3,9 +3,15 @@ import json
 
 import pytest
 
-from data_modules.io import DataError
-from data_modules.reward_benchmarks import (RewardBenchmarksDataModule, first_items, judge_records, load_rewardbench,
-                                            load_rm_bench, load_rmb)
+from data_modules.reward_benchmarks import (
+    RewardBenchmarksDataModule,
+    first_items,
+    judge_records,
+    load_rewardbench,
+    load_rm_bench,
+    load_rmb,
+)
+from lit_agents.fileio import DataError
 from lit_agents.reward_benchmarks import benchmark_scores, markdown_table, rewardbench_scores, write_report
 from tests.helpers import SHARED_DATA
 

@@ -19,12 +19,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from data_modules.base import ResumableTrainLoader
 from data_modules.basketball.features import N_CHANNELS, flat_dim, render_frames
 from data_modules.basketball.preprocess import ARRAYS, PreprocessSpec, cache_key, preprocess_games
 from data_modules.basketball.sources import SyntheticGames, game_paths, resolve
 from data_modules.basketball.splits import chronological_split
-from data_modules.base import ResumableTrainLoader
-from data_modules.io import check_loader_args, resolve_inside
+from data_modules.io import check_loader_args
+from lit_agents.fileio import resolve_inside
 from lit_agents.nets.history_encoder import frames_channels_last
 
 

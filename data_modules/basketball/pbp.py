@@ -14,7 +14,8 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from data_modules.io import DataError, iter_csv_rows
+from data_modules.io import iter_csv_rows
+from lit_agents.fileio import DataError
 
 MADE, MISS, FREE_THROW, REBOUND, TURNOVER, FOUL, VIOLATION = 1, 2, 3, 4, 5, 6, 7
 JUMP_BALL, PERIOD_START, PERIOD_END = 10, 12, 13

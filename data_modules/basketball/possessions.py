@@ -18,7 +18,7 @@ import numpy as np
 from data_modules.basketball.court import HALF_LENGTH, orient
 from data_modules.basketball.pbp import PbpGame, pbp_possessions, read_pbp
 from data_modules.basketball.sportvu import Game, read_sportvu_game
-from data_modules.io import DataError, resolve_inside
+from lit_agents.fileio import DataError, resolve_inside
 
 log = logging.getLogger(__name__)
 _POSITION_RANK = {"G": 0, "G-F": 1, "F-G": 2, "F": 3, "F-C": 4, "C-F": 5, "C": 6}

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from data_modules.basketball.court import is_three_point
 from data_modules.basketball.features import flat_features
 from data_modules.basketball.labels import SHOOT, LabelSpec, label_frames, step_actions
 from data_modules.basketball.pbp import read_pbp
@@ -27,8 +28,7 @@ from data_modules.basketball.possessions import find_pbp, segment_possessions
 from data_modules.basketball.rewards import possession_return, shaped_reward
 from data_modules.basketball.shooting import ShootingTable
 from data_modules.basketball.sportvu import read_sportvu_game
-from data_modules.basketball.court import is_three_point
-from data_modules.io import DataError, resolve_inside
+from lit_agents.fileio import DataError, resolve_inside
 
 log = logging.getLogger(__name__)
 PREPROCESS_VERSION = 2   # part of the cache key: bump when the shard contents change

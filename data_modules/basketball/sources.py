@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from data_modules.basketball.synthetic import GENERATOR_VERSION, write_synthetic_games
-from data_modules.io import DataError, resolve_inside, samples_dir
+from data_modules.io import samples_dir
+from lit_agents.fileio import DataError, resolve_inside
 
 
 def resolve(path: str) -> Path:

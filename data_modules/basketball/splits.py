@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from data_modules.io import DataError
+from lit_agents.fileio import DataError
 
 G = TypeVar("G")
 

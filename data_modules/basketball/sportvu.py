@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from data_modules.io import DataError, decode_utf8, read_utf8, resolve_inside
+from lit_agents.fileio import DataError, decode_utf8, read_utf8, resolve_inside
 
 BALL_ID = -1
 

@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from data_modules.base import ResumableTrainLoader
 from data_modules.basketball.sources import SyntheticGames, game_paths, resolve
 from data_modules.basketball.splits import chronological_split
 from data_modules.basketball.trajectories import MinMaxNormalizer, possessions_to_arrays
-from data_modules.base import ResumableTrainLoader
-from data_modules.io import DataError, check_loader_args
+from data_modules.io import check_loader_args
+from lit_agents.fileio import DataError
 
 CACHE_VERSION = 1
 

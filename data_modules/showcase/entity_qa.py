@@ -28,7 +28,8 @@ import re
 from pathlib import Path
 
 from data_modules.cloze import GazetteerStats, iter_gazetteer
-from data_modules.io import atomic_write_text, samples_dir
+from data_modules.io import samples_dir
+from lit_agents.fileio import atomic_write_text
 
 _CLEAN = re.compile(r"^[A-Z][a-z]+( [A-Z][a-z]+)?$")  # one or two plain capitalised words
 SPLITS = ("train_pool", "dev", "test")

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from data_modules.io import atomic_path, atomic_write_text
+from lit_agents.fileio import atomic_path, atomic_write_text
 
 
 def _fmt(v: Any) -> str:

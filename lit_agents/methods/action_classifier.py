@@ -15,9 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lit_agents.methods.clipping import GradientClippingMixin
-from lit_agents.methods.reliable_eval import ReLiableEvalMixin
+from lit_agents.evaluation.reliable import ReLiableEvalMixin
 from lit_agents.nets.history_encoder import EncoderSpec, HistoryEncoder
+from lit_agents.training.clipping import GradientClippingMixin
 
 
 class ActionClassifier(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):

@@ -27,11 +27,11 @@ from torch import Tensor, nn
 from data_modules.basketball.trajectories import TRANSITION_DIM, MinMaxNormalizer, position_channels
 from lit_agents.checkpoint_io import safe_torch_load
 from lit_agents.losses.diffusion import diffusion_loss, value_loss
-from lit_agents.methods.clipping import GradientClippingMixin
 from lit_agents.nets.temporal_unet import TemporalUNet, ValueNet, check_horizon
 from lit_agents.planning.ema import EMAConfig, EMAWeights
 from lit_agents.planning.guidance import GuidanceConfig, GuidedSampler, apply_conditioning
 from lit_agents.planning.rollout import PlanningConfig, event_points, plan_possessions
+from lit_agents.training.clipping import GradientClippingMixin
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from lightning.pytorch.utilities import rank_zero_info
 from lit_agents.backbone import BackboneConfig, unwrap
 from lit_agents.batching import length_groups, pad_rows
 from lit_agents.losses.distillation import IGNORE, sequence_logprob, task_nll, tinyllm_loss
-from lit_agents.methods.base import BackboneModule, Schedule
 from lit_agents.metrics import MeanById, normalize_answer
+from lit_agents.training.backbone_module import BackboneModule, Schedule
 
 
 class DistillationModule(BackboneModule):
@@ -194,7 +194,7 @@ class DistillationModule(BackboneModule):
     @torch.no_grad()
     def predict_answers(self, inputs: list[str]) -> list[str]:
         """Greedy answers generated with the label prefix."""
-        from lit_agents.generation import gathered_params, sample_with_model
+        from lit_agents.sampling.policy import gathered_params, sample_with_model
 
         with gathered_params(self):
             return sample_with_model(self.model, self.tokenizer, [self.label_prefix + x for x in inputs],
@@ -206,7 +206,7 @@ class DistillationModule(BackboneModule):
         """Index of the option the student finds likeliest as the answer to each question.
 
         Each question is encoded once; its encoder states are repeated for its options."""
-        from lit_agents.generation import through_unit
+        from lit_agents.sampling.policy import through_unit
 
         enc = self.tokenizer([self.label_prefix + x for x in inputs], max_length=self.max_input_length,
                              truncation=True, padding=True, return_tensors="pt").to(self.device)

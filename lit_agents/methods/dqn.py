@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from lit_agents.evaluation.reliable import ReLiableEvalMixin
 from lit_agents.losses.td import cql_penalty, double_q_target, max_q_target, td_loss
-from lit_agents.methods.clipping import GradientClippingMixin
-from lit_agents.methods.reliable_eval import ReLiableEvalMixin
 from lit_agents.nets.history_encoder import EncoderSpec, HistoryEncoder
+from lit_agents.training.clipping import GradientClippingMixin
 
 
 class ReLiableDQN(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):

@@ -21,24 +21,24 @@ import functools
 import inspect
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from typing import Any, Literal
-from collections.abc import Callable
 
 import torch
 import torch.distributed as dist
 
 from lit_agents.backbone import BackboneConfig
 from lit_agents.dotted import import_callable as _import_callable
-from lit_agents.generation import gathered_params
+from lit_agents.evaluation.pairwise import PairwiseEvalMixin
 from lit_agents.logging_utils import log_table
 from lit_agents.losses.grpo import global_nanstd, group_advantages, grpo_loss
-from lit_agents.methods.base import BackboneModule, Schedule
-from lit_agents.methods.grpo_rollout import Rollout, encode_prompts, generate_rollout, per_token_logps
-from lit_agents.methods.grpo_tools import generate_tool_rollout
-from lit_agents.methods.pairwise_eval import PairwiseEvalMixin
+from lit_agents.sampling.group_rollout import Rollout, encode_prompts, generate_rollout, per_token_logps
+from lit_agents.sampling.policy import gathered_params
+from lit_agents.sampling.tool_rollout import generate_tool_rollout
 from lit_agents.tools.environment import ToolEnvironment
 from lit_agents.tools.rewards import schedule_value
+from lit_agents.training.backbone_module import BackboneModule, Schedule
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
             ToolRL's dynamic scale, format weight falling while correctness rises.
         tool_env: a :class:`~lit_agents.tools.environment.ToolEnvironment`: completions become multi-turn
             episodes (tool calls executed, results appended as ``<obs>`` turns excluded from the loss; see
-            :mod:`lit_agents.methods.grpo_tools`); ``max_completion_length`` then bounds each turn.
+            :mod:`lit_agents.sampling.tool_rollout`); ``max_completion_length`` then bounds each turn.
         temperature: rollout sampling temperature.
         top_p: rollout nucleus-sampling threshold.
         top_k: rollout top-k (None = off).

@@ -34,20 +34,20 @@ from typing import Literal
 import torch
 import torch.distributed as dist
 
-from lit_agents.alignment.judges import SafetyJudge
 from lit_agents.alignment.collectives import broadcast_object, gather_objects, plain
+from lit_agents.alignment.judges import SafetyJudge
 from lit_agents.alignment.parsing import constitution_order, keep_for_sft, reflection_prompt, sft_schedule
 from lit_agents.alignment.proposer import ConstitutionProposer, Proposal
 from lit_agents.alignment.report import log_wandb_tables, write_outputs
 from lit_agents.backbone import BackboneConfig
-from lit_agents.generation import gathered_params, sample_with_model
 from lit_agents.logging_utils import log_image, run_dir
-from lit_agents.methods.base import BackboneModule, Schedule
 from lit_agents.losses.sft import response_nll
-from lit_agents.methods.sft import check_loss_mask, tokenize_prompt_response
 from lit_agents.metrics import MeanById
 from lit_agents.prompts import load_prompt
+from lit_agents.sampling.policy import gathered_params, sample_with_model
 from lit_agents.scoring import choice_logprobs, ranked_choice_correct
+from lit_agents.training.backbone_module import BackboneModule, Schedule
+from lit_agents.training.prompt_response import check_loss_mask, tokenize_prompt_response
 
 log = logging.getLogger(__name__)
 

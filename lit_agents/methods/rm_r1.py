@@ -11,10 +11,10 @@ import logging
 from dataclasses import asdict, is_dataclass
 
 from lit_agents.backbone import BackboneConfig
+from lit_agents.evaluation.pairwise import PairwiseEvalMixin
 from lit_agents.export import full_state_dict, save_hf, strip_prefix
-from lit_agents.methods.base import Schedule
-from lit_agents.methods.pairwise_eval import PairwiseEvalMixin
 from lit_agents.methods.sft import SFTModule
+from lit_agents.training.backbone_module import Schedule
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ import torch.distributed as dist
 from lit_agents.backbone import BackboneConfig, unwrap
 from lit_agents.logging_utils import run_dir
 from lit_agents.losses.reward_model import bradley_terry_loss
-from lit_agents.methods.base import BackboneModule, Schedule
 from lit_agents.reward_benchmarks import BENCHMARK_FIELDS, markdown_table, write_report
+from lit_agents.training.backbone_module import BackboneModule, Schedule
 
 log = logging.getLogger(__name__)
 

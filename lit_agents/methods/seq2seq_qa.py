@@ -26,13 +26,13 @@ import torch
 import torch.distributed as dist
 
 from lit_agents.backbone import BackboneConfig
-from lit_agents.generation import gathered_params, sample_with_model
 from lit_agents.logging_utils import run_dir
-from lit_agents.methods.base import BackboneModule, Schedule
 from lit_agents.losses.qa import augmented_loss
 from lit_agents.losses.sft import IGNORE_INDEX, masked_nll
-from lit_agents.methods.sft import check_loss_mask
 from lit_agents.metrics import qa_scores, unique_by_id
+from lit_agents.sampling.policy import gathered_params, sample_with_model
+from lit_agents.training.backbone_module import BackboneModule, Schedule
+from lit_agents.training.prompt_response import check_loss_mask
 
 log = logging.getLogger(__name__)
 

@@ -11,12 +11,12 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from data_modules.io import atomic_write_text
-from lit_agents.generation import gathered_params
+from lit_agents.fileio import atomic_write_text
 from lit_agents.logging_utils import log_table, run_dir
 from lit_agents.methods.grpo import GRPOModule
-from lit_agents.methods.grpo_rollout import Rollout, per_token_logps
-from lit_agents.methods.grpo_rollout import _pad as pad_rows
+from lit_agents.sampling.group_rollout import Rollout, per_token_logps
+from lit_agents.sampling.group_rollout import _pad as pad_rows
+from lit_agents.sampling.policy import gathered_params
 from lit_agents.tools.metrics import score_prediction, tool_use_metrics
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,11 @@ from torch import Tensor
 from data_modules.basketball.court import BASKET_X, BASKET_Y, COURT_LENGTH, COURT_WIDTH, RIM_HEIGHT_FT, is_three_point
 from data_modules.basketball.defenders import DefenceConfig, ScriptedDefence
 from data_modules.basketball.trajectories import (
-    TRANSITION_DIM, MinMaxNormalizer, position_channels, to_features, to_positions,
+    TRANSITION_DIM,
+    MinMaxNormalizer,
+    position_channels,
+    to_features,
+    to_positions,
 )
 from lit_agents.planning.guidance import Denoiser, GuidedSampler, ValueFn
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 from functools import cache
 from pathlib import Path
 
-from data_modules.io import DataError  # stdlib-only leaf module, already imported by lit_agents.generation
+from lit_agents.fileio import DataError
 
 PROMPTS_DIR = Path(__file__).parent
+
+Prompt = str | list[dict[str, str]]
+"""A prompt: plain text, or chat messages (``[{"role": ..., "content": ...}, ...]``) for a chat template."""
 
 
 class PromptNotFoundError(DataError, FileNotFoundError):

@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from data_modules.io import DataError, read_records, read_utf8
+from data_modules.io import read_records
+from lit_agents.fileio import DataError, read_utf8
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 

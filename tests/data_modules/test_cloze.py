@@ -3,9 +3,9 @@
 import pytest
 
 from data_modules.cloze import CLOZE_QUESTION, WHAT_QUESTION, EntityMatcher, make_cloze_examples
-from data_modules.io import DataError
 from data_modules.qa import read_qa
 from data_modules.qa_datamodule import resolve_path
+from lit_agents.fileio import DataError
 
 
 def _gaz(tmp_path, lines, name="gaz.tsv"):

@@ -1,9 +1,11 @@
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from data_modules.io import DataError, SkipCounter, collate_records, read_records
+from data_modules.io import SkipCounter, collate_records, read_records
+from lit_agents.fileio import DataError
 
 REQ = {"question": str, "score": float}
 
@@ -120,7 +122,7 @@ def test_load_prompt_by_name_and_missing():
 
 
 def test_atomic_path_replaces_whole_or_not_at_all(tmp_path):
-    from data_modules.io import atomic_path, atomic_write_text
+    from lit_agents.fileio import atomic_path, atomic_write_text
 
     target = tmp_path / "report.md"
     atomic_write_text(target, "old")

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from data_modules.io import DataError
 from data_modules.mcqa import MCQASource, load_mcqa_file, seeded_split, student_input
+from lit_agents.fileio import DataError
 from tests.helpers import SHARED_DATA, TEST_DATA, needs_shared
 
 TL = SHARED_DATA / "tinyllm_teacher_rationales"

@@ -7,11 +7,14 @@ import tracemalloc
 import networkx as nx
 import pytest
 
-from data_modules.minprompt import (MASK, extract_sentences, generate_questions, load_ner, select_sentences,
-                                    wba_question)
+from data_modules.minprompt import MASK, extract_sentences, generate_questions, load_ner, select_sentences, wba_question
 from data_modules.qa_datamodule import resolve_path
-from data_modules.sentence_graph import (greedy_dominating_set, is_dominating_set, naive_greedy_dominating_set,
-                                         to_networkx)
+from data_modules.sentence_graph import (
+    greedy_dominating_set,
+    is_dominating_set,
+    naive_greedy_dominating_set,
+    to_networkx,
+)
 
 
 def _random_instance(seed):

@@ -9,10 +9,16 @@ import torch
 from data_modules.basketball.court import COURT_LENGTH, COURT_WIDTH
 from data_modules.basketball.defenders import DefenceConfig, ScriptedDefence
 from data_modules.basketball.trajectories import (
-    MinMaxNormalizer, fit_horizon, possessions_to_arrays, position_channels, swap_teams, to_features, to_positions,
+    MinMaxNormalizer,
+    fit_horizon,
+    position_channels,
+    possessions_to_arrays,
+    swap_teams,
+    to_features,
+    to_positions,
 )
 from data_modules.basketball.trajectory_data import load_start_states
-from data_modules.io import DataError
+from lit_agents.fileio import DataError
 
 
 def test_feature_layout_positions_then_forward_deltas():

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from data_modules.io import DataError, samples_dir
+from data_modules.io import samples_dir
 from data_modules.preference import (
     PreferenceDataModule,
     PreferenceSource,
@@ -12,6 +12,7 @@ from data_modules.preference import (
     parse_hh_dialogue,
 )
 from data_modules.rm_r1_traces import TraceDistillDataModule, collect_traces
+from lit_agents.fileio import DataError
 from lit_agents.generation import TextGenerator
 from lit_agents.prompts import load_prompt
 from tests.helpers import SHARED_DATA, TEST_DATA, needs_shared

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from data_modules.io import DataError
 from data_modules.qa import read_mrqa, read_qa, read_squad, resolve_presampled, sample_few_shot
 from data_modules.qa_datamodule import FewShotQADataModule, resolve_path
+from lit_agents.fileio import DataError
 from tests.helpers import SHARED_DATA, needs_shared
 
 SQUAD_PART1 = SHARED_DATA / "squad_v1.1_dev" / "dev-v1.1_part1.json"

@@ -3,11 +3,16 @@ import shutil
 
 import pytest
 
-from data_modules.io import DataError
 from data_modules.mcqa import MCQASource, samples_dir
 from data_modules.mcqa_distill import MCQADistillDataModule
-from data_modules.rationales import (GeneratorTeacher, PreCollectedRationales, build_teacher_prompt, icl_examples,
-                                     parse_rationale)
+from data_modules.rationales import (
+    GeneratorTeacher,
+    PreCollectedRationales,
+    build_teacher_prompt,
+    icl_examples,
+    parse_rationale,
+)
+from lit_agents.fileio import DataError
 from lit_agents.generation import TextGenerator, TransformersGenerator
 from lit_agents.prompts import load_prompt
 from tests.helpers import tiny_backbone

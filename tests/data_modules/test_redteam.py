@@ -5,9 +5,9 @@ import json
 import pytest
 
 from data_modules.alignment_eval import EvalSet, bigbench_mc, load_eval_set, truthfulqa_csv
-from data_modules.io import DataError
 from data_modules.redteam import RedTeamDataModule
 from data_modules.redteam_sources import RedTeamSource, load_source, split_hh
+from lit_agents.fileio import DataError
 from tests.helpers import SHARED_DATA, TEST_DATA, needs_shared
 
 

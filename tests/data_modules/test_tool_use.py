@@ -3,8 +3,8 @@ import json
 
 import pytest
 
-from data_modules.io import DataError
 from data_modules.tool_use import SAMPLES, SyntheticToolTask, ToolUseDataModule, history_messages
+from lit_agents.fileio import DataError
 from tests.helpers import SHARED_DATA
 
 

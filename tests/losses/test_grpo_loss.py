@@ -192,3 +192,15 @@ def test_selective_log_softmax_matches_full_softmax_with_temperature():
     got = selective_log_softmax(logits, idx, temperature=0.7)
     ref = torch.log_softmax(logits / 0.7, -1).gather(-1, idx.unsqueeze(-1)).squeeze(-1)
     assert torch.allclose(got, ref, atol=1e-6)
+
+
+def test_clipped_surrogate_takes_the_pessimistic_branch():
+    from lit_agents.losses.grpo import clipped_surrogate
+
+    coef = torch.tensor([[1.5, 0.5, 1.0]])
+    # positive advantage: ratio 1.5 is clipped to 1.2, ratio 0.5 is kept (min), 1.0 unchanged
+    pos = clipped_surrogate(coef, torch.tensor([2.0]), epsilon_low=0.2, epsilon_high=0.2)
+    assert torch.allclose(pos, torch.tensor([[-2.4, -1.0, -2.0]]))
+    # negative advantage: ratio 0.5 is clipped up to 0.8 (the larger loss), 1.5 kept
+    neg = clipped_surrogate(coef, torch.tensor([-1.0]), epsilon_low=0.2, epsilon_high=0.28)
+    assert torch.allclose(neg, torch.tensor([[1.5, 0.8, 1.0]]))

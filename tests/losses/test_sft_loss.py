@@ -52,3 +52,24 @@ def test_response_nll_is_masked_nll_of_the_model_logits_shifted_for_decoder_only
     assert response_nll(model, batch, encoder_decoder=False).item() == pytest.approx(expected, abs=1e-6)
     assert response_nll(model, batch, encoder_decoder=True).item() == pytest.approx(
         masked_nll(logits, batch["labels"]).item(), abs=1e-6)  # encoder-decoder logits are already aligned
+
+
+def test_response_logits_feeds_only_model_inputs_and_labels_to_encoder_decoders():
+    from transformers import LlamaConfig, LlamaForCausalLM, T5Config, T5ForConditionalGeneration
+
+    from lit_agents.losses.sft import response_logits
+
+    torch.manual_seed(0)
+    batch = {"input_ids": torch.tensor([[3, 4, 5, 6]]), "attention_mask": torch.ones(1, 4, dtype=torch.long),
+             "labels": torch.tensor([[IGNORE_INDEX, IGNORE_INDEX, 5, 6]]), "weights": torch.ones(1)}
+    llama = LlamaForCausalLM(LlamaConfig(vocab_size=16, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=2)).eval()
+    out = response_logits(llama, batch, encoder_decoder=False)  # "labels"/"weights" are not passed to forward
+    assert torch.equal(out, llama(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits)
+    t5 = T5ForConditionalGeneration(T5Config(vocab_size=16, d_model=16, d_ff=32, d_kv=8, num_layers=1,
+                                             num_heads=2, decoder_start_token_id=0)).eval()
+    enc_batch = dict(batch, labels=torch.tensor([[5, 6]]))
+    out = response_logits(t5, enc_batch, encoder_decoder=True)
+    assert out.shape == (1, 2, 16)  # decoder logits aligned with the labels (shifted inputs built from them)
+    assert torch.equal(out, t5(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                               labels=enc_batch["labels"]).logits)

@@ -60,3 +60,16 @@ def test_no_kept_token_gives_zero_and_bad_settings_fail():
     with pytest.raises(ValueError, match="objective_threshold"):
         token_objective(P.log(), "only_top_p", threshold=1.5)
     assert set(OBJECTIVES) >= {"nll", "neg_p", "general_family"}
+
+
+def test_check_objective_rejects_unknown_names_and_out_of_range_knobs():
+    from lit_agents.losses.sft_objectives import check_objective
+
+    for name in OBJECTIVES:
+        check_objective(name, alpha=1.0, threshold=0.5)
+    with pytest.raises(ValueError, match="unknown SFT objective"):
+        check_objective("nll2", alpha=1.0, threshold=0.5)
+    with pytest.raises(ValueError, match="objective_alpha"):
+        check_objective("general_family", alpha=-0.1, threshold=0.5)
+    with pytest.raises(ValueError, match="objective_threshold"):
+        check_objective("only_bottom_logp", alpha=1.0, threshold=1.5)

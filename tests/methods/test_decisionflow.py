@@ -11,11 +11,16 @@ import time
 
 import pytest
 
-from data_modules.io import DataError
 from data_modules.mta import MTADataModule, alignment_scores, load_mta
+from lit_agents.fileio import DataError
 from lit_agents.generation import OpenAIGenerator, TextGenerator, TransformersGenerator
-from lit_agents.methods.decisionflow import (DecisionFlowModule, majority_vote, utility_argmax, validate_choice,
-                                             validate_matrix)
+from lit_agents.methods.decisionflow import (
+    DecisionFlowModule,
+    majority_vote,
+    utility_argmax,
+    validate_choice,
+    validate_matrix,
+)
 from lit_agents.serve import OpenAICompatibleServer
 from lit_agents.structured import JSONCaller, extract_json
 from tests.helpers import REPO, run_cli, tiny_backbone

@@ -7,7 +7,7 @@ import torch
 
 from data_modules.io import collate_records
 from lit_agents.methods.grpo import GRPOModule, import_callable
-from lit_agents.methods.grpo_rollout import completion_mask_from_ids
+from lit_agents.sampling.group_rollout import completion_mask_from_ids
 from tests.helpers import run_cli, tiny_backbone
 
 
@@ -209,7 +209,7 @@ def test_resume_restores_step_counters(tmp_path):
 
 
 def test_fast_sampler_draws_exactly_what_generate_draws():
-    from lit_agents.methods.grpo_rollout import _pad, sample_decoder_only
+    from lit_agents.sampling.group_rollout import _pad, sample_decoder_only
 
     model, tok = tiny_backbone().build()
     model.eval()
@@ -230,7 +230,7 @@ def test_fast_sampler_uses_the_supported_cache_api():
     an explicit cache object under the supported name, and greedy decoding still equals ``generate``."""
     import warnings
 
-    from lit_agents.methods.grpo_rollout import _pad, sample_decoder_only
+    from lit_agents.sampling.group_rollout import _pad, sample_decoder_only
 
     model, tok = tiny_backbone().build()
     model.eval()
@@ -255,7 +255,7 @@ def test_fast_sampler_uses_the_supported_cache_api():
 def test_scored_logps_match_the_sampling_distribution(arch):
     """per_token_logps (left padding, position ids, decoder start) equals the log-softmax of the logits
     ``generate`` sampled from, token by token."""
-    from lit_agents.methods.grpo_rollout import Rollout, _pad, completion_mask_from_ids, per_token_logps
+    from lit_agents.sampling.group_rollout import Rollout, _pad, completion_mask_from_ids, per_token_logps
 
     torch.manual_seed(0)
     model, tok = tiny_backbone(arch).build()

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from lit_agents.losses.grpo import grpo_loss
-from lit_agents.methods.grpo_rollout import encode_prompts, per_token_logps
-from lit_agents.methods.grpo_tools import generate_tool_rollout, render_trained_tokens
+from lit_agents.sampling.group_rollout import encode_prompts, per_token_logps
+from lit_agents.sampling.tool_rollout import generate_tool_rollout, render_trained_tokens
 from lit_agents.tools.environment import ToolEnvironment
 from tests.helpers import tiny_backbone
 

@@ -2,9 +2,16 @@
 
 import pytest
 
-from lit_agents.alignment.parsing import (append_to_last_turn, constitution_order, keep_for_sft,
-                                          parse_constitutions, parse_verdict, reflection_prompt, sft_schedule)
 from lit_agents.alignment.judges import load_examples
+from lit_agents.alignment.parsing import (
+    append_to_last_turn,
+    constitution_order,
+    keep_for_sft,
+    parse_constitutions,
+    parse_verdict,
+    reflection_prompt,
+    sft_schedule,
+)
 from lit_agents.alignment.proposer import PrincipleBankGenerator
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from data_modules.rm_r1_traces import TraceDistillDataModule
 from lit_agents.backbone import BackboneConfig
-from lit_agents.methods.pairwise_eval import pairwise_metrics
+from lit_agents.evaluation.pairwise import pairwise_metrics
 from lit_agents.methods.rm_r1 import RMR1DistillModule
 from tests.helpers import tiny_backbone
 

@@ -4,10 +4,11 @@ import lightning as L
 import pytest
 import torch
 
-from data_modules.io import DataError
 from data_modules.sft import SFTDataModule, load_sft_records
+from lit_agents.fileio import DataError
 from lit_agents.losses.sft import IGNORE_INDEX, response_nll
-from lit_agents.methods.sft import SFTModule, check_loss_mask, pack_batch, tokenize_prompt_response
+from lit_agents.methods.sft import SFTModule
+from lit_agents.training.prompt_response import check_loss_mask, pack_batch, tokenize_prompt_response
 from tests.helpers import run_cli, tiny_backbone
 
 

@@ -6,7 +6,12 @@ from diffusers import DDPMScheduler
 
 from lit_agents.nets.temporal_unet import TemporalUNet
 from lit_agents.planning.guidance import (
-    GuidanceConfig, GuidedSampler, apply_conditioning, paper_step, posterior_mean, posterior_variance,
+    GuidanceConfig,
+    GuidedSampler,
+    apply_conditioning,
+    paper_step,
+    posterior_mean,
+    posterior_variance,
     released_guide,
 )
 

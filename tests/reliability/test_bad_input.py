@@ -26,7 +26,7 @@ from data_modules.alignment_eval import EvalSet, load_eval_set
 from data_modules.basketball.pbp import read_pbp
 from data_modules.basketball.sportvu import read_sportvu_game
 from data_modules.cloze import EntityMatcher
-from data_modules.io import DataError, samples_dir
+from data_modules.io import samples_dir
 from data_modules.mcqa import load_mcqa_file
 from data_modules.preference import PreferenceSource, load_pairs
 from data_modules.qa import read_mrqa, read_squad
@@ -34,6 +34,7 @@ from data_modules.rationales import PreCollectedRationales
 from data_modules.redteam_sources import RedTeamSource, load_source
 from data_modules.rm_r1_traces import TraceDistillDataModule
 from data_modules.sft import load_sft_records
+from lit_agents.fileio import DataError
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 WRONG = [None, 0, 1.5, True, [], ["x"], {}, {"a": 1}, "", " ", math.nan, math.inf]

@@ -20,8 +20,7 @@ from data_modules.rationales import GeneratorTeacher
 from data_modules.rm_r1_traces import collect_traces
 from lit_agents.alignment.judges import LLMJudge
 from lit_agents.generation import CachedGenerator, GenerationError, OpenAIGenerator, TextGenerator
-from lit_agents.serve import (OpenAICompatibleServer, dropped_connection, http_error, malformed_json,
-                              no_fault, slow)
+from lit_agents.serve import OpenAICompatibleServer, dropped_connection, http_error, malformed_json, no_fault, slow
 
 
 class FixedReply(TextGenerator):

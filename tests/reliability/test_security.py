@@ -34,8 +34,8 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from data_modules.io import DataError, resolve_inside
 from lit_agents.checkpoint_io import AtomicCheckpointIO
+from lit_agents.fileio import DataError, resolve_inside
 from lit_agents.generation import CachedGenerator, GenerationError, OpenAIGenerator, TextGenerator
 from lit_agents.serve import OpenAICompatibleServer
 from tests.helpers import REPO, run_cli, tiny_backbone
@@ -515,9 +515,9 @@ GAME = json.dumps({"gameid": "0021500001", "gamedate": "2016-01-01", "events": [
 
 
 def test_7z_members_cannot_escape_the_extraction_directory(tmp_path, reliability_log):
-    from data_modules.basketball.sportvu import read_sportvu_game
-
     import py7zr
+
+    from data_modules.basketball.sportvu import read_sportvu_game
 
     work = tmp_path / "work"
     work.mkdir()

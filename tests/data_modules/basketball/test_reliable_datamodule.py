@@ -7,7 +7,7 @@ import pytest
 
 from data_modules.basketball.datamodule import ReLiableDataModule, SyntheticGames
 from data_modules.basketball.labels import SHOOT
-from data_modules.io import DataError
+from lit_agents.fileio import DataError
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from data_modules.basketball.datamodule import ReLiableDataModule
 from data_modules.basketball.sources import SyntheticGames
 from data_modules.basketball.splits import chronological_split
 from data_modules.basketball.trajectory_data import PlayBestDataModule
-from data_modules.io import DataError
+from lit_agents.fileio import DataError
 
 
 def _keys(a: dict, sdm: int = 10) -> tuple[set, set]:

@@ -9,7 +9,8 @@ from data_modules.basketball.pbp import pbp_possessions, read_pbp
 from data_modules.basketball.possessions import iter_possessions
 from data_modules.basketball.sportvu import read_sportvu_game
 from data_modules.basketball.synthetic import write_synthetic_games
-from data_modules.io import DataError, samples_dir
+from data_modules.io import samples_dir
+from lit_agents.fileio import DataError
 
 SAMPLES = samples_dir() / "reliable"
 

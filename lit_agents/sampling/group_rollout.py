@@ -5,16 +5,17 @@ are exactly those of the sampled tokens.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from collections.abc import Sequence
 
 import torch
 from torch import Tensor
 
 from lit_agents.backbone import unwrap
-from lit_agents.generation import Prompt, decoding_kwargs, forward_is_collective, model_generate, render_prompts
 from lit_agents.losses.grpo import selective_log_softmax
+from lit_agents.prompts import Prompt
+from lit_agents.sampling.policy import decoding_kwargs, forward_is_collective, model_generate, render_prompts
 
 
 @dataclass

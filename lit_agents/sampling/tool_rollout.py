@@ -10,16 +10,18 @@ generation (decoder-only: one left-padded sequence; encoder-decoder: the decoder
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
 
-from lit_agents.methods.grpo_rollout import Rollout, _pad, completion_mask_from_ids, generate_rollout
-from lit_agents.tools.environment import ToolEnvironment
+from lit_agents.sampling.group_rollout import Rollout, _pad, completion_mask_from_ids, generate_rollout
 from lit_agents.tools.parsing import extract_tool_calls
+
+if TYPE_CHECKING:  # the rollout only calls env.reset / env.step; the environment (with its search corpus) sits above
+    from lit_agents.tools.environment import ToolEnvironment
 
 
 @dataclass

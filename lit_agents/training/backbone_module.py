@@ -9,7 +9,7 @@ import lightning as L
 import torch
 
 from lit_agents.backbone import BackboneConfig, Task, is_encoder_decoder
-from lit_agents.methods.clipping import GradientClippingMixin
+from lit_agents.training.clipping import GradientClippingMixin
 
 Schedule = Literal["constant", "linear", "cosine"]
 

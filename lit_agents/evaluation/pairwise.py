@@ -13,10 +13,10 @@ from typing import Any
 
 import torch.distributed as dist
 
-from lit_agents.generation import gathered_params, sample_with_model
 from lit_agents.logging_utils import log_table, run_dir
 from lit_agents.reward_benchmarks import BENCHMARK_FIELDS, markdown_table, write_report
 from lit_agents.rewards import normalise_label, parse_verdict
+from lit_agents.sampling.policy import gathered_params, sample_with_model
 
 log = logging.getLogger(__name__)
 
