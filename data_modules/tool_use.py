@@ -175,7 +175,8 @@ class ToolUseDataModule(RecordsDataModule):
                  test_path: str | None = str(SAMPLES / "rlla_test.parquet"), split: str | None = None,
                  format: Format = "auto", history: History = "released", tools: list[str] | None = None,
                  system_prompt: str = "toolrl_system", synthetic: SyntheticToolTask | None = None,
-                 assistant_prefix: str | None = None, format_targets: bool = False, val_fraction: float = 0.0, limit: int | None = None,
+                 assistant_prefix: str | None = None, format_targets: bool = False, val_fraction: float = 0.0,
+                 limit: int | None = None,
                  on_error: Literal["raise", "skip"] = "raise",
                  batch_size: int = 4, eval_batch_size: int | None = None, num_workers: int = 0, seed: int = 0):
         super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers, seed=seed)

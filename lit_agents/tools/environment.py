@@ -34,8 +34,8 @@ class ToolEnvironment:
 
     stop_strings = (CALL_CLOSE, RESPONSE_CLOSE)
 
-    def __init__(self, functions: list[str] | None = None, search_corpus: str | list[str] | None = None, search_top_k: int = 3,
-                 max_turns: int = 3, max_observation_chars: int = 1000):
+    def __init__(self, functions: list[str] | None = None, search_corpus: str | list[str] | None = None,
+                 search_top_k: int = 3, max_turns: int = 3, max_observation_chars: int = 1000):
         if max_turns < 1:
             raise ValueError(f"tool_env.max_turns must be >= 1, got {max_turns}")
         self.max_turns, self.max_observation_chars = max_turns, max_observation_chars
