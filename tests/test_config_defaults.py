@@ -72,8 +72,8 @@ SCALED: dict[tuple[str, str], str] = {
     ("GRPOModule", "max_completion_length"): BYTES,
     ("GRPOModule", "eval_max_new_tokens"): BYTES,
     ("GRPOModule", "log_completions_every"): SHORT,
-    ("ToolRLModule", "num_generations"): "cold start from a random tiny policy: a larger group makes a group with "
-                                         "reward spread likelier",
+    ("ToolRLModule", "num_generations"): "the released ToolRL recipe's 4 samples per prompt (the engine's default "
+                                         "is 8)",
     ("ToolUseDataModule", "synthetic"): DATA,
     ("ToolUseDataModule", "system_prompt"): "tiny model: the short system prompt",
     ("ToolRLModule", "format_warmup_steps"): "the tiny random model's stand-in for the paper's instruct starting "
