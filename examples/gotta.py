@@ -27,7 +27,7 @@ def plot_sentence_graph(out: Path, max_nodes: int = 120) -> Path:
 
     from data_modules.minprompt import extract_sentences, load_ner
     from data_modules.qa import read_qa
-    from data_modules.qa_datamodule import resolve_path
+    from data_modules.fewshot_qa import resolve_path
     from data_modules.sentence_graph import greedy_dominating_set, to_networkx
 
     recs, _ = read_qa(resolve_path("samples:qa/squad_train_pool.json"))
@@ -52,7 +52,7 @@ def plot_sentence_graph(out: Path, max_nodes: int = 120) -> Path:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from data_modules.qa_datamodule import FewShotQADataModule
+    from data_modules.fewshot_qa import FewShotQADataModule
     from lit_agents.backbone import BackboneConfig, TinySpec
     from lit_agents.methods.seq2seq_qa import Seq2SeqQAModule
 

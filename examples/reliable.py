@@ -11,7 +11,7 @@ import argparse
 
 import lightning as L
 
-from data_modules.basketball.datamodule import ReLiableDataModule, SyntheticGames
+from data_modules.basketball.transition_data import ReLiableDataModule, SyntheticGames
 from lit_agents.methods.dqn import ReLiableDQN
 from lit_agents.nets.history_encoder import EncoderSpec
 

@@ -315,3 +315,14 @@ def transformer_block_classes(model: torch.nn.Module) -> set[type]:
     for m in model.modules():
         names.update(getattr(m, "_no_split_modules", None) or [])
     return {type(m) for m in model.modules() if type(m).__name__ in names}
+
+
+def zero_dropout(model: torch.nn.Module) -> None:
+    """Set every dropout probability of ``model`` to 0: ``nn.Dropout`` modules and the functional rates that
+    attention layers keep as floats (T5, BART, Llama)."""
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.Dropout):
+            mod.p = 0.0
+        for attr in ("dropout", "attention_dropout"):
+            if isinstance(getattr(mod, attr, None), float):
+                setattr(mod, attr, 0.0)

@@ -104,3 +104,9 @@ def test_readme_method_table_names_each_methods_loss_function_and_file():
         for f in named:
             assert f in functions, f"README method table, {row[0]}: {f} is not a function in lit_agents/losses/"
             assert functions[f] in files, f"README method table, {row[0]}: {f} lives in losses/{functions[f]}"
+
+
+@pytest.mark.parametrize("cls", DATA_MODULES, ids=lambda c: c.__name__)
+def test_datamodule_files_are_named_for_their_data(cls):
+    """CONTRIBUTING's pattern: a DataModule's file says what data it serves (no ``datamodule.py``)."""
+    assert "datamodule" not in cls.__module__.rsplit(".", 1)[-1], f"{cls.__module__}: name the file for its data"

@@ -66,7 +66,8 @@ class PairwiseEvalMixin:
     """validation/test = judge every record greedily, gather across ranks, log :func:`pairwise_metrics`.
 
     Mixed into :class:`GRPOModule` and the RM-R1 distillation module; expects ``self.model``,
-    ``self.tokenizer``, ``self.eval_max_new_tokens``, ``self.eval_batch_size`` and ``self.apply_chat_template``.
+    ``self.tokenizer`` and the hyperparameters ``eval_max_new_tokens``, ``eval_batch_size`` and
+    ``apply_chat_template`` (``self.hparams``).
     """
 
     _pairwise_results: list[dict[str, Any]]
@@ -81,10 +82,10 @@ class PairwiseEvalMixin:
         prompts = batch["prompt"]
         outs: list[str] = []
         with gathered_params(self):
-            for s in range(0, len(prompts), self.eval_batch_size):
-                outs += sample_with_model(self.model, self.tokenizer, prompts[s:s + self.eval_batch_size],
-                                          max_new_tokens=self.eval_max_new_tokens, temperature=0.0,
-                                          apply_chat_template=self.apply_chat_template and getattr(
+            for s in range(0, len(prompts), self.hparams.eval_batch_size):
+                outs += sample_with_model(self.model, self.tokenizer, prompts[s:s + self.hparams.eval_batch_size],
+                                          max_new_tokens=self.hparams.eval_max_new_tokens, temperature=0.0,
+                                          apply_chat_template=self.hparams.apply_chat_template and getattr(
                                               self.tokenizer, "chat_template", None) is not None)
         for i, text in enumerate(outs):
             self._pairwise_results.append({

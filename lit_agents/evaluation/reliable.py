@@ -35,7 +35,20 @@ from lit_agents.evaluation.ope import bootstrap_ope, importance_sampling
 
 class ReLiableEvalMixin:
     """Adds metrics, OPE and the possession plot to a LightningModule whose ``policy_outputs(batch)`` returns
-    ``(scores [B, A] for the greedy policy, logits of pi_theta [B, A], logits of pi_beta [B, A])``."""
+    ``(scores [B, A] for the greedy policy, logits of pi_theta [B, A], logits of pi_beta [B, A])``; it also
+    supplies the module's validation and test hooks."""
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step(batch, "test")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
 
     def _init_eval(self, action_set: str, ope_gamma: float, ope_clip: float | None, plot_possessions: int) -> None:
         if action_set not in ("dps", "three_point", "binary"):

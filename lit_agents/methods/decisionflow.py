@@ -183,9 +183,9 @@ class DecisionFlowModule(L.LightningModule):
             raise ValueError(f"model.method: unknown {method!r}")
         if num_samples < 1:
             raise ValueError(f"model.num_samples must be >= 1, got {num_samples}")
+        # the generator is an object (the run's config.yaml records it); the rest are plain values
+        self.save_hyperparameters(ignore=["generator"])
         self.generator = CachedGenerator(generator, cache_path) if cache_path else generator
-        self.method, self.scoring, self.filtering = method, scoring, filtering
-        self.num_samples, self.sc_temperature = num_samples, sc_temperature
         self.sampling = dict(max_new_tokens=max_new_tokens, temperature=0.0)
         self.rationale_sampling = dict(max_new_tokens=rationale_max_new_tokens, temperature=0.0)
         self.stats = ParseStats()
@@ -214,12 +214,13 @@ class DecisionFlowModule(L.LightningModule):
         return list(zip(parsed, raw))
 
     def run_baseline(self, records: list[dict]) -> list[dict]:
-        if self.method in ("zero_shot", "cot"):
-            return [{"prediction": c, "raw": raw} for c, raw in self._batch_choice(records, self.method)]
+        if self.hparams.method in ("zero_shot", "cot"):
+            return [{"prediction": c, "raw": raw} for c, raw in self._batch_choice(records, self.hparams.method)]
         votes: list[list[int | None]] = [[] for _ in records]
         raws: list[list[str]] = [[] for _ in records]
-        for s in range(self.num_samples):
-            for i, (c, raw) in enumerate(self._batch_choice(records, "cot", temperature=self.sc_temperature, seed=s)):
+        for s in range(self.hparams.num_samples):
+            choices = self._batch_choice(records, "cot", temperature=self.hparams.sc_temperature, seed=s)
+            for i, (c, raw) in enumerate(choices):
                 votes[i].append(c)
                 raws[i].append(raw)
         return [{"prediction": majority_vote(v), "votes": v, "raw": raws[i][-1]} for i, v in enumerate(votes)]
@@ -263,7 +264,7 @@ class DecisionFlowModule(L.LightningModule):
             if att[i] is None:
                 out[i]["steps_failed"].append("attributes")
         live = [i for i in live if att[i] is not None]
-        if not self.scoring:  # ablation: decide from the attributes and constraints, no matrix
+        if not self.hparams.scoring:  # ablation: decide from the attributes and constraints, no matrix
             prompts = [self._prompt("direct_decision", records[i], attributes=json.dumps(att[i], ensure_ascii=False))
                        for i in live]
             parsed, _ = self.caller.json(prompts, shape=SHAPES["choice"],
@@ -288,7 +289,7 @@ class DecisionFlowModule(L.LightningModule):
         live = [i for i in live if mat[i] is not None]
         # 3b. filtering for the target
         keep: dict[int, list[str] | None] = {i: None for i in live}
-        if self.filtering and live:
+        if self.hparams.filtering and live:
             names = {i: sorted({a for row in mat[i].values() for a in row}) for i in live}
             prompts = [self._prompt("filtering", records[i], matrix=json.dumps(_jsonable(mat[i]), ensure_ascii=False))
                        for i in live]
@@ -325,9 +326,9 @@ class DecisionFlowModule(L.LightningModule):
 
     def decide(self, records: list[dict]) -> list[dict]:
         """Predictions (and the intermediate structures) for a list of MTA records."""
-        if self.method == "decisionflow":
+        if self.hparams.method == "decisionflow":
             outs = self.run_decisionflow(records)
-        elif self.method == "joint":
+        elif self.hparams.method == "joint":
             outs = self.run_joint(records)
         else:
             outs = self.run_baseline(records)
@@ -365,8 +366,9 @@ class DecisionFlowModule(L.LightningModule):
                 for r in results:
                     f.write(json.dumps(r, ensure_ascii=False) + "\n")
             (d / f"{stage}_decisionflow_metrics.json").write_text(json.dumps(
-                {"method": self.method, "scoring": self.scoring, "filtering": self.filtering, **metrics}, indent=2))
-            log.info("%s DecisionFlow (%s): %s", stage, self.method,
+                {"method": self.hparams.method, "scoring": self.hparams.scoring,
+                 "filtering": self.hparams.filtering, **metrics}, indent=2))
+            log.info("%s DecisionFlow (%s): %s", stage, self.hparams.method,
                      json.dumps({k: round(v, 4) for k, v in metrics.items()}))
         return metrics
 

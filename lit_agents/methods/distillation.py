@@ -63,7 +63,7 @@ class DistillationModule(BackboneModule):
                  scheduler: Schedule = "constant"):
         super().__init__(backbone, task="seq2seq", learning_rate=learning_rate, weight_decay=weight_decay,
                          warmup_steps=warmup_steps, scheduler=scheduler)
-        self.save_hyperparameters()
+        self.save_plain_hyperparameters()
         if not self.encoder_decoder:
             raise ValueError("DistillationModule needs an encoder-decoder student (T5, BART); got a causal model")
         prefixes = ["explain: ", "rationale: "] if teacher_prefixes is None else list(teacher_prefixes)
@@ -76,12 +76,10 @@ class DistillationModule(BackboneModule):
             raise ValueError("model: loss weights must be >= 0")
         if teacher_names is not None and len(teacher_names) != len(prefixes):
             raise ValueError(f"model.teacher_names has {len(teacher_names)} names for {len(prefixes)} prefixes")
-        self.label_prefix, self.teacher_prefixes, self.teacher_names = label_prefix, prefixes, teacher_names
+        # resolved at set-up (defaults filled in, names from the data, length grouping off under FSDP): runtime
+        # state derived from the hyperparameters, which stay as given
+        self.teacher_prefixes, self.teacher_names, self.group_by_length = prefixes, teacher_names, group_by_length
         self.label_weight, self.teacher_weights = float(label_weight), [float(w) for w in weights]
-        self.max_input_length, self.max_target_length = max_input_length, max_target_length
-        self.max_label_length = max_label_length
-        self.eval_generate, self.eval_rank, self.option_score = eval_generate, eval_rank, option_score
-        self.group_by_length = group_by_length
         self.metrics = torch.nn.ModuleDict()
         self._metric_ids: dict[tuple[str, str], str] = {}
         self._checked = False
@@ -91,16 +89,18 @@ class DistillationModule(BackboneModule):
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
         names = list(getattr(dm, "teacher_names", []) or [])
         if self.teacher_names is not None and names and names != list(self.teacher_names):
-            raise ValueError(f"model.teacher_names {self.teacher_names} do not match data.rationale_teachers {names} "
+            raise ValueError(f"model.teacher_names {self.teacher_names} do not match "
+                             f"data.rationale_teachers {names} "
                              "(same teachers, same order: prefix m goes with rationale m)")
         if self.teacher_names is None:
             self.teacher_names = names if len(names) == len(self.teacher_prefixes) else \
                 [f"teacher{m}" for m in range(len(self.teacher_prefixes))]
-        if self.group_by_length and self._trainer is not None and isinstance(self.trainer.strategy, FSDPStrategy):
+        if self.group_by_length and self._trainer is not None and isinstance(self.trainer.strategy,
+                                                                                   FSDPStrategy):
             self.group_by_length = False
             rank_zero_info("[tinyllm] group_by_length is off under FSDP (every rank must run the same forwards)")
         datasets = ["all", *(getattr(dm, "dataset_names", []) or [])]
-        modes = [m for m, on in (("gen", self.eval_generate), ("rank", self.eval_rank)) if on]
+        modes = [m for m, on in (("gen", self.hparams.eval_generate), ("rank", self.hparams.eval_rank)) if on]
         for mode in modes:
             for i, ds in enumerate(datasets):
                 key = f"{mode}_{i}"  # ModuleDict keys cannot hold every dataset name ('.' is refused)
@@ -120,7 +120,7 @@ class DistillationModule(BackboneModule):
                       grouped: bool = True) -> list[tuple[list[int], dict[str, torch.Tensor]]]:
         """``(row indices, encode() of those rows)`` per forward: one group of every row unless ``grouped``
         (then :func:`length_groups` of the tokenised lengths)."""
-        src = self.tokenizer(inputs, max_length=self.max_input_length, truncation=True)["input_ids"]
+        src = self.tokenizer(inputs, max_length=self.hparams.max_input_length, truncation=True)["input_ids"]
         tgt = self.tokenizer(text_target=targets, max_length=max_target, truncation=True)["input_ids"]
         groups = length_groups([len(x) for x in src], [len(y) for y in tgt]) if grouped else [list(range(len(src)))]
         pad, left = self.tokenizer.pad_token_id, self.tokenizer.padding_side == "left"
@@ -150,7 +150,8 @@ class DistillationModule(BackboneModule):
         """``task -> (prefixed inputs, targets, max target length)``; a teacher task keeps only the rows
         where that teacher has a rationale."""
         inputs = batch["input"]
-        out = {"label": ([self.label_prefix + x for x in inputs], list(batch["target"]), self.max_label_length)}
+        out = {"label": ([self.hparams.label_prefix + x for x in inputs], list(batch["target"]),
+                         self.hparams.max_label_length)}
         rats = batch.get("rationales") or [[] for _ in inputs]
         n = {len(r) for r in rats}
         if self.teacher_prefixes and n != {len(self.teacher_prefixes)}:
@@ -159,7 +160,8 @@ class DistillationModule(BackboneModule):
         for m, (name, prefix) in enumerate(zip(self.teacher_names, self.teacher_prefixes)):
             rows = [i for i, r in enumerate(rats) if r[m]]
             if rows:
-                out[name] = ([prefix + inputs[i] for i in rows], [rats[i][m] for i in rows], self.max_target_length)
+                out[name] = ([prefix + inputs[i] for i in rows], [rats[i][m] for i in rows],
+                             self.hparams.max_target_length)
         return out
 
     def _forward_logits(self, enc: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -197,9 +199,9 @@ class DistillationModule(BackboneModule):
         from lit_agents.sampling.policy import gathered_params, sample_with_model
 
         with gathered_params(self):
-            return sample_with_model(self.model, self.tokenizer, [self.label_prefix + x for x in inputs],
-                                     max_new_tokens=self.max_label_length, temperature=0.0,
-                                     max_prompt_length=self.max_input_length)
+            return sample_with_model(self.model, self.tokenizer, [self.hparams.label_prefix + x for x in inputs],
+                                     max_new_tokens=self.hparams.max_label_length, temperature=0.0,
+                                     max_prompt_length=self.hparams.max_input_length)
 
     @torch.no_grad()
     def rank_options(self, inputs: list[str], choices: list[list[str]]) -> list[int]:
@@ -208,10 +210,10 @@ class DistillationModule(BackboneModule):
         Each question is encoded once; its encoder states are repeated for its options."""
         from lit_agents.sampling.policy import through_unit
 
-        enc = self.tokenizer([self.label_prefix + x for x in inputs], max_length=self.max_input_length,
+        enc = self.tokenizer([self.hparams.label_prefix + x for x in inputs], max_length=self.hparams.max_input_length,
                              truncation=True, padding=True, return_tensors="pt").to(self.device)
         counts = torch.tensor([len(cs) for cs in choices], device=self.device)
-        tgt = self.tokenizer(text_target=[c for cs in choices for c in cs], max_length=self.max_label_length,
+        tgt = self.tokenizer(text_target=[c for cs in choices for c in cs], max_length=self.hparams.max_label_length,
                              truncation=True, padding=True, return_tensors="pt")
         labels = tgt["input_ids"].masked_fill(tgt["attention_mask"] == 0, IGNORE).to(self.device)
 
@@ -223,7 +225,7 @@ class DistillationModule(BackboneModule):
                         decoder_input_ids=base.prepare_decoder_input_ids_from_labels(labels=labels)).logits
 
         logits = through_unit(self.model, option_logits)
-        scores = sequence_logprob(logits, labels, self.option_score)
+        scores = sequence_logprob(logits, labels, self.hparams.option_score)
         out, start = [], 0
         for cs in choices:
             out.append(int(scores[start:start + len(cs)].argmax()))
@@ -232,12 +234,12 @@ class DistillationModule(BackboneModule):
 
     def _eval_step(self, batch: dict[str, list], stage: str) -> None:
         bs = len(batch["input"])
-        enc = self.encode([self.label_prefix + x for x in batch["input"]], batch["answer_text"],
-                          self.max_label_length)
+        enc = self.encode([self.hparams.label_prefix + x for x in batch["input"]], batch["answer_text"],
+                          self.hparams.max_label_length)
         self.log(f"{stage}/loss_label", task_nll(self._forward_logits(enc), enc["labels"]), batch_size=bs,
                  sync_dist=True)
         results = {}
-        if self.eval_generate:
+        if self.hparams.eval_generate:
             preds = self.predict_answers(batch["input"])
             results["gen"] = [float(normalize_answer(p) == normalize_answer(g))
                               for p, g in zip(preds, batch["answer_text"])]
@@ -247,7 +249,7 @@ class DistillationModule(BackboneModule):
                 log_table(self.trainer, "val/predictions", ["dataset", "input", "prediction", "gold"],
                           [[d, x, p, g] for d, x, p, g in zip(batch["dataset"], batch["input"], preds,
                                                               batch["answer_text"])][:4])
-        if self.eval_rank:
+        if self.hparams.eval_rank:
             picked = self.rank_options(batch["input"], batch["choices"])
             results["rank"] = [float(p == g) for p, g in zip(picked, batch["answer_index"])]
         for mode, correct in results.items():

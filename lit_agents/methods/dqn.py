@@ -173,18 +173,6 @@ class ReLiableDQN(GradientClippingMixin, ReLiableEvalMixin, L.LightningModule):
             elif int(self.n_updates) % hp.target_update_every == 0:
                 self.target.load_state_dict(self.online.state_dict())
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, "val")
-
-    def on_validation_epoch_end(self) -> None:
-        self._eval_epoch_end("val")
-
-    def test_step(self, batch: dict, batch_idx: int) -> None:
-        self._eval_step(batch, "test")
-
-    def on_test_epoch_end(self) -> None:
-        self._eval_epoch_end("test")
-
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, Tensor]:
         q = self(batch["image"], batch["flat"])
         return {"q": q, "action": q.argmax(-1), "poss": batch["poss"], "step": batch["step"]}

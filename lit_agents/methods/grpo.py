@@ -2,14 +2,15 @@
 
 Each training step takes a batch of prompt records, samples ``num_generations`` completions per prompt from
 the current policy, scores them with a weighted list of reward functions (import paths in YAML, TRL's
-``(completions, **columns) -> list[float | None]`` contract), turns the rewards into group-normalised
-advantages, and takes ``num_iterations`` optimiser steps on that batch with the clipped objective of
-:mod:`lit_agents.losses.grpo`. Decoder-only and encoder-decoder policies, full or LoRA, are supported.
+``(completions, **columns) -> list[float | None]`` contract; :mod:`lit_agents.training.reward_functions`),
+turns the rewards into group-normalised advantages, and takes ``num_iterations`` optimiser steps on that batch
+with the clipped objective of :mod:`lit_agents.losses.grpo`. Decoder-only and encoder-decoder policies, full
+or LoRA, are supported.
 
 Distributed notes: every rank samples its own prompts' groups (groups never straddle ranks, so advantages are
 local); gradients are averaged by DDP as usual (manual optimisation calls the reducer before each backward).
 Under FSDP, ``model.generate`` bypasses the root's forward, so generation runs inside
-:func:`lit_agents.generation.gathered_params` (full parameters summoned read-only, one rank's full copy of
+:func:`lit_agents.sampling.policy.gathered_params` (full parameters summoned read-only, one rank's full copy of
 the model in memory during sampling). The frozen reference model (``beta > 0`` without LoRA) is a plain
 replica on every rank, not sharded: for large full-parameter runs prefer LoRA (reference = adapter disabled)
 or ``beta: 0``.
@@ -17,86 +18,41 @@ or ``beta: 0``.
 from __future__ import annotations
 
 import copy
-import functools
-import inspect
 import logging
 import math
-from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from typing import Any, Literal
 
 import torch
-import torch.distributed as dist
 
-from lit_agents.backbone import BackboneConfig
-from lit_agents.dotted import import_callable as _import_callable
+from lit_agents.backbone import BackboneConfig, zero_dropout
 from lit_agents.evaluation.pairwise import PairwiseEvalMixin
 from lit_agents.logging_utils import log_table
 from lit_agents.losses.grpo import global_nanstd, group_advantages, grpo_loss
-from lit_agents.sampling.group_rollout import Rollout, encode_prompts, generate_rollout, per_token_logps
+from lit_agents.sampling.group_rollout import (
+    Rollout,
+    completion_metrics,
+    log_first_rollout,
+    encode_prompts,
+    generate_rollout,
+    per_token_logps,
+)
 from lit_agents.sampling.policy import gathered_params
 from lit_agents.sampling.tool_rollout import generate_tool_rollout
 from lit_agents.tools.environment import ToolEnvironment
-from lit_agents.tools.rewards import schedule_value
 from lit_agents.training.backbone_module import BackboneModule, Schedule
+from lit_agents.training.distributed import all_reduce_number, all_reduce_sum, zero_loss
+from lit_agents.training.reward_functions import (
+    bind_reward_kwargs,
+    check_schedules,
+    import_callable,
+    reward_metrics,
+    score_completions,
+    weighted_rewards,
+    weights_at,
+)
 
 log = logging.getLogger(__name__)
-
-
-def import_callable(path: str) -> Callable:
-    """A reward function named by its dotted import path (the YAML way to name a reward)."""
-    return _import_callable(path, "reward function", "lit_agents.rewards.judgment_rewards")
-
-
-def _checked_rewards(fn: Callable, name: str, completions: list, prompts: list,
-                     columns: dict[str, list]) -> torch.Tensor:
-    """One reward function's values as a float tensor (NaN = abstain); raises on a broken contract."""
-    vals = fn(completions=completions, prompts=prompts, **columns)
-    if len(vals) != len(completions):
-        raise ValueError(f"reward function {name} returned {len(vals)} values for {len(completions)} completions")
-    out = torch.tensor([float("nan") if v is None else float(v) for v in vals], dtype=torch.float32)
-    bad = [vals[i] for i in range(len(vals)) if vals[i] is not None and not math.isfinite(out[i])]
-    if bad:
-        raise ValueError(f"reward function {name} returned a non-finite value {bad[0]!r}")
-    return out
-
-
-def _bind_reward_kwargs(fns: list[Callable], kwargs: list[dict[str, Any]] | None) -> list[Callable]:
-    if kwargs is None:
-        return fns
-    if len(kwargs) != len(fns):
-        raise ValueError(f"model.reward_kwargs has {len(kwargs)} entries for {len(fns)} reward_funcs")
-    out = []
-    for fn, kw in zip(fns, kwargs):
-        if kw:
-            try:
-                inspect.signature(fn).bind_partial(completions=[], **kw)
-            except TypeError as e:
-                raise ValueError(f"model.reward_kwargs {kw} do not fit {fn.__name__}: {e}") from None
-        out.append(functools.update_wrapper(functools.partial(fn, **kw), fn) if kw else fn)
-    return out
-
-
-def _check_schedules(schedules: list | None, n: int) -> list:
-    if schedules is None:
-        return [None] * n
-    if len(schedules) != n:
-        raise ValueError(f"model.reward_weight_schedules has {len(schedules)} entries for {n} reward_funcs")
-    for s in schedules:
-        if s is not None and (not s or any(len(p) != 2 for p in s)):
-            raise ValueError(f"model.reward_weight_schedules: each schedule is a non-empty list of "
-                             f"[generation_step, weight] pairs, got {s}")
-    return [None if s is None else [[float(a), float(b)] for a, b in s] for s in schedules]
-
-
-def _takes_step(fn: Callable) -> bool:
-    target = fn.func if isinstance(fn, functools.partial) else fn
-    if isinstance(fn, functools.partial) and "step" in fn.keywords:
-        return False
-    try:
-        return "step" in inspect.signature(target).parameters
-    except (TypeError, ValueError):
-        return False
 
 
 class GRPOModule(PairwiseEvalMixin, BackboneModule):
@@ -198,32 +154,16 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         weights = reward_weights if reward_weights is not None else [1.0] * len(reward_funcs)
         if len(weights) != len(reward_funcs):
             raise ValueError(f"model.reward_weights has {len(weights)} entries for {len(reward_funcs)} reward_funcs")
-        self.reward_fns = _bind_reward_kwargs([import_callable(p) for p in reward_funcs], reward_kwargs)
-        self.reward_schedules = _check_schedules(reward_weight_schedules, len(reward_funcs))
+        self.reward_fns = bind_reward_kwargs([import_callable(p) for p in reward_funcs], reward_kwargs)
+        self.reward_schedules = check_schedules(reward_weight_schedules, len(reward_funcs))
         self.tool_env = tool_env
         self.reward_names = [p.rpartition(".")[2] for p in reward_funcs]
         self.register_buffer("reward_weights", torch.tensor(weights, dtype=torch.float32), persistent=False)
         if reward_failure_value is not None and not math.isfinite(reward_failure_value):
             raise ValueError(f"model.reward_failure_value must be finite or null, got {reward_failure_value}")
-        self.reward_failure_value = reward_failure_value
-        self.cfg = dict(num_generations=num_generations, max_prompt_length=max_prompt_length,
-                        max_completion_length=max_completion_length, temperature=temperature, top_p=top_p,
-                        top_k=top_k, stop=list(stop or []), beta=beta, epsilon=epsilon, epsilon_high=epsilon_high,
-                        num_iterations=num_iterations, optimizer_steps_per_generation=optimizer_steps_per_generation,
-                        loss_type=loss_type, scale_rewards=scale_rewards,
-                        importance_sampling_level=importance_sampling_level)
-        self.prompt_field, self.mask_truncated = prompt_field, mask_truncated_completions
-        self.micro_batch_size, self.max_grad_norm = micro_batch_size, max_grad_norm
-        self.apply_chat_template, self.log_completions_every = apply_chat_template, log_completions_every
-        self.eval_max_new_tokens, self.eval_batch_size = eval_max_new_tokens, eval_batch_size
         self.uses_lora = hasattr(self.model, "disable_adapter")
         if disable_dropout:
-            for mod in self.model.modules():
-                if isinstance(mod, torch.nn.Dropout):
-                    mod.p = 0.0
-                for attr in ("dropout", "attention_dropout"):  # functional dropout rates (T5, BART, Llama)
-                    if isinstance(getattr(mod, attr, None), float):
-                        setattr(mod, attr, 0.0)
+            zero_dropout(self.model)
         # The reference is the initial policy. It is kept out of the module tree (no DDP sync, not in the
         # checkpoint): on resume it is rebuilt from the same backbone config, i.e. the same initial weights.
         ref = None
@@ -231,24 +171,18 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
             ref = copy.deepcopy(self.model).eval().requires_grad_(False)
         object.__setattr__(self, "ref_model", ref)
         # step counters saved in the checkpoint (the optimiser-step count is Lightning's global_step)
-        self.generation_steps = 0
-        self.filtered_prompts = 0
-        self.abstained_completions = 0
-        self.reward_failures = 0
+        self.generation_steps = self.filtered_prompts = self.abstained_completions = self.reward_failures = 0
 
     # ------------------------------------------------------------------ checkpoint state
+    _COUNTERS = ("generation_steps", "filtered_prompts", "abstained_completions", "reward_failures")
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint["grpo_state"] = {"generation_steps": self.generation_steps,
-                                    "filtered_prompts": self.filtered_prompts,
-                                    "abstained_completions": self.abstained_completions,
-                                    "reward_failures": self.reward_failures}
+        checkpoint["grpo_state"] = {k: getattr(self, k) for k in self._COUNTERS}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("grpo_state", {})
-        self.generation_steps = int(state.get("generation_steps", 0))
-        self.filtered_prompts = int(state.get("filtered_prompts", 0))
-        self.abstained_completions = int(state.get("abstained_completions", 0))
-        self.reward_failures = int(state.get("reward_failures", 0))
+        for k in self._COUNTERS:
+            setattr(self, k, int(state.get(k, 0)))
 
     def on_fit_start(self) -> None:
         if self.ref_model is not None:
@@ -256,49 +190,31 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
 
     # ------------------------------------------------------------------ rewards
     def compute_rewards(self, completions: list[str], prompts: list[Any], columns: dict[str, list]) -> torch.Tensor:
-        """``[B, n_funcs]`` rewards (NaN where a function abstained).
-
-        A reward function that fails on the batch (raises, returns non-finite values or the wrong number of
-        values) is asked again one completion at a time, so only the completions it fails on score
-        ``reward_failure_value``; each is counted in ``reward_failures``. User reward code (a parser meeting
-        an odd completion, a flaky verifier) must not end a run hours in.
-        """
-        out = torch.full((len(completions), len(self.reward_fns)), float("nan"))
-        failed = self.reward_failure_value if self.reward_failure_value is not None else float("nan")
-        for j, (fn, name) in enumerate(zip(self.reward_fns, self.reward_names)):
-            if _takes_step(fn):
-                fn = functools.partial(fn, step=self.generation_steps)
-            try:
-                out[:, j] = _checked_rewards(fn, name, completions, prompts, columns)
-            except Exception as batch_error:  # noqa: BLE001 - isolate the failing completions below
-                errors = 0
-                for i in range(len(completions)):
-                    try:
-                        out[i, j] = _checked_rewards(fn, name, completions[i:i + 1], prompts[i:i + 1],
-                                                     {k: v[i:i + 1] for k, v in columns.items()})[0]
-                    except Exception:  # noqa: BLE001 - counted and scored as the failure value
-                        out[i, j], errors = failed, errors + 1
-                self.reward_failures += errors
-                log.warning("GRPO: reward function %s failed on %d of %d completions (%d failures so far; scored "
-                            "%s): %s: %s", name, errors, len(completions), self.reward_failures, failed,
-                            type(batch_error).__name__, batch_error)
+        """``[B, n_funcs]`` rewards (NaN where a function abstained); a function failing on a completion scores
+        it ``reward_failure_value`` and counts in ``reward_failures`` (see
+        :func:`~lit_agents.training.reward_functions.score_completions`)."""
+        out, failures = score_completions(self.reward_fns, self.reward_names, completions, prompts, columns,
+                                          step=self.generation_steps,
+                                          failure_value=self.hparams.reward_failure_value,
+                                          failures_so_far=self.reward_failures)
+        self.reward_failures += failures
         return out
 
     # ------------------------------------------------------------------ rollout
     def _filter_prompts(self, batch: dict[str, list]) -> tuple[list[int], list[list[int]]]:
         # string prompts become a user turn only when the tokenizer has a chat template (tiny T5/BART have none)
-        templated = self.apply_chat_template and getattr(self.tokenizer, "chat_template", None) is not None
-        rows = encode_prompts(self.tokenizer, batch[self.prompt_field], encoder_decoder=self.encoder_decoder,
+        templated = self.hparams.apply_chat_template and getattr(self.tokenizer, "chat_template", None) is not None
+        rows = encode_prompts(self.tokenizer, batch[self.hparams.prompt_field], encoder_decoder=self.encoder_decoder,
                               apply_chat_template=templated)
         if "assistant_prefix" in batch:  # a prefilled start of the answer (its text is prepended for the rewards)
             rows = [r + (self.tokenizer(p, add_special_tokens=False)["input_ids"] if p else [])
                     for r, p in zip(rows, batch["assistant_prefix"])]
-        keep = [i for i, r in enumerate(rows) if len(r) <= self.cfg["max_prompt_length"]]
+        keep = [i for i, r in enumerate(rows) if len(r) <= self.hparams.max_prompt_length]
         dropped = len(rows) - len(keep)
         if dropped:
             self.filtered_prompts += dropped
             log.warning("GRPO: dropped %d of %d prompts longer than max_prompt_length=%d (%d so far)", dropped,
-                        len(rows), self.cfg["max_prompt_length"], self.filtered_prompts)
+                        len(rows), self.hparams.max_prompt_length, self.filtered_prompts)
         return keep, [rows[i] for i in keep]
 
     @torch.no_grad()
@@ -308,9 +224,9 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         Called from ``on_train_batch_start``, i.e. outside the strategy's forward: FSDP refuses to gather
         full parameters inside its own forward/backward, and ``generate`` needs them gathered.
         """
-        G = self.cfg["num_generations"]
+        G = self.hparams.num_generations
         keep, rows = self._filter_prompts(batch)
-        batch_scale = self.cfg["scale_rewards"] == "batch"
+        batch_scale = self.hparams.scale_rewards == "batch"
         if not keep:
             if batch_scale:  # the batch std is a collective: this rank takes part with no rows
                 global_nanstd(torch.zeros(0), self._all_reduce_sum)
@@ -320,18 +236,16 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         columns = {k: [v[i] for i in keep for _ in range(G)] for k, v in batch.items()}
         if getattr(ro, "num_turns", None) is not None:  # tool episodes: what a reward may want to know
             columns.update(num_turns=ro.num_turns.tolist(), num_tool_calls=ro.num_tool_calls.tolist())
-        prompts = columns.get(self.prompt_field, [])
+        prompts = columns.get(self.hparams.prompt_field, [])
         if "assistant_prefix" in columns:
             ro.texts = [(p or "") + t for p, t in zip(columns["assistant_prefix"], ro.texts)]
         per_fn = self.compute_rewards(ro.texts, prompts, columns)
-        abstain_all = torch.isnan(per_fn).all(dim=1)
-        self.abstained_completions += int(abstain_all.sum())
-        rewards = torch.nansum(per_fn * self.current_reward_weights(), dim=1)
-        rewards[abstain_all] = float("nan")  # unscorable: out of the group statistics, advantage 0 (as TRL)
+        rewards, abstained = weighted_rewards(per_fn, self.current_reward_weights())
+        self.abstained_completions += abstained
         batch_std = global_nanstd(rewards, self._all_reduce_sum) if batch_scale else None
-        adv, group_std = group_advantages(rewards, G, self.cfg["scale_rewards"], batch_std=batch_std)
+        adv, group_std = group_advantages(rewards, G, self.hparams.scale_rewards, batch_std=batch_std)
         mask = ro.completion_mask
-        if self.mask_truncated:
+        if self.hparams.mask_truncated_completions:
             mask = mask * ro.terminated.unsqueeze(1).long()
             ro.completion_mask = mask
         return ro, dict(rewards=rewards, per_fn=per_fn, advantages=adv.to(self.device), group_std=group_std)
@@ -339,9 +253,9 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
     def generate_group(self, rows: list[list[int]], records: list[dict[str, Any]], **overrides: Any) -> Rollout:
         """``num_generations`` completions per tokenised prompt: plain sampling, or tool-use episodes when
         ``tool_env`` is set (``overrides`` replace sampling settings, e.g. greedy evaluation)."""
-        kw = dict(encoder_decoder=self.encoder_decoder, num_generations=self.cfg["num_generations"],
-                  max_completion_length=self.cfg["max_completion_length"], temperature=self.cfg["temperature"],
-                  top_p=self.cfg["top_p"], top_k=self.cfg["top_k"], stop=self.cfg["stop"])
+        kw = dict(encoder_decoder=self.encoder_decoder, num_generations=self.hparams.num_generations,
+                  max_completion_length=self.hparams.max_completion_length, temperature=self.hparams.temperature,
+                  top_p=self.hparams.top_p, top_k=self.hparams.top_k, stop=list(self.hparams.stop or []))
         kw.update(overrides)
         if self.tool_env is not None:
             return generate_tool_rollout(self.model, self.tokenizer, rows, records, self.tool_env, **kw)
@@ -349,20 +263,16 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
 
     def current_reward_weights(self) -> torch.Tensor:
         """The reward weights at the current generation step (schedules applied), on the CPU."""
-        w = self.reward_weights.detach().cpu().clone()
-        for j, sched in enumerate(self.reward_schedules):
-            if sched is not None:
-                w[j] = schedule_value(sched, self.generation_steps)
-        return w
+        return weights_at(self.reward_weights, self.reward_schedules, self.generation_steps)
 
     @torch.no_grad()
     def add_old_and_ref_logps(self, ro: Rollout, t: dict[str, torch.Tensor]) -> None:
         """π_old (when the batch is reused) and π_ref (when ``beta != 0``) log-probs, inside the forward."""
-        temp = self.cfg["temperature"]
-        if self.cfg["num_iterations"] > 1 or self.cfg["optimizer_steps_per_generation"] > 1:
+        temp = self.hparams.temperature
+        if self.hparams.num_iterations > 1 or self.hparams.optimizer_steps_per_generation > 1:
             # π_old is the sampling policy; with a single on-policy step it is the detached π itself
             t["old_logps"] = self._logps(self.model, ro, temp)
-        if self.cfg["beta"] != 0.0:
+        if self.hparams.beta != 0.0:
             if self.uses_lora:
                 with self.model.disable_adapter():
                     t["ref_logps"] = self._logps(self.model, ro, temp)
@@ -375,25 +285,12 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                                           temperature=temperature) for idx in chunks])
 
     def _chunks(self, n: int) -> list[torch.Tensor]:
-        size = self.micro_batch_size or n
+        size = self.hparams.micro_batch_size or n
         return [torch.arange(s, min(n, s + size), device=self.device) for s in range(0, n, size)]
 
     # ------------------------------------------------------------------ training
-    def _sync(self, value: float, op: str) -> float:
-        """all-reduce a Python number over ranks (``max`` or ``sum``); identity on one process."""
-        if dist.is_available() and dist.is_initialized() and self.trainer.world_size > 1:
-            t = torch.tensor([float(value)], dtype=torch.float64, device=self.device)
-            dist.all_reduce(t, op=dist.ReduceOp.MAX if op == "max" else dist.ReduceOp.SUM)
-            return float(t.item())
-        return float(value)
-
     def _all_reduce_sum(self, t: torch.Tensor) -> torch.Tensor:
-        """Sum a tensor over ranks (identity on one process)."""
-        if dist.is_available() and dist.is_initialized() and self.trainer.world_size > 1:
-            t = t.to(self.device)
-            dist.all_reduce(t, op=dist.ReduceOp.SUM)
-            return t.cpu()
-        return t
+        return all_reduce_sum(t, self.device)
 
     def on_train_batch_start(self, batch: dict[str, list], batch_idx: int) -> None:
         self._pending = (self.make_rollout(batch),)
@@ -405,51 +302,26 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         if prepared is not None:
             self.add_old_and_ref_logps(*prepared)
             if self.generation_steps == 0:
-                self._check_first_rollout(prepared[0])
+                log_first_rollout(self.tokenizer, prepared[0])
         self.generation_steps += 1
         n_rows = 0 if prepared is None else prepared[0].completion_ids.shape[0]
-        steps = self.cfg["optimizer_steps_per_generation"]
+        steps = self.hparams.optimizer_steps_per_generation
         parts = list(torch.arange(n_rows, device=self.device).tensor_split(steps))
         stats: dict[str, list[torch.Tensor]] = {"loss": [], "kl": [], "clip_low": [], "clip_high": [],
                                                 "clip_region": []}
-        for _ in range(self.cfg["num_iterations"]):
+        for _ in range(self.hparams.num_iterations):
             for part in parts:
                 self._optimizer_step(opt, sched, prepared, part, stats)
         self._log_generation(prepared, stats, batch_size=max(1, n_rows))
 
-    def _zero_loss(self) -> torch.Tensor:
-        """A loss of 0 whose backward reaches every trainable weight. Under FSDP the gradient collectives run
-        in each unit's backward hooks, which only a forward through the units registers (touching the local
-        shards directly would leave this rank out of the reduce-scatter): a one-token forward of the policy."""
-        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-
-        if not isinstance(getattr(self.trainer.strategy, "model", None), FSDP):
-            return sum(p.sum() * 0.0 for p in self.trainable_parameters())
-        ids = torch.full((1, 1), int(self.tokenizer.pad_token_id or 0), dtype=torch.long, device=self.device)
-        extra = {"decoder_input_ids": ids} if self.encoder_decoder else {}
-        return self.model(input_ids=ids, **extra).logits.sum() * 0.0
-
-    def _clip(self, opt) -> None:
-        """Gradient-norm clipping, the shared way (the FSDP root's norm over all shards under FSDP)."""
-        self.configure_gradient_clipping(opt, self.max_grad_norm, "norm")
-
-    def _check_first_rollout(self, ro: Rollout) -> None:
-        """Loud-mask check at step 0: log one prompt + completion with the trained tokens in ⟦…⟧."""
-        if int(ro.completion_mask.sum()) == 0:
-            log.warning("GRPO: every completion token is masked in the first batch (all completions empty or "
-                        "truncated with mask_truncated_completions); the loss will be zero")
-        row_p = ro.prompt_ids[0][ro.prompt_mask[0].bool()]
-        trained = ro.completion_ids[0][ro.completion_mask[0].bool()]
-        log.info("GRPO step-0 sample (trained tokens in ⟦…⟧):\n%s⟦%s⟧", self.tokenizer.decode(row_p),
-                 self.tokenizer.decode(trained))
-
     def _optimizer_step(self, opt, sched, prepared, part: torch.Tensor, stats: dict[str, list]) -> None:
         """One optimiser step on the rows ``part`` of the rollout (micro-batched)."""
         chunks = [part[c] for c in self._chunks(len(part))] if len(part) else []
-        n_chunks = int(self._sync(len(chunks), "max"))  # every rank runs as many backwards as the others (DDP)
+        # every rank runs as many backwards as the others (DDP)
+        n_chunks = int(all_reduce_number(len(chunks), "max", self.device))
         tokens = 0.0 if prepared is None else float(prepared[0].completion_mask[part].sum())
         # DAPO normaliser: active tokens of this step over all ranks, per process (DDP averages gradients)
-        global_tokens = self._sync(tokens, "sum") / max(1, self.trainer.world_size)
+        global_tokens = all_reduce_number(tokens, "sum", self.device) / max(1, self.trainer.world_size)
         for c in range(n_chunks):
             if c < len(chunks):
                 out = self._chunk_loss(prepared, chunks[c], len(part), global_tokens)
@@ -457,10 +329,12 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                 for k in stats:
                     stats[k].append(getattr(out, k).detach())
             else:  # this rank has fewer rows: a zero loss keeps the gradient all-reduce in step
-                loss = self._zero_loss()
+                loss = zero_loss(self.model, self.trainable_parameters(),
+                                 root=getattr(self.trainer.strategy, "model", None), device=self.device,
+                                 pad_id=int(self.tokenizer.pad_token_id or 0), encoder_decoder=self.encoder_decoder)
             self.manual_backward(loss)
-        if self.max_grad_norm is not None:
-            self._clip(opt)
+        if self.hparams.max_grad_norm is not None:  # the shared way (under FSDP: the root's norm over all shards)
+            self.configure_gradient_clipping(opt, self.hparams.max_grad_norm, "norm")
         opt.step()
         opt.zero_grad(set_to_none=True)
         sched.step()
@@ -469,15 +343,15 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         ro, t = prepared
         sub = ro.select(idx)
         logps = per_token_logps(self.model, sub, encoder_decoder=self.encoder_decoder,
-                                temperature=self.cfg["temperature"])
+                                temperature=self.hparams.temperature)
         out = grpo_loss(logps, sub.completion_mask, t["advantages"][idx],
                         t["old_logps"][idx] if "old_logps" in t else None,
                         t["ref_logps"][idx] if "ref_logps" in t else None,
-                        beta=self.cfg["beta"], epsilon=self.cfg["epsilon"], epsilon_high=self.cfg["epsilon_high"],
-                        loss_type=self.cfg["loss_type"],
-                        importance_sampling_level=self.cfg["importance_sampling_level"],
-                        max_completion_length=self.cfg["max_completion_length"], num_items_in_batch=global_tokens)
-        if self.cfg["loss_type"] in ("grpo", "bnpo", "dr_grpo"):
+                        beta=self.hparams.beta, epsilon=self.hparams.epsilon, epsilon_high=self.hparams.epsilon_high,
+                        loss_type=self.hparams.loss_type,
+                        importance_sampling_level=self.hparams.importance_sampling_level,
+                        max_completion_length=self.hparams.max_completion_length, num_items_in_batch=global_tokens)
+        if self.hparams.loss_type in ("grpo", "bnpo", "dr_grpo"):
             # These normalise per chunk; each chunk is weighted by its share of the step's rows. For grpo (mean
             # of per-sequence means) and dr_grpo (sum / (B·L)) the accumulated loss then equals the full-batch
             # loss exactly. bnpo does not: each chunk is divided by its own token count (as TRL's bnpo is per
@@ -499,10 +373,8 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
             put(f"train/clip_ratio/{k.split('_')[1]}", mean(stats[k]))
         put("train/filtered_prompts", float(self.filtered_prompts))
         put("train/reward_failures", float(self.reward_failures))
-        if prepared is None:
-            for name in ["reward", "reward_std", "frac_reward_zero_std", "completions/mean_length",
-                         "completions/min_length", "completions/max_length", "completions/clipped_ratio"] + [
-                             f"rewards/{n}/{s}" for n in self.reward_names for s in ("mean", "std")]:
+        if prepared is None:  # every prompt was dropped: the same keys, at 0
+            for name in [*reward_metrics(None, None, None, self.reward_names), *completion_metrics(None)]:
                 put(f"train/{name}", 0.0)
             return
         ro, t = prepared
@@ -512,23 +384,13 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
         if getattr(ro, "num_turns", None) is not None:
             put("train/tools/turns_per_episode", ro.num_turns.float().mean())
             put("train/tools/calls_per_episode", ro.num_tool_calls.float().mean())
-        scored = t["rewards"][~torch.isnan(t["rewards"])]  # unscorable completions are NaN
-        put("train/reward", scored.mean() if scored.numel() else 0.0)
-        put("train/reward_std", t["group_std"].mean())
-        put("train/frac_reward_zero_std", (t["group_std"] < 1e-6).float().mean())
-        lengths = ro.completion_mask.sum(1).float()
-        put("train/completions/mean_length", lengths.mean())
-        put("train/completions/min_length", lengths.min())
-        put("train/completions/max_length", lengths.max())
-        put("train/completions/clipped_ratio", (~ro.terminated).float().mean())
-        for j, name in enumerate(self.reward_names):
-            col = t["per_fn"][:, j]
-            col = col[~torch.isnan(col)]
-            put(f"train/rewards/{name}/mean", col.mean() if col.numel() else 0.0)
-            put(f"train/rewards/{name}/std", col.std() if col.numel() > 1 else 0.0)
-        every = self.log_completions_every
+        metrics = {**reward_metrics(t["rewards"], t["per_fn"], t["group_std"], self.reward_names),
+                   **completion_metrics(ro)}
+        for name, value in metrics.items():
+            put(f"train/{name}", value)
+        every = self.hparams.log_completions_every
         if every and (self.generation_steps - 1) % every == 0:
-            G = self.cfg["num_generations"]
+            G = self.hparams.num_generations
             rows = [[self.generation_steps, str(ro.texts[i])[:2000], float(t["rewards"][i]), float(t["advantages"][i])]
                     for i in range(0, len(ro.texts), max(1, G // 2))][:8]
             log_table(self.trainer, "train/completions", ["generation_step", "completion", "reward", "advantage"], rows)

@@ -21,20 +21,20 @@ Loop state (iteration, prompts consumed, every iteration's constitutions and pas
 saved in the checkpoint; a resumed run continues with the next chunk and rewrites the run directory's
 ``constitutions.jsonl``, ``evaluation.jsonl``, ``summary.md`` and ``iteralign_progress.png`` in full.
 Validation/test rank the options of TruthfulQA MC1 and BIG-bench HHH items by the policy's likelihood
-(:mod:`lit_agents.scoring`). Under FSDP, generation (outside the forward) runs inside ``gathered_params``.
+(:mod:`lit_agents.alignment.evaluation`). Under FSDP, generation (outside the forward) runs inside ``gathered_params``.
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 import torch
 import torch.distributed as dist
 
-from lit_agents.alignment.collectives import broadcast_object, gather_objects, plain
+from lit_agents.alignment.collectives import broadcast_object, gather_objects
+from lit_agents.alignment.evaluation import AlignmentEvalMixin
 from lit_agents.alignment.judges import SafetyJudge
 from lit_agents.alignment.parsing import constitution_order, keep_for_sft, reflection_prompt, sft_schedule
 from lit_agents.alignment.proposer import ConstitutionProposer, Proposal
@@ -42,10 +42,8 @@ from lit_agents.alignment.report import log_wandb_tables, write_outputs
 from lit_agents.backbone import BackboneConfig
 from lit_agents.logging_utils import log_image, run_dir
 from lit_agents.losses.sft import response_nll
-from lit_agents.metrics import MeanById
 from lit_agents.prompts import load_prompt
 from lit_agents.sampling.policy import gathered_params, sample_with_model
-from lit_agents.scoring import choice_logprobs, ranked_choice_correct
 from lit_agents.training.backbone_module import BackboneModule, Schedule
 from lit_agents.training.prompt_response import check_loss_mask, tokenize_prompt_response
 
@@ -64,7 +62,7 @@ class SamplingSpec:
     max_prompt_length: int | None = 512
 
 
-class IterAlignModule(BackboneModule):
+class IterAlignModule(AlignmentEvalMixin, BackboneModule):
     """The IterAlign loop on a causal-LM policy.
 
     Args:
@@ -116,19 +114,8 @@ class IterAlignModule(BackboneModule):
                  eval_before_training: bool = True, check_replicas: bool = True, seed: int = 0):
         super().__init__(backbone, task="causal", learning_rate=learning_rate, weight_decay=weight_decay,
                          warmup_steps=warmup_steps, scheduler=scheduler)
-        # plain values only (dataclasses as dicts), so checkpoints load with torch.load(weights_only=True);
-        # judge and proposer are left out (objects; the run's config.yaml has them), `_class_path` lets
-        # LightningCLI re-read these from a checkpoint given as --ckpt_path
-        self.save_hyperparameters({
-            "_class_path": f"{type(self).__module__}.{type(self).__qualname__}",
-            "backbone": plain(backbone), "learning_rate": learning_rate, "weight_decay": weight_decay,
-            "warmup_steps": warmup_steps, "scheduler": scheduler, "red_team_sampling": plain(red_team_sampling),
-            "reflection_sampling": plain(reflection_sampling), "reflection_template": reflection_template,
-            "reflect_with": reflect_with, "keep_revisions": keep_revisions, "sft_epochs": sft_epochs,
-            "sft_batch_size": sft_batch_size, "max_length": max_length, "apply_chat_template": apply_chat_template,
-            "gradient_clip_val": gradient_clip_val, "eval_max_length": eval_max_length,
-            "eval_batch_size": eval_batch_size, "eval_normalize": eval_normalize, "eval_tasks": eval_tasks,
-            "eval_before_training": eval_before_training, "check_replicas": check_replicas, "seed": seed})
+        # judge and proposer are objects (the run's config.yaml records them); the rest are plain values
+        self.save_plain_hyperparameters(ignore=["judge", "proposer"])
         if self.encoder_decoder:
             raise ValueError("IterAlign trains a decoder-only (causal) policy")
         # an over-long red-team prompt loses its beginning, never the final "Assistant:" cue
@@ -144,20 +131,10 @@ class IterAlignModule(BackboneModule):
         self.red_team_sampling = red_team_sampling or SamplingSpec()
         self.reflection_sampling = reflection_sampling or self.red_team_sampling
         self.reflection_template = load_prompt(reflection_template)
-        self.reflect_with, self.keep_revisions = reflect_with, keep_revisions
-        self.sft_epochs, self.sft_batch_size, self.max_length = sft_epochs, sft_batch_size, max_length
-        self.apply_chat_template, self.gradient_clip_val = apply_chat_template, gradient_clip_val
         # manual optimisation: one SFT step per served batch while the schedule lasts, a no-op afterwards
         # (automatic optimisation may not skip a step under DDP, and ending the epoch early skips validation)
         self.automatic_optimization = False
-        self.eval_max_length, self.eval_batch_size, self.eval_normalize = eval_max_length, eval_batch_size, \
-            eval_normalize
-        self.check_replicas, self.seed, self.eval_before_training = check_replicas, seed, eval_before_training
-        tasks = eval_tasks if eval_tasks is not None else {"truthfulqa_mc1": [],
-                                                           "hhh": ["harmless", "helpful", "honest", "other"]}
-        self.metric_names = [f"{t}/all" for t in tasks] + [f"{t}/{c}" for t, cs in tasks.items() for c in cs]
-        # MeanById: DistributedSampler's padding repeats count once
-        self.eval_metrics = torch.nn.ModuleDict({n.replace("/", "__"): MeanById() for n in self.metric_names})
+        self._init_eval_metrics(eval_tasks)
         # loop state, saved in checkpoints
         self.iteration = 0
         self.prompts_consumed = 0
@@ -203,17 +180,17 @@ class IterAlignModule(BackboneModule):
             return sample_with_model(self.model, self.tokenizer, prompts, max_new_tokens=spec.max_new_tokens,
                                      temperature=spec.temperature, top_p=spec.top_p, stop=spec.stop,
                                      max_prompt_length=spec.max_prompt_length, seed=seed,
-                                     apply_chat_template=self.apply_chat_template)
+                                     apply_chat_template=self.hparams.apply_chat_template)
 
     def _reflect(self, cases: list[dict], constitutions: list[str]) -> list[str]:
         """Revise each case's answer against every constitution in its own random order (batched by step)."""
         current = [c["response"] for c in cases]
-        orders = [constitution_order(len(constitutions), seed=self.seed, key=c["stream_index"]) for c in cases]
+        orders = [constitution_order(len(constitutions), seed=self.hparams.seed, key=c["stream_index"]) for c in cases]
         for step in range(len(constitutions)):
             prompts = [reflection_prompt(self.reflection_template, prompt=c["prompt"], response=current[i],
                                          constitution=constitutions[orders[i][step]]) for i, c in enumerate(cases)]
             current = self._generate(prompts, self.reflection_sampling,
-                                     seed=self.seed + 7919 * self.iteration + step + 1)
+                                     seed=self.hparams.seed + 7919 * self.iteration + step + 1)
         return current
 
     # ---------------- the loop ----------------
@@ -222,9 +199,10 @@ class IterAlignModule(BackboneModule):
         can gather FSDP parameters); every batch then carries one SFT step until the schedule is done."""
         if getattr(self, "_reschedule", False):  # resumed: this rank's SFT steps of the interrupted iteration
             self._reschedule = False
-            self._schedule = sft_schedule(len(self._pairs), epochs=self.sft_epochs, batch_size=self.sft_batch_size,
+            self._schedule = sft_schedule(len(self._pairs), epochs=self.hparams.sft_epochs,
+                                          batch_size=self.hparams.sft_batch_size,
                                           world_size=self.trainer.world_size, rank=self.trainer.global_rank,
-                                          seed=self.seed + self.iteration - 1)
+                                          seed=self.hparams.seed + self.iteration - 1)
         if batch_idx != 0:
             return
         chunk = batch["chunk_index"]
@@ -247,7 +225,7 @@ class IterAlignModule(BackboneModule):
         world, rank = self.trainer.world_size, self.trainer.global_rank
         it = self.iteration
         # 1-2: red teaming and judging, each rank on its share of the chunk
-        responses = self._generate(list(batch["prompt"]), self.red_team_sampling, seed=self.seed + 7919 * it)
+        responses = self._generate(list(batch["prompt"]), self.red_team_sampling, seed=self.hparams.seed + 7919 * it)
         verdicts = self.judge.judge(batch["prompt"], responses)
         local = [{"uid": u, "stream_index": s, "question": q, "prompt": p, "response": r, "verdict": v, "raw": raw}
                  for u, s, q, p, r, v, raw in zip(batch["uid"], batch["stream_index"], batch["question"],
@@ -262,20 +240,21 @@ class IterAlignModule(BackboneModule):
                                              [c["question"] for c in bad])
         proposal = broadcast_object(asdict(proposal), world)
         new = proposal["constitutions"]
-        use = (self.constitutions + new) if self.reflect_with == "all" else new
+        use = (self.constitutions + new) if self.hparams.reflect_with == "all" else new
         # 4-5: self-reflection and re-judging, each rank on its own bad cases
         mine = [c for c in local if c["verdict"] == "bad"] if use else []
         revisions = self._reflect(mine, use)
         rejudged = self.judge.judge([c["prompt"] for c in mine], revisions)
         for c, rev, v in zip(mine, revisions, rejudged.verdicts):
-            c.update(revision=rev, revision_verdict=v, in_sft=keep_for_sft(rev, v, self.keep_revisions))
+            c.update(revision=rev, revision_verdict=v, in_sft=keep_for_sft(rev, v, self.hparams.keep_revisions))
         stats["judge_errors"] += rejudged.errors
         stats["judge_unparseable"] += rejudged.unparseable
         gathered_stats = gather_objects(stats, world)
         all_cases = sorted((c for part in gather_objects(local, world) for c in part), key=lambda c: c["stream_index"])
         self._pairs = [(c["prompt"], c["revision"]) for c in all_cases if c.get("in_sft")]
-        self._schedule = sft_schedule(len(self._pairs), epochs=self.sft_epochs, batch_size=self.sft_batch_size,
-                                      world_size=world, rank=rank, seed=self.seed + it)
+        self._schedule = sft_schedule(len(self._pairs), epochs=self.hparams.sft_epochs,
+                                      batch_size=self.hparams.sft_batch_size,
+                                      world_size=world, rank=rank, seed=self.hparams.seed + it)
         self.last_cases = all_cases
         judged = sum(1 for c in all_cases if c["verdict"] is not None)
         fixed = sum(1 for c in all_cases if c.get("revision_verdict") == "good")
@@ -304,8 +283,8 @@ class IterAlignModule(BackboneModule):
             return None
         idx = self._schedule[batch_idx]
         enc = tokenize_prompt_response(self.tokenizer, [self._pairs[i][0] for i in idx],
-                                       [self._pairs[i][1] for i in idx], max_length=self.max_length,
-                                       encoder_decoder=False, apply_chat_template=self.apply_chat_template)
+                                       [self._pairs[i][1] for i in idx], max_length=self.hparams.max_length,
+                                       encoder_decoder=False, apply_chat_template=self.hparams.apply_chat_template)
         enc = {k: v.to(self.device) for k, v in enc.items()}
         if batch_idx == 0 and not any(h["sft_steps"] for h in self.history):
             log.info("IterAlign SFT sample (trained part in ⟦…⟧):\n%s",
@@ -314,8 +293,8 @@ class IterAlignModule(BackboneModule):
         loss = response_nll(self.model, enc, encoder_decoder=False)
         opt.zero_grad()
         self.manual_backward(loss)
-        if self.gradient_clip_val:
-            self.configure_gradient_clipping(opt, self.gradient_clip_val, "norm")
+        if self.hparams.gradient_clip_val:
+            self.configure_gradient_clipping(opt, self.hparams.gradient_clip_val, "norm")
         opt.step()
         if sched is not None:
             sched.step()
@@ -338,7 +317,7 @@ class IterAlignModule(BackboneModule):
 
     @torch.no_grad()
     def _check_replicas(self, world: int) -> None:
-        if not self.check_replicas or world == 1 or not dist.is_initialized() or \
+        if not self.hparams.check_replicas or world == 1 or not dist.is_initialized() or \
                 "fsdp" in type(self.trainer.strategy).__name__.lower():
             return
         total = torch.stack([p.detach().float().sum() for p in self.model.parameters()]).sum().cpu()
@@ -359,84 +338,3 @@ class IterAlignModule(BackboneModule):
         log.info("IterAlign iteration %d: %d/%d bad (ASR %s -> %s), %d constitutions, %d SFT pairs",
                  row["iteration"], row["bad"], row["judged"], row["asr_before"], row["asr_after"],
                  len(row["constitutions"]), row["sft_pairs"])
-
-    # ---------------- evaluation ----------------
-    def _score_batch(self, batch: dict[str, list], update: bool = True) -> None:
-        """Update the accuracy metrics (``update=False``: score only, for the forward collectives of FSDP)."""
-        scores = choice_logprobs(self.model, self.tokenizer, batch["context"], batch["choices"],
-                                 max_length=self.eval_max_length, batch_size=self.eval_batch_size,
-                                 normalize=self.eval_normalize)
-        if not update:
-            return
-        ids = batch.get("id") or [f"{t}/{c}" for t, c in zip(batch["task"], batch["context"])]
-        for rid, task, cat, ok in zip(ids, batch["task"], batch["category"],
-                                      ranked_choice_correct(scores, batch["label"])):
-            key = f"{task}/all".replace("/", "__")
-            if key not in self.eval_metrics:
-                raise ValueError(f"evaluation task {task!r} is not in model.eval_tasks {self.metric_names}")
-            self.eval_metrics[key].update(float(ok), rid)
-            cat_key = f"{task}/{cat}".replace("/", "__")
-            if cat_key in self.eval_metrics:
-                self.eval_metrics[cat_key].update(float(ok), rid)
-
-    def on_train_start(self) -> None:
-        """Score the evaluation sets once before the first iteration (the base model: iteration 0)."""
-        dm = self.trainer.datamodule
-        if not self.eval_before_training or self.iteration > 0 or self.eval_history or dm is None:
-            return
-        loaders = dm.val_dataloader() or []
-        world, rank = self.trainer.world_size, self.trainer.global_rank
-        was_training = self.model.training
-        self.model.eval()
-        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-
-        # under FSDP every forward is a collective, so every rank runs every batch (and counts only its own)
-        fsdp = isinstance(getattr(self.trainer.strategy, "model", None), FSDP)
-        with torch.no_grad(), gathered_params(self):
-            for loader in loaders:  # plain loaders: shard the batches by rank here
-                for i, batch in enumerate(loader):
-                    if i % world == rank or fsdp:
-                        self._score_batch(batch, update=i % world == rank)
-        self.model.train(was_training)
-        values = self._finish_eval("val", to_logger=False)
-        if values:
-            self.eval_history.append({"iteration": 0, "stage": "val", "metrics": values})
-            for lg in self.loggers:
-                lg.log_metrics({f"val/{k}": v for k, v in values.items()}, step=0)
-            if self.trainer.is_global_zero:
-                write_outputs(self._out_dir, self.history, self.eval_history)
-
-    def validation_step(self, batch: dict[str, list], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._score_batch(batch)
-
-    def test_step(self, batch: dict[str, list], batch_idx: int, dataloader_idx: int = 0) -> None:
-        self._score_batch(batch)
-
-    def _finish_eval(self, prefix: str, to_logger: bool = True) -> dict[str, float]:
-        values = {}
-        for name in self.metric_names:
-            metric = self.eval_metrics[name.replace("/", "__")]
-            with warnings.catch_warnings():  # a task absent from this run's eval sets was never updated
-                warnings.simplefilter("ignore", UserWarning)
-                val = metric.compute()  # syncs across ranks: every rank computes every metric, in the same order
-            metric.reset()
-            if torch.isfinite(val):
-                values[name] = float(val)
-                if to_logger:
-                    self.log(f"{prefix}/{name}", val.item(), rank_zero_only=True)
-        return values
-
-    def on_validation_epoch_end(self) -> None:
-        values = self._finish_eval("val")
-        if self.trainer.sanity_checking or not values:
-            return
-        self.eval_history.append({"iteration": self.iteration, "stage": "val", "metrics": values})
-        if self.trainer.is_global_zero:
-            write_outputs(self._out_dir, self.history, self.eval_history)
-
-    def on_test_epoch_end(self) -> None:
-        values = self._finish_eval("test")
-        if values:
-            self.eval_history.append({"iteration": self.iteration, "stage": "test", "metrics": values})
-            if self.trainer.is_global_zero:
-                write_outputs(self._out_dir, self.history, self.eval_history)

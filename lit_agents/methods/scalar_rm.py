@@ -49,10 +49,9 @@ class ScalarRewardModule(BackboneModule):
                  warmup_steps: int = 0, scheduler: Schedule = "constant", max_length: int = 512):
         super().__init__(backbone, task="causal", learning_rate=learning_rate, weight_decay=weight_decay,
                          warmup_steps=warmup_steps, scheduler=scheduler)
-        self.save_hyperparameters()
+        self.save_plain_hyperparameters()
         if max_length < 2:
             raise ValueError(f"model.max_length must be >= 2, got {max_length}")
-        self.max_length = max_length
         self.head = torch.nn.Linear(unwrap(self.model).config.hidden_size, 1)
         self._results: list[dict[str, Any]] = []
 
@@ -63,7 +62,7 @@ class ScalarRewardModule(BackboneModule):
         self.tokenizer.padding_side, self.tokenizer.truncation_side = "right", "left"
         try:
             enc = self.tokenizer(texts, return_tensors="pt", padding=True, truncation=True,
-                                 max_length=self.max_length)
+                                 max_length=self.hparams.max_length)
         finally:
             self.tokenizer.padding_side, self.tokenizer.truncation_side = side, tside
         enc = {k: v.to(self.device) for k, v in enc.items()}

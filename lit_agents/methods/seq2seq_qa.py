@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, is_dataclass
 from typing import Any, Literal
 
 import torch
@@ -90,9 +89,7 @@ class Seq2SeqQAModule(BackboneModule):
     ):
         super().__init__(backbone, task="seq2seq", learning_rate=learning_rate, weight_decay=weight_decay,
                          warmup_steps=warmup_steps, scheduler=scheduler)
-        self.save_hyperparameters()
-        # plain values only, so checkpoints load with torch.load(weights_only=True)
-        self.hparams["backbone"] = asdict(backbone) if is_dataclass(backbone) else backbone
+        self.save_plain_hyperparameters()
         if lambda_aug < 0:
             raise ValueError(f"model.lambda_aug must be >= 0, got {lambda_aug}")
         if not self.encoder_decoder:
@@ -103,40 +100,37 @@ class Seq2SeqQAModule(BackboneModule):
             except (KeyError, IndexError) as err:
                 raise ValueError(
                     f"model.{name}: unknown placeholder {err} (use question, context, answer, mask)") from None
-        self.lambda_aug, self.aug_format = lambda_aug, aug_format
-        self.max_source_length, self.max_target_length = max_source_length, max_target_length
-        self.max_new_tokens = max_new_tokens
-        self.source_template, self.target_template, self.mask_token = source_template, target_template, mask_token
         self._eval_rows: list[dict] = []
         self._truncated_targets, self._warned_truncation = 0, False
 
     # ----------------------------------------------------------------- format
     def sources(self, batch: dict[str, list]) -> list[str]:
-        return [self.source_template.format(question=q, context=c, mask=self.mask_token, answer="")
+        return [self.hparams.source_template.format(question=q, context=c, mask=self.hparams.mask_token, answer="")
                 for q, c in zip(batch["question"], batch["context"])]
 
     def targets(self, batch: dict[str, list]) -> list[str]:
-        return [self.target_template.format(question=q, context=c, answer=a[0], mask=self.mask_token)
+        return [self.hparams.target_template.format(question=q, context=c, answer=a[0], mask=self.hparams.mask_token)
                 for q, c, a in zip(batch["question"], batch["context"], batch["answers"])]
 
     def encode(self, sources: list[str], targets: list[str]) -> dict[str, torch.Tensor]:
         tok = self.tokenizer
-        enc = tok(sources, max_length=self.max_source_length, truncation=True, padding=True, return_tensors="pt")
-        lab = tok(text_target=targets, max_length=self.max_target_length, truncation=True, padding=True,
+        enc = tok(sources, max_length=self.hparams.max_source_length, truncation=True, padding=True,
+                  return_tensors="pt")
+        lab = tok(text_target=targets, max_length=self.hparams.max_target_length, truncation=True, padding=True,
                   return_tensors="pt")
         labels = lab["input_ids"].masked_fill(lab["attention_mask"] == 0, IGNORE_INDEX)
-        n_cut = int((lab["attention_mask"].sum(1) >= self.max_target_length).sum())
+        n_cut = int((lab["attention_mask"].sum(1) >= self.hparams.max_target_length).sum())
         if n_cut:  # the answer sits at the end of the target, so a cut target may train without it
             self._truncated_targets += n_cut
             if not self._warned_truncation:
                 self._warned_truncation = True
                 log.warning("%d target(s) reached max_target_length=%d and were cut (the answer may be lost); "
-                            "raise model.max_target_length", n_cut, self.max_target_length)
+                            "raise model.max_target_length", n_cut, self.hparams.max_target_length)
         out = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels}
         return {k: v.to(self.device) for k, v in out.items()}
 
     def encode_batch(self, batch: dict[str, list], *, augmented: bool = False) -> dict[str, torch.Tensor]:
-        if augmented and self.aug_format == "mtl":
+        if augmented and self.hparams.aug_format == "mtl":
             return self.encode(list(batch["context"]), [a[0] for a in batch["answers"]])
         return self.encode(self.sources(batch), self.targets(batch))
 
@@ -153,14 +147,14 @@ class Seq2SeqQAModule(BackboneModule):
                      check_loss_mask(self.tokenizer, enc, encoder_decoder=True))
         loss_ori = self.nll(enc)
         loss_aug = None
-        if aug is not None and self.lambda_aug > 0:
+        if aug is not None and self.hparams.lambda_aug > 0:
             aug_enc = self.encode_batch(aug, augmented=True)
             if self.global_step == 0 and batch_idx == 0:
                 log.info("step-0 augmented sample:\n%s", check_loss_mask(self.tokenizer, aug_enc,
                                                                          encoder_decoder=True))
             loss_aug = self.nll(aug_enc)
             self.log("train/loss_aug", loss_aug, batch_size=len(aug["question"]))
-        loss = augmented_loss(loss_ori, loss_aug, self.lambda_aug)
+        loss = augmented_loss(loss_ori, loss_aug, self.hparams.lambda_aug)
         bs = len(qa["question"])
         self.log("train/loss_ori", loss_ori, batch_size=bs)
         self.log("train/loss", loss, prog_bar=True, batch_size=bs)
@@ -171,8 +165,8 @@ class Seq2SeqQAModule(BackboneModule):
         """Greedy-generate y for each example and parse the answer span out of it."""
         with gathered_params(self):
             outs = sample_with_model(self.model, self.tokenizer, self.sources(batch),
-                                     max_new_tokens=self.max_new_tokens, apply_chat_template=False,
-                                     max_prompt_length=self.max_source_length)
+                                     max_new_tokens=self.hparams.max_new_tokens, apply_chat_template=False,
+                                     max_prompt_length=self.hparams.max_source_length)
         return outs
 
     def _eval_step(self, batch: dict[str, list], stage: str) -> None:

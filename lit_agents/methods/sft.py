@@ -54,24 +54,20 @@ class SFTModule(BackboneModule):
                  objective: Objective = "nll", objective_alpha: float = 1.0, objective_threshold: float = 0.5):
         super().__init__(backbone, learning_rate=learning_rate, weight_decay=weight_decay,
                          warmup_steps=warmup_steps, scheduler=scheduler)
-        self.save_hyperparameters()
+        self.save_plain_hyperparameters()
         if max_length < 2:
             raise ValueError(f"model.max_length must be >= 2, got {max_length}")
         if packing and self.encoder_decoder:
             raise ValueError("model.packing: packing applies to decoder-only models only")
         check_objective(objective, objective_alpha, objective_threshold)
-        self.objective, self.objective_alpha = objective, objective_alpha
-        self.objective_threshold = objective_threshold
-        self.max_length, self.packing, self.apply_chat_template = max_length, packing, apply_chat_template
-        self.num_val_samples, self.val_max_new_tokens = num_val_samples, val_max_new_tokens
         self._val_prompts: list[tuple[Prompt, str]] = []
 
     def encode(self, batch: dict[str, list]) -> dict[str, torch.Tensor]:
         enc = tokenize_prompt_response(self.tokenizer, batch["prompt"], batch["response"],
-                                       max_length=self.max_length, encoder_decoder=self.encoder_decoder,
-                                       apply_chat_template=self.apply_chat_template)
-        if self.packing:
-            enc = pack_batch(enc, self.max_length, self.tokenizer.pad_token_id)
+                                       max_length=self.hparams.max_length, encoder_decoder=self.encoder_decoder,
+                                       apply_chat_template=self.hparams.apply_chat_template)
+        if self.hparams.packing:
+            enc = pack_batch(enc, self.hparams.max_length, self.tokenizer.pad_token_id)
         return {k: v.to(self.device) for k, v in enc.items()}
 
     def training_step(self, batch: dict[str, list], batch_idx: int) -> torch.Tensor:
@@ -87,19 +83,19 @@ class SFTModule(BackboneModule):
         """The configured SFT objective on an encoded batch (``logits`` reused when given)."""
         if logits is None:
             logits = response_logits(self.model, enc, encoder_decoder=self.encoder_decoder)
-        return masked_objective(logits, enc["labels"], self.objective, alpha=self.objective_alpha,
-                                threshold=self.objective_threshold, shift=not self.encoder_decoder)
+        return masked_objective(logits, enc["labels"], self.hparams.objective, alpha=self.hparams.objective_alpha,
+                                threshold=self.hparams.objective_threshold, shift=not self.encoder_decoder)
 
     def validation_step(self, batch: dict[str, list], batch_idx: int) -> torch.Tensor:
         enc = self.encode(batch)
         logits = response_logits(self.model, enc, encoder_decoder=self.encoder_decoder)
         loss = masked_nll(logits, enc["labels"], shift=not self.encoder_decoder)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(batch["response"]))
-        if self.objective != "nll":
+        if self.hparams.objective != "nll":
             self.log("val/objective", self.objective_loss(enc, logits), sync_dist=True,
                      batch_size=len(batch["response"]))
-        if len(self._val_prompts) < self.num_val_samples:
-            take = self.num_val_samples - len(self._val_prompts)
+        if len(self._val_prompts) < self.hparams.num_val_samples:
+            take = self.hparams.num_val_samples - len(self._val_prompts)
             self._val_prompts.extend(zip(batch["prompt"][:take], batch["response"][:take]))
         return loss
 
@@ -107,8 +103,10 @@ class SFTModule(BackboneModule):
         if self._val_prompts and not self.trainer.sanity_checking:
             prompts = [p for p, _ in self._val_prompts]
             with gathered_params(self):
-                outs = sample_with_model(self.model, self.tokenizer, prompts, max_new_tokens=self.val_max_new_tokens,
-                                         apply_chat_template=self.apply_chat_template and not self.encoder_decoder)
+                outs = sample_with_model(self.model, self.tokenizer, prompts,
+                                         max_new_tokens=self.hparams.val_max_new_tokens,
+                                         apply_chat_template=self.hparams.apply_chat_template
+                                         and not self.encoder_decoder)
             rows = [[str(p), ref, out] for (p, ref), out in zip(self._val_prompts, outs)]
             log_table(self.trainer, "val/samples", ["prompt", "reference", "generated"], rows)
         self._val_prompts = []
@@ -116,6 +114,6 @@ class SFTModule(BackboneModule):
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, str]]:
         with gathered_params(self):
             outs = sample_with_model(self.model, self.tokenizer, batch["prompt"],
-                                     max_new_tokens=self.val_max_new_tokens,
-                                     apply_chat_template=self.apply_chat_template and not self.encoder_decoder)
+                                     max_new_tokens=self.hparams.val_max_new_tokens,
+                                     apply_chat_template=self.hparams.apply_chat_template and not self.encoder_decoder)
         return [{"prompt": str(p), "generated": o} for p, o in zip(batch["prompt"], outs)]

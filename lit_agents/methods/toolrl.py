@@ -17,6 +17,7 @@ from lit_agents.methods.grpo import GRPOModule
 from lit_agents.sampling.group_rollout import Rollout, per_token_logps
 from lit_agents.sampling.group_rollout import _pad as pad_rows
 from lit_agents.sampling.policy import gathered_params
+from lit_agents.training.distributed import zero_loss
 from lit_agents.tools.metrics import score_prediction, tool_use_metrics
 
 log = logging.getLogger(__name__)
@@ -97,10 +98,12 @@ class ToolRLModule(GRPOModule):
             loss = self._warmup_loss(rows, [batch["format_target"][i] for i in keep])
             self.manual_backward(loss)
         else:  # every prompt too long: a zero loss keeps the ranks' gradient collectives in step
-            loss = self._zero_loss()
+            loss = zero_loss(self.model, self.trainable_parameters(),
+                             root=getattr(self.trainer.strategy, "model", None), device=self.device,
+                             pad_id=int(self.tokenizer.pad_token_id or 0), encoder_decoder=self.encoder_decoder)
             self.manual_backward(loss)
-        if self.max_grad_norm is not None:
-            self._clip(opt)
+        if self.hparams.max_grad_norm is not None:  # the shared way (under FSDP: the root's norm over all shards)
+            self.configure_gradient_clipping(opt, self.hparams.max_grad_norm, "norm")
         lrs = [g["lr"] for g in opt.param_groups]
         if self.format_warmup_lr is not None:
             for g in opt.param_groups:
@@ -128,7 +131,8 @@ class ToolRLModule(GRPOModule):
     def _filter_prompts(self, batch: dict[str, list]) -> tuple[list[int], list[list[int]]]:
         # an encoder-decoder tokenizer without a chat template reads the messages as plain text
         if getattr(self.tokenizer, "chat_template", None) is None:
-            batch = {**batch, self.prompt_field: [flatten_messages(p) for p in batch[self.prompt_field]]}
+            field = self.hparams.prompt_field
+            batch = {**batch, field: [flatten_messages(p) for p in batch[field]]}
         return super()._filter_prompts(batch)
 
     def validation_step(self, batch: dict[str, list], batch_idx: int) -> None:
@@ -149,15 +153,15 @@ class ToolRLModule(GRPOModule):
         results = []
         for i in set(range(len(records))) - set(keep):  # too long for max_prompt_length: counted wrong
             results.append(score_prediction("", records[i]))
-        for s in range(0, len(keep), self.eval_batch_size):
-            idx = keep[s:s + self.eval_batch_size]
+        for s in range(0, len(keep), self.hparams.eval_batch_size):
+            idx = keep[s:s + self.hparams.eval_batch_size]
             extra = {}
             if self.eval_first_turn is not None:
                 extra["first_turns"] = [self._first_turn(records[i]) for i in idx]
             with gathered_params(self):
-                ro = self.generate_group(rows[s:s + self.eval_batch_size], [records[i] for i in idx],
+                ro = self.generate_group(rows[s:s + self.hparams.eval_batch_size], [records[i] for i in idx],
                                          num_generations=1, do_sample=False,
-                                         max_completion_length=self.eval_max_new_tokens, **extra)
+                                         max_completion_length=self.hparams.eval_max_new_tokens, **extra)
             made = getattr(ro, "num_tool_calls", None)
             for j, i in enumerate(idx):
                 text = (records[i].get("assistant_prefix") or "") + ro.texts[j]

@@ -5,6 +5,7 @@ are exactly those of the sampled tokens.
 from __future__ import annotations
 
 import inspect
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ from lit_agents.backbone import unwrap
 from lit_agents.losses.grpo import selective_log_softmax
 from lit_agents.prompts import Prompt
 from lit_agents.sampling.policy import decoding_kwargs, forward_is_collective, model_generate, render_prompts
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -99,19 +102,34 @@ def sample_decoder_only(model, p_ids: Tensor, p_mask: Tensor, *, num_generations
                         top_p: float = 1.0, top_k: int | None = None) -> Tensor:
     """A lean KV-cached sampling loop for decoder-only policies: the same distribution as ``generate``
     (same processors, positions from the left-padded attention mask, finished rows padded), without its
-    per-token bookkeeping, which dominates for small models. Returns ``[B·G, T]`` new tokens."""
+    per-token bookkeeping, which dominates for small models. Returns ``[B·G, T]`` new tokens (ordinary tensors:
+    the loop runs under ``inference_mode``, which skips autograd's version counting)."""
+    with torch.inference_mode():
+        tokens = _sample_loop(model, p_ids, p_mask, num_generations=num_generations, max_new_tokens=max_new_tokens,
+                              eos_id=eos_id, pad_id=pad_id, do_sample=do_sample, temperature=temperature,
+                              top_p=top_p, top_k=top_k)
+    return tokens.clone()  # outside inference mode: usable as the input of a forward that is differentiated
+
+
+def _sample_loop(model, p_ids: Tensor, p_mask: Tensor, *, num_generations: int, max_new_tokens: int, eos_id: int,
+                 pad_id: int, do_sample: bool, temperature: float, top_p: float, top_k: int | None) -> Tensor:
     synced = forward_is_collective(model)
     ids = p_ids.repeat_interleave(num_generations, dim=0)
     attn = p_mask.repeat_interleave(num_generations, dim=0)
-    pos = (attn.cumsum(-1) - 1).clamp(min=0)
     procs = _processors(temperature, top_p, top_k, [pad_id] if pad_id is not None and pad_id != eos_id else [])
     cache_kw = _cache_kwargs(model)
-    out = model(input_ids=ids, attention_mask=attn, position_ids=pos, use_cache=True, logits_to_keep=1, **cache_kw)
-    cur = pos[:, -1:]
+    # the prompt is encoded once per prompt, not once per sample: its cache and last logits are then repeated
+    # for the group (the same values a forward over the repeated rows computes)
+    p_pos = (p_mask.cumsum(-1) - 1).clamp(min=0)
+    out = model(input_ids=p_ids, attention_mask=p_mask, position_ids=p_pos, use_cache=True, logits_to_keep=1,
+                **cache_kw)
+    next(iter(cache_kw.values())).batch_repeat_interleave(num_generations)
+    logits = out.logits[:, -1, :].repeat_interleave(num_generations, dim=0)
+    cur = p_pos[:, -1:].repeat_interleave(num_generations, dim=0)
     finished = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
     tokens: list[Tensor] = []
     for step in range(max_new_tokens):
-        scores = out.logits[:, -1, :].float()
+        scores = logits.float()
         if do_sample:
             scores = procs(ids, scores)
             nxt = torch.multinomial(torch.softmax(scores, dim=-1), num_samples=1).squeeze(1)
@@ -124,7 +142,8 @@ def sample_decoder_only(model, p_ids: Tensor, p_mask: Tensor, *, num_generations
             break
         attn = torch.cat([attn, attn.new_ones(attn.shape[0], 1)], dim=1)
         cur = cur + 1
-        out = model(input_ids=nxt.unsqueeze(1), attention_mask=attn, position_ids=cur, use_cache=True, **cache_kw)
+        logits = model(input_ids=nxt.unsqueeze(1), attention_mask=attn, position_ids=cur, use_cache=True,
+                       **cache_kw).logits[:, -1, :]
     return torch.stack(tokens, dim=1)
 
 
@@ -196,6 +215,28 @@ def generate_rollout(model, tokenizer, prompt_rows: list[list[int]], *, encoder_
     return Rollout(rep(p_ids), rep(p_mask), comp, mask, texts, terminated)
 
 
+def log_first_rollout(tokenizer, ro: Rollout) -> None:
+    """Loud-mask check of the first batch: log one prompt + completion with the trained tokens in ⟦…⟧, and
+    warn when no completion token is trained at all."""
+    if int(ro.completion_mask.sum()) == 0:
+        log.warning("GRPO: every completion token is masked in the first batch (all completions empty or "
+                    "truncated with mask_truncated_completions); the loss will be zero")
+    row_p = ro.prompt_ids[0][ro.prompt_mask[0].bool()]
+    trained = ro.completion_ids[0][ro.completion_mask[0].bool()]
+    log.info("GRPO step-0 sample (trained tokens in ⟦…⟧):\n%s⟦%s⟧", tokenizer.decode(row_p), tokenizer.decode(trained))
+
+
+def completion_metrics(ro: Rollout | None) -> dict[str, Tensor | float]:
+    """Completion lengths (the tokens that count) and the share cut at ``max_completion_length``, for logging
+    (``None``: the same keys at 0, for a step whose every prompt was dropped)."""
+    if ro is None:
+        return dict.fromkeys(("completions/mean_length", "completions/min_length", "completions/max_length",
+                              "completions/clipped_ratio"), 0.0)
+    lengths = ro.completion_mask.sum(1).float()
+    return {"completions/mean_length": lengths.mean(), "completions/min_length": lengths.min(),
+            "completions/max_length": lengths.max(), "completions/clipped_ratio": (~ro.terminated).float().mean()}
+
+
 def per_token_logps(model, rollout: Rollout, *, encoder_decoder: bool, temperature: float = 1.0) -> Tensor:
     """log π(completion token | prefix) for every completion position, ``[B, C]`` (temperature-scaled)."""
     c_ids = rollout.completion_ids
@@ -212,6 +253,10 @@ def per_token_logps(model, rollout: Rollout, *, encoder_decoder: bool, temperatu
     # positions as generate computes them for left-padded prompts (cumsum of the attention mask)
     pos = (attn.cumsum(-1) - 1).clamp(min=0)
     c_len = c_ids.shape[1]
+    shared = _shared_prompts(model, rollout)
+    if shared is not None:
+        logits = _logits_over_shared_prompts(model, rollout, *shared, attn, pos)
+        return selective_log_softmax(logits, c_ids, temperature)
     if _accepts_logits_to_keep(model):  # the LM head only on the positions that predict completion tokens
         logits = model(input_ids=ids, attention_mask=attn, position_ids=pos, logits_to_keep=c_len + 1).logits
     else:
@@ -222,3 +267,44 @@ def per_token_logps(model, rollout: Rollout, *, encoder_decoder: bool, temperatu
 def _accepts_logits_to_keep(model) -> bool:
     base = unwrap(getattr(model, "module", model))  # an FSDP unit's forward takes anything: ask the model
     return "logits_to_keep" in inspect.signature(base.forward).parameters
+
+
+def _shared_prompts(model, rollout: Rollout) -> tuple[Tensor, Tensor, Tensor] | None:
+    """``(unique prompt ids, their mask, row → unique index)`` when rows repeat a prompt (a group's samples),
+    else None. Not under FSDP (one forward per unit before backward) nor without a cache API to expand."""
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+    if isinstance(model, FSDP) or not hasattr(unwrap(model), "config") or rollout.completion_ids.shape[1] < 1:
+        return None
+    p = rollout.prompt_ids.shape[1]
+    uniq, inverse = torch.unique(torch.cat([rollout.prompt_ids, rollout.prompt_mask], dim=1), dim=0,
+                                 return_inverse=True)
+    if uniq.shape[0] == rollout.prompt_ids.shape[0]:
+        return None
+    return uniq[:, :p], uniq[:, p:], inverse
+
+
+def _logits_over_shared_prompts(model, rollout: Rollout, u_ids: Tensor, u_mask: Tensor, inverse: Tensor,
+                                attn: Tensor, pos: Tensor) -> Tensor:
+    """The logits that predict each completion token, ``[B, C, V]``, with every distinct prompt encoded once:
+    its key/value cache (and the logits of its last position, which predict the first token) are indexed out
+    to the rows that share it, and the completions run on top. The same function of the weights as one
+    forward over prompt + completion, differentiable through the shared prompt (its gradient sums over the
+    group); about G times less prompt work."""
+    p, c_ids = rollout.prompt_ids.shape[1], rollout.completion_ids
+    cache_kw = _cache_kwargs(model)
+    first = model(input_ids=u_ids, attention_mask=u_mask, position_ids=pos[:, :p][_first_rows(inverse)],
+                  use_cache=True, logits_to_keep=1, **cache_kw).logits[inverse]
+    if c_ids.shape[1] == 1:
+        return first
+    next(iter(cache_kw.values())).batch_select_indices(inverse)
+    rest = model(input_ids=c_ids[:, :-1], attention_mask=attn[:, :-1], position_ids=pos[:, p:-1], use_cache=True,
+                 **cache_kw).logits
+    return torch.cat([first, rest], dim=1)
+
+
+def _first_rows(inverse: Tensor) -> Tensor:
+    """For each unique index, one row that has it."""
+    rows = torch.empty(int(inverse.max()) + 1, dtype=torch.long, device=inverse.device)
+    rows[inverse] = torch.arange(inverse.numel(), device=inverse.device)
+    return rows

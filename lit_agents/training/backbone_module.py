@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+from dataclasses import asdict, is_dataclass
 from typing import Literal
 
 import lightning as L
@@ -29,7 +31,7 @@ def warmup_schedule(step: int, *, warmup_steps: int, total_steps: int, kind: Sch
 class BackboneModule(GradientClippingMixin, L.LightningModule):
     """Holds ``self.model`` and ``self.tokenizer`` built from a :class:`BackboneConfig`; AdamW + schedule.
 
-    Subclasses call ``super().__init__(backbone, task=..., ...)`` and ``self.save_hyperparameters()``.
+    Subclasses call ``super().__init__(backbone, task=..., ...)`` and ``self.save_plain_hyperparameters()``.
     """
 
     def __init__(self, backbone: BackboneConfig, task: Task | None = None, learning_rate: float = 1e-4,
@@ -45,6 +47,15 @@ class BackboneModule(GradientClippingMixin, L.LightningModule):
         self.encoder_decoder = is_encoder_decoder(self.model)
         self.learning_rate, self.weight_decay = learning_rate, weight_decay
         self.warmup_steps, self.scheduler_kind, self.adam_betas = warmup_steps, scheduler, tuple(adam_betas)
+
+    def save_plain_hyperparameters(self, ignore: list[str] | None = None) -> None:
+        """``save_hyperparameters()`` of the calling ``__init__``, with dataclass arguments stored as dicts: plain
+        values only, so checkpoints load with ``torch.load(weights_only=True)``. Every method keeps its settings
+        this way and reads them back as ``self.hparams.<name>``."""
+        self.save_hyperparameters(ignore=ignore, frame=inspect.currentframe().f_back)
+        for key, value in list(self.hparams.items()):
+            if is_dataclass(value) and not isinstance(value, type):
+                self.hparams[key] = asdict(value)
 
     def trainable_parameters(self):
         return [p for p in self.parameters() if p.requires_grad]

@@ -4,7 +4,7 @@ import pytest
 
 from data_modules.cloze import CLOZE_QUESTION, WHAT_QUESTION, EntityMatcher, make_cloze_examples
 from data_modules.qa import read_qa
-from data_modules.qa_datamodule import resolve_path
+from data_modules.fewshot_qa import resolve_path
 from lit_agents.fileio import DataError
 
 

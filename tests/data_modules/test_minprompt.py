@@ -8,7 +8,7 @@ import networkx as nx
 import pytest
 
 from data_modules.minprompt import MASK, extract_sentences, generate_questions, load_ner, select_sentences, wba_question
-from data_modules.qa_datamodule import resolve_path
+from data_modules.fewshot_qa import resolve_path
 from data_modules.sentence_graph import (
     greedy_dominating_set,
     is_dominating_set,
@@ -150,7 +150,7 @@ def test_augmentation_cache_key_follows_the_pipeline_that_loads(tmp_path):
     real pipeline; the MinPrompt cache key must change with what loads, not stay on the option's name."""
     import spacy
 
-    from data_modules.qa_datamodule import FewShotQADataModule, MinPromptOptions
+    from data_modules.fewshot_qa import FewShotQADataModule, MinPromptOptions
 
     pipe = tmp_path / "my_ner"
     dm = FewShotQADataModule(augmentation="minprompt", cache_dir=str(tmp_path / "cache"),

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from data_modules.qa import read_mrqa, read_qa, read_squad, resolve_presampled, sample_few_shot
-from data_modules.qa_datamodule import FewShotQADataModule, resolve_path
+from data_modules.fewshot_qa import FewShotQADataModule, resolve_path
 from lit_agents.fileio import DataError
 from tests.helpers import SHARED_DATA, needs_shared
 

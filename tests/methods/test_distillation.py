@@ -105,7 +105,7 @@ def test_ranking_with_shared_encoder_matches_full_forward(module):
     for x, cs, p in zip(BATCH["input"], BATCH["choices"], picked):
         scores = []
         for c in cs:
-            enc = module.encode([module.label_prefix + x], [c], 16)
+            enc = module.encode([module.hparams.label_prefix + x], [c], 16)
             logits = module.model(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
                                   decoder_input_ids=enc["decoder_input_ids"]).logits
             scores.append(-task_nll(logits, enc["labels"]).item())  # option_score "sum" vs mean: one row
@@ -146,7 +146,7 @@ def test_eval_accuracy_counts_a_padding_repeat_once(module):
     """issue 14 item 5: DistributedSampler pads the last rank's share with repeats of the first items; a
     repeated id must not count twice. A one-option question is always right (option 0 is the answer), one whose
     answer index is past its only option always wrong: [right, wrong, right-again] must give 0.5, not 2/3."""
-    module.eval_generate = False
+    module.hparams.eval_generate = False
     module._metric_ids, module.metrics = {}, torch.nn.ModuleDict()
     module.setup("validate")
     batch = {"id": ["q1", "q2", "q1"], "dataset": ["obqa"] * 3, "input": ["a?", "b?", "a?"],

@@ -234,7 +234,7 @@ def test_learned_policy_prefers_the_planted_better_action(tmp_path):
     import lightning as L
     import torch.nn.functional as F
 
-    from data_modules.basketball.datamodule import ReLiableDataModule
+    from data_modules.basketball.transition_data import ReLiableDataModule
     from data_modules.basketball.labels import PASS, SHOOT
     from data_modules.basketball.sources import SyntheticGames
 

@@ -275,6 +275,32 @@ def test_scored_logps_match_the_sampling_distribution(arch):
     assert torch.allclose(got[cmask.bool()], ref[cmask.bool()], atol=1e-4)
 
 
+def test_shared_prompt_scoring_equals_one_forward_over_prompt_and_completion():
+    """per_token_logps encodes each distinct prompt of a group once (its cache indexed out to the group's rows):
+    the log-probs and the weights' gradients equal those of a plain forward over every prompt + completion row."""
+    from lit_agents.sampling.group_rollout import encode_prompts, generate_rollout, per_token_logps
+
+    torch.manual_seed(0)
+    model, tok = tiny_backbone().build()
+    rows = encode_prompts(tok, ["hello there, friend", "hi", "a b c"], encoder_decoder=False,
+                          apply_chat_template=False)
+    ro = generate_rollout(model, tok, rows, encoder_decoder=False, num_generations=4, max_completion_length=10)
+    model.train()
+    got = per_token_logps(model, ro, encoder_decoder=False)
+    got.sum().backward()
+    grads = [p.grad.clone() for p in model.parameters()]
+    model.zero_grad()
+    ids = torch.cat([ro.prompt_ids, ro.completion_ids], 1)
+    attn = torch.cat([ro.prompt_mask, torch.ones_like(ro.completion_ids)], 1)
+    logits = model(input_ids=ids, attention_mask=attn, position_ids=(attn.cumsum(-1) - 1).clamp(min=0)).logits
+    c = ro.completion_ids.shape[1]
+    ref = torch.log_softmax(logits[:, -c - 1:-1].float(), -1).gather(-1, ro.completion_ids.unsqueeze(-1)).squeeze(-1)
+    ref.sum().backward()
+    assert torch.allclose(got, ref, atol=1e-5)
+    for g, p in zip(grads, model.parameters()):
+        assert torch.allclose(g, p.grad, rtol=1e-4, atol=1e-6)
+
+
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_fsdp_gpu_run_generates_with_gathered_params(tmp_path):

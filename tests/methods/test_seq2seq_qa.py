@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from data_modules.base import ResumableSampler
-from data_modules.qa_datamodule import FewShotQADataModule, _PairedLoader
+from data_modules.fewshot_qa import FewShotQADataModule, _PairedLoader
 from lit_agents.methods.seq2seq_qa import Seq2SeqQAModule, parse_answer
 from tests.helpers import run_cli, tiny_backbone
 
@@ -50,11 +50,11 @@ def test_prompt_format_and_mtl_ablation(module):
     assert module.sources(QA)[0] == "Question: Who won? Answer: <mask>. Context: The Denver Broncos won the game."
     assert module.targets(QA)[1] == "Question: Where? Answer: Santa Clara"
     enc = module.encode_batch(AUG, augmented=True)
-    module.aug_format = "mtl"
+    module.hparams.aug_format = "mtl"
     try:
         mtl = module.encode_batch(AUG, augmented=True)
     finally:
-        module.aug_format = "prompt"
+        module.hparams.aug_format = "prompt"
     tok = module.tokenizer
     assert tok.decode(mtl["input_ids"][0], skip_special_tokens=True) == AUG["context"][0]
     assert tok.decode(mtl["labels"][0][mtl["labels"][0] >= 0], skip_special_tokens=True) == "Denver"

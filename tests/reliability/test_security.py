@@ -564,7 +564,7 @@ def test_game_ids_naming_files_cannot_escape(tmp_path, reliability_log):
 def test_cache_indexes_cannot_point_outside(tmp_path, reliability_log):
     """ReLiable's ``manifest.json`` (shard names) and the synthetic games' ``done.json`` (file names) are read
     back on the next run: tampered entries ('..', a symlink out) are refused, naming file, record and field."""
-    from data_modules.basketball.datamodule import ReLiableDataModule
+    from data_modules.basketball.transition_data import ReLiableDataModule
     from data_modules.basketball.sources import SyntheticGames, game_paths
 
     synthetic = SyntheticGames(n_games=3, max_possessions=3)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from data_modules.basketball.datamodule import ReLiableDataModule, SyntheticGames
+from data_modules.basketball.transition_data import ReLiableDataModule, SyntheticGames
 from data_modules.basketball.labels import SHOOT
 from lit_agents.fileio import DataError
 

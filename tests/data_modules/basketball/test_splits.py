@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from data_modules.basketball.datamodule import ReLiableDataModule
+from data_modules.basketball.transition_data import ReLiableDataModule
 from data_modules.basketball.sources import SyntheticGames
 from data_modules.basketball.splits import chronological_split
 from data_modules.basketball.trajectory_data import PlayBestDataModule

@@ -1,4 +1,5 @@
-"""ReLiable DataModule: SportVU games (or synthetic ones) -> cached decision steps -> (s, a, r, s', done) batches.
+"""ReLiable DataModule: SportVU games (or synthetic ones) -> cached decision steps -> offline RL transitions
+(s, a, r, s', done) in batches.
 
 ``prepare_data`` (once per node) writes synthetic games when asked, preprocesses every game into npz shards
 (streamed, one game in memory at a time) and concatenates each chronological split into ``.npy`` files that
