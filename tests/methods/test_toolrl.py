@@ -125,23 +125,23 @@ def test_bamboogle_config_runs_lit_agents_test(tmp_path):
 
 @pytest.mark.slow
 def test_default_config_learns_the_tool_choice_from_the_toolrl_rewards(tmp_path):
-    """``configs/toolrl.yaml`` (seed 0) cut to its 50 format warm-up steps + 100 GRPO steps: the held-out
+    """``configs/toolrl.yaml`` (seed 0) cut to its 50 format warm-up steps + 150 GRPO steps: the held-out
     tool-name accuracy (validation prompts, never in training) rises from chance after the warm-up to well
     above it, and the GRPO reward (format + correctness) of the last three logged steps beats the first three
-    (measured: name accuracy 0.44 -> 1.0, README "ToolRL")."""
+    (measured: name accuracy 0.44 at steps 49, 99, 0.56 at 149, 1.0 at 199; README "ToolRL")."""
     import csv
 
     run_cli(["fit", "--config", "configs/toolrl.yaml", "--trainer.default_root_dir", str(tmp_path),
-             "--trainer.max_steps", "150", "--trainer.val_check_interval", "50", "--trainer.log_every_n_steps", "5",
+             "--trainer.max_steps", "200", "--trainer.val_check_interval", "50", "--trainer.log_every_n_steps", "5",
              ], tmp_path, timeout=900)
     rows = list(csv.DictReader(next(tmp_path.rglob("metrics.csv")).open()))
     reward = [float(r["train/reward"]) for r in rows if r.get("train/reward")]
-    assert len(reward) == 20, reward  # GRPO steps 51..150, logged every 5
+    assert len(reward) == 30, reward  # GRPO steps 51..200, logged every 5
     assert sum(reward[-3:]) / 3 > sum(reward[:3]) / 3 + 0.3, reward
     name = {int(r["step"]): float(r["val/toolrl/tool_name_accuracy"]) for r in rows
             if r.get("val/toolrl/tool_name_accuracy")}
     steps = sorted(name)
-    assert len(steps) == 3 and name[steps[-1]] >= name[steps[0]] + 0.3, name  # after the warm-up vs the end
+    assert len(steps) == 4 and name[steps[-1]] >= name[steps[0]] + 0.3, name  # after the warm-up vs the end
 
 
 def _synthetic_splits():
