@@ -93,6 +93,7 @@ class TraceDistillDataModule(RecordsDataModule):
     Args:
         pairs: training preference sources (default: the bundled hh-rlhf harmless-base train pairs).
         val: evaluation sources, judged in both A/B orders (default: the bundled val pairs; ``[]`` = none).
+        test: test sources, judged in both A/B orders (default: ``val``).
         traces_path: JSONL of collected traces; read when present, appended to by the oracle (default: the
             bundled template traces when ``pairs`` is the default).
         oracle / retry_oracle: trace writers (any ``TextGenerator``, e.g. ``OpenAIGenerator``); without an
@@ -121,7 +122,8 @@ class TraceDistillDataModule(RecordsDataModule):
                  max_new_tokens: int = 4096, temperature: float = 0.0, system_prompt: str = "rm_r1_cor_system",
                  max_response_chars: int | None = None, prompt_format: Literal["messages", "text"] = "messages",
                  on_error: Literal["raise", "skip"] = "raise", batch_size: int = 8,
-                 eval_batch_size: int | None = None, num_workers: int = 0, seed: int = 0):
+                 eval_batch_size: int | None = None, num_workers: int = 0, seed: int = 0,
+                 test: list[PreferenceSource] | None = None):
         super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers, seed=seed)
         bundled = samples_dir() / "rm_r1"
         if pairs is None:
@@ -132,6 +134,7 @@ class TraceDistillDataModule(RecordsDataModule):
         if val is None:
             val = [PreferenceSource(str(bundled / "hh_harmless_val.jsonl"))]
         self.pair_sources, self.val_sources = [_src(p) for p in pairs], [_src(v) for v in val]
+        self.test_sources = [_src(t) for t in test] if test is not None else None
         self.traces_path = Path(traces_path)
         self.oracle, self.retry_oracle = oracle, retry_oracle
         self.cache_dir = Path(oracle_cache_dir) if oracle_cache_dir else self.traces_path.parent / "oracle_cache"
@@ -196,7 +199,8 @@ class TraceDistillDataModule(RecordsDataModule):
         self.train_records = train
         val_pairs = load_sources(self.val_sources, on_error=self.on_error)
         self.val_records = build_records(val_pairs, both_orders=True, **self.render)
-        self.test_records = self.val_records
+        self.test_records = self.val_records if self.test_sources is None else build_records(
+            load_sources(self.test_sources, on_error=self.on_error), both_orders=True, **self.render)
 
     def val_dataloader(self):
         return self._loader(self.val_records, train=False) if self.val_records else []

@@ -20,7 +20,7 @@ from data_modules.basketball.trajectory_data import PlayBestDataModule
 from lit_agents.methods.diffusion_planner import DiffusionPlanner, EvalConfig, UNetConfig
 from lit_agents.planning import offline_baselines
 from lit_agents.planning.ema import EMAConfig
-from lit_agents.planning.plots import plot_possession
+from data_modules.basketball.plot import plot_possession
 from lit_agents.planning.rollout import PlanningConfig
 
 

@@ -8,7 +8,8 @@ the elapsed time.
 
 Resumable: a run that finished leaves ``done.json`` in its directory and is skipped next time; an unfinished one
 is started again from scratch. The page is always rebuilt from every registered comparison's finished runs, so
-``--only gotta`` updates one section and keeps the others.
+``--only gotta`` updates one section and keeps the others; a section with no finished run under ``--root`` (its
+runs were made in another checkout) is kept as the existing page has it.
 
 Add a section by registering a :class:`Comparison` in :data:`COMPARISONS` (see :mod:`lit_agents.results_showcase`);
 a module listed in :data:`SECTION_MODULES` that defines ``register(add)`` is imported and asked for its own
@@ -32,6 +33,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -39,7 +41,7 @@ from pathlib import Path
 
 from lit_agents.sweep import _best_checkpoint, mean_std, read_metrics
 
-SECTION_MODULES = ["lit_agents.results_showcase", "lit_agents.results_rl"]
+SECTION_MODULES = ["lit_agents.results_showcase", "lit_agents.results_rm_r1", "lit_agents.results_rl"]
 
 
 @dataclass
@@ -61,6 +63,12 @@ class Comparison:
         mode: ``max`` or ``min`` for the best validation value.
         findings: what the measured table shows, written after the runs (kept apart from ``description``, which
             was fixed before them).
+        starts_from: arm -> the arm whose trained policy it starts from, at the same seed (a second training
+            stage): the base arm's runs export their policy to ``<run>/policy`` (``--<export_key>``), this arm's
+            runs load it (``--<init_key>``), and the base run is finished first.
+        export_key: the CLI key a base arm's run exports its policy with.
+        init_key: the CLI key a later stage loads the exported policy with.
+        scale: the table shows metric values times this (100: fractions as percentages).
     """
 
     name: str
@@ -75,6 +83,10 @@ class Comparison:
     args: list[str] = field(default_factory=list)
     mode: str = "max"
     findings: str = ""
+    starts_from: dict[str, str] = field(default_factory=dict)
+    export_key: str = "model.init_args.export_dir"
+    init_key: str = "model.init_args.backbone.name_or_path"
+    scale: float = 1.0
 
 
 COMPARISONS: dict[str, Comparison] = {}
@@ -105,11 +117,16 @@ def commands(comp: Comparison, arm: str, seed: int, run: Path) -> list[list[str]
     base = [sys.executable, "-m", "lit_agents.cli"]
     cfg = [a for c in comp.arms[arm] for a in ("--config", c)]
     seeds = ["--seed_everything", str(seed)] + [a for k in comp.seed_keys for a in (f"--{k}", str(seed))]
-    fit = base + ["fit", *cfg, *seeds, *comp.args, "--trainer.default_root_dir", str(run / "fit")]
+    stage = []  # a second training stage loads its base arm's policy; a base arm exports its own
+    if arm in comp.starts_from:
+        stage += [f"--{comp.init_key}", str(run.parent.parent / comp.starts_from[arm] / run.name / "policy")]
+    if arm in comp.starts_from.values():
+        stage += [f"--{comp.export_key}", str(run / "policy")]
+    fit = base + ["fit", *cfg, *seeds, *comp.args, *stage, "--trainer.default_root_dir", str(run / "fit")]
     cmds = [fit]
     if comp.test:
-        cmds.append(base + ["test", *cfg, *seeds, *comp.args, "--trainer.default_root_dir", str(run / "test"),
-                            "--ckpt_path", "<best checkpoint of fit>"])
+        cmds.append(base + ["test", *cfg, *seeds, *comp.args, *stage, "--trainer.default_root_dir",
+                            str(run / "test"), "--ckpt_path", "<best checkpoint of fit>"])
     return cmds
 
 
@@ -131,6 +148,16 @@ def summarise(run: Path, comp: Comparison) -> dict[str, float]:
 def run_one(comp: Comparison, arm: str, seed: int, root: Path, *, dry_run: bool = False) -> dict | None:
     """Run (or skip, when finished) one arm x seed; returns its ``done.json`` record."""
     run = root / comp.name / arm / f"seed{seed}"
+    if arm in comp.starts_from:  # its base stage first (same seed)
+        run_one(comp, comp.starts_from[arm], seed, root, dry_run=dry_run)
+    with _RUN_LOCKS.setdefault(str(run), threading.Lock()):  # --jobs > 1: a base run is asked for twice
+        return _run_locked(comp, arm, seed, run, dry_run)
+
+
+_RUN_LOCKS: dict[str, threading.Lock] = {}
+
+
+def _run_locked(comp: Comparison, arm: str, seed: int, run: Path, dry_run: bool) -> dict | None:
     done = run / "done.json"
     if done.is_file():
         return json.loads(done.read_text())
@@ -223,9 +250,12 @@ def machine() -> str:
             f"Python {platform.python_version()}, torch {torch.__version__}, no GPU")
 
 
-def section(comp: Comparison, root: Path, seeds: list[int], img_dir: Path, md_dir: Path) -> str:
+def section(comp: Comparison, root: Path, seeds: list[int], img_dir: Path, md_dir: Path,
+            previous: dict[str, str] | None = None) -> str:
     records = {arm: [r for s in seeds if (r := _done(root, comp, arm, s))] for arm in comp.arms}
     lines = [f"## {comp.title}", "", comp.description.strip(), ""]
+    if not any(records.values()) and comp.title in (previous or {}):
+        return previous[comp.title]  # measured elsewhere (its runs are not under this root): kept as it was
     if not any(records.values()):
         return "\n".join(lines + ["*Not run yet* (`python -m lit_agents.results --only " + comp.name + "`).", ""])
     head = ["arm", "seeds"] + [label for label, _ in comp.metrics] + ["per seed (" + comp.metrics[0][0] + ")"]
@@ -233,14 +263,15 @@ def section(comp: Comparison, root: Path, seeds: list[int], img_dir: Path, md_di
     for arm, recs in records.items():
         cells = [f"`{arm}`", ",".join(str(r["seed"]) for r in recs) or "-"]
         for _, key in comp.metrics:
-            xs = [r["metrics"][key] for r in recs if key in r["metrics"]]
+            xs = [r["metrics"][key] * comp.scale for r in recs if key in r["metrics"]]
             if xs:
                 m, s = mean_std(xs)
                 cells.append(f"{m:.2f} ± {s:.2f}" if abs(m) < 10 and "loss" in key else f"{m:.1f} ± {s:.1f}")
             else:
                 cells.append("-")
         first = comp.metrics[0][1]
-        cells.append(", ".join(f"{r['metrics'][first]:.1f}" for r in recs if first in r["metrics"]) or "-")
+        cells.append(", ".join(f"{r['metrics'][first] * comp.scale:.1f}" for r in recs if first in r["metrics"])
+                     or "-")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     if comp.reference:
@@ -282,12 +313,23 @@ def write_report(comps: list[Comparison], root: Path, seeds: list[int], out: Pat
              "Sections: " + ", ".join(f"[{c.title}](#{_anchor(c.title)})" for c in comps), ""]
     if PENDING:
         parts += ["Not included yet:", ""] + [f"- {p}" for p in PENDING] + [""]
+    previous = _sections(out.read_text()) if out.is_file() else {}
     for comp in comps:
-        parts.append(section(comp, root, seeds, img_dir, out.parent))
+        parts.append(section(comp, root, seeds, img_dir, out.parent, previous))
     text = "\n".join(parts)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return text
+
+
+def _sections(page: str) -> dict[str, str]:
+    """``{title: section text}`` of a page this module wrote, for the measured sections (not "Not run yet")."""
+    out = {}
+    for chunk in page.split("\n## ")[1:]:
+        title = chunk.split("\n", 1)[0].strip()
+        if "*Not run yet*" not in chunk:
+            out[title] = "## " + chunk.rstrip("\n") + "\n"
+    return out
 
 
 def _anchor(title: str) -> str:

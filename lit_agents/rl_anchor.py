@@ -9,11 +9,19 @@ tell which actions keep the pole up. On it we train
 
 * ours: :class:`~lit_agents.methods.dqn.ReLiableDQN` (``action_set: binary``, flat features only, no images)
   through a Lightning ``Trainer``, exactly as ReLiable trains (double-Q targets, hard target copies);
-* d3rlpy's ``DoubleDQN`` and ``DiscreteCQL`` and, as the floor, ``DiscreteBC``, all with the same MLP width,
-  batch size, learning rate, discount and number of updates;
+* d3rlpy's ``DoubleDQN`` and ``DiscreteCQL`` and, as the floor, ``DiscreteBC``, all with the same network
+  (:func:`d3rlpy_encoder`: two hidden ReLU layers of ``hidden`` units, as our head), batch size, learning rate,
+  discount, target schedule, Huber loss and number of updates;
 
 and evaluate each greedy policy by online rollouts in the environment (mean undiscounted return over
 ``eval_episodes`` episodes with fixed seeds). d3rlpy and gymnasium are the optional extra ``rl-anchor``.
+
+The two implementations agree update for update: from the same weights on the same minibatches they reach the
+same parameters (``tests/methods/test_cartpole_anchor.py``). What still differs, by design of each library:
+d3rlpy samples minibatches with replacement (ours shuffles per epoch), copies its target after updates
+1, N + 1, 2N + 1, ... (ours after N, 2N, ...), drops the last transition of a timed-out episode (it has no next
+observation in d3rlpy's format; ours keeps it and bootstraps from the logged next observation), and our model
+also trains a behaviour head on detached features (no effect on the Q-network).
 """
 
 from __future__ import annotations
@@ -108,37 +116,61 @@ def behaviour_return(data: dict[str, np.ndarray]) -> float:
 
 
 class _Transitions(torch.utils.data.Dataset):
+    """The transitions as ReLiable batches; indexed by a list of rows (a whole minibatch, from a ``BatchSampler``)
+    so a batch is a few tensor gathers instead of ``batch_size`` dicts to collate."""
+
     def __init__(self, data: dict[str, np.ndarray]):
         self.d = {k: torch.from_numpy(v) for k, v in data.items()}
 
     def __len__(self) -> int:
         return len(self.d["action"])
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        d = self.d
-        return {"image": torch.zeros(1), "next_image": torch.zeros(1), "flat": d["obs"][i],
-                "next_flat": d["next_obs"][i],
-                "action": d["action"][i], "reward": d["reward"][i], "done": d["terminal"][i].float()}
+    def __getitem__(self, rows: list[int]) -> dict[str, torch.Tensor]:
+        d, i = self.d, torch.as_tensor(rows)
+        return {"image": torch.zeros(len(i), 1), "next_image": torch.zeros(len(i), 1), "flat": d["obs"][i],
+                "next_flat": d["next_obs"][i], "action": d["action"][i], "reward": d["reward"][i],
+                "done": d["terminal"][i].float()}
 
 
-def train_ours(data: dict[str, np.ndarray], cfg: AnchorConfig, seed: int = 0, cql: bool = False) -> Policy:
-    """Our double DQN (ReLiableDQN on flat features; with ``cql`` its CQL penalty at ``cfg.cql_alpha``, the
-    counterpart of d3rlpy's DiscreteCQL) trained by a Lightning Trainer; its greedy policy."""
+def transition_loader(data: dict[str, np.ndarray], batch_size: int, shuffle: bool = True):
+    """Minibatches of the transitions: the batches of ``DataLoader(shuffle=shuffle, drop_last=True)`` (the same
+    ``RandomSampler`` draws), gathered a batch at a time."""
+    ds = _Transitions(data)
+    sampler = torch.utils.data.RandomSampler(ds) if shuffle else torch.utils.data.SequentialSampler(ds)
+    return torch.utils.data.DataLoader(ds, sampler=torch.utils.data.BatchSampler(sampler, batch_size, drop_last=True),
+                                       batch_size=None)
+
+
+def build_ours(cfg: AnchorConfig, seed: int = 0, cql: bool = False):
+    """Our double DQN for the anchor, freshly initialised under ``seed``: :class:`ReLiableDQN` on flat features
+    (with ``cql`` its CQL penalty at ``cfg.cql_alpha``, the counterpart of d3rlpy's DiscreteCQL)."""
     import lightning as L
 
     from lit_agents.methods.dqn import ReLiableDQN
     from lit_agents.nets.history_encoder import EncoderSpec
 
     L.seed_everything(seed, verbose=False)
-    model = ReLiableDQN(flat_dim=4, window=1, action_set="binary", gamma=cfg.gamma, learning_rate=cfg.learning_rate,
-                        loss="huber", target_update="hard", target_update_every=cfg.target_update_every,
-                        cql_alpha=cfg.cql_alpha if cql else 0.0,
-                        encoder=EncoderSpec(use_image=False, sequence="none", mlp_hidden=cfg.hidden))
-    loader = torch.utils.data.DataLoader(_Transitions(data), batch_size=cfg.batch_size, shuffle=True, drop_last=True)
+    return ReLiableDQN(flat_dim=4, window=1, action_set="binary", gamma=cfg.gamma, learning_rate=cfg.learning_rate,
+                       loss="huber", target_update="hard", target_update_every=cfg.target_update_every,
+                       cql_alpha=cfg.cql_alpha if cql else 0.0,
+                       encoder=EncoderSpec(use_image=False, sequence="none", mlp_hidden=cfg.hidden))
+
+
+def fit_ours(model, data: dict[str, np.ndarray], cfg: AnchorConfig, shuffle: bool = True):
+    """Train ``model`` for ``cfg.n_updates`` minibatches of the transitions through a Lightning Trainer, exactly
+    as ReLiable trains (``shuffle=False``: the transitions in order, for the update-for-update comparison)."""
+    import lightning as L
+
+    loader = transition_loader(data, cfg.batch_size, shuffle)
     trainer = L.Trainer(accelerator="cpu", devices=1, max_steps=cfg.n_updates, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
     trainer.fit(model, train_dataloaders=loader)
-    model.eval()
+    return model.eval()
+
+
+def train_ours(data: dict[str, np.ndarray], cfg: AnchorConfig, seed: int = 0, cql: bool = False) -> Policy:
+    """Our double DQN (:func:`build_ours`) trained by :func:`fit_ours`; its greedy policy."""
+    model = fit_ours(build_ours(cfg, seed, cql), data, cfg)
 
     def act(s: np.ndarray) -> int:
         with torch.no_grad():
@@ -147,25 +179,48 @@ def train_ours(data: dict[str, np.ndarray], cfg: AnchorConfig, seed: int = 0, cq
     return act
 
 
+def d3rlpy_encoder(cfg: AnchorConfig):
+    """d3rlpy's encoder for the same network as ours: our Q-network (``HistoryEncoder`` on flat features) is
+    ``Linear(4, h) - ReLU - Linear(h, h) - ReLU - Linear(h, 2)``; d3rlpy's Q-function is its encoder followed by
+    one ``Linear(last hidden, n_actions)``, so two hidden layers of ``h`` give the identical network.
+    (``hidden_units=[h]``, one hidden layer, was this anchor's first setting and the whole of its 4x gap.)"""
+    import d3rlpy
+
+    return d3rlpy.models.VectorEncoderFactory(hidden_units=[cfg.hidden, cfg.hidden])
+
+
+def d3rlpy_dataset(data: dict[str, np.ndarray]):
+    """The transitions as d3rlpy's ``MDPDataset``: a row per step, ``terminals`` where the pole fell (no
+    bootstrapping), ``timeouts`` where the episode was cut at ``max_episode_steps`` (bootstrapping)."""
+    import d3rlpy
+
+    return d3rlpy.dataset.MDPDataset(data["obs"], data["action"][:, None], data["reward"], data["terminal"],
+                                     timeouts=data["timeout"], action_space=d3rlpy.ActionSpace.DISCRETE)
+
+
+def d3rlpy_config(kind: str, cfg: AnchorConfig):
+    """d3rlpy's ``DoubleDQNConfig`` / ``DiscreteCQLConfig`` / ``DiscreteBCConfig`` with the anchor's settings."""
+    import d3rlpy
+
+    common = dict(batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, encoder_factory=d3rlpy_encoder(cfg))
+    if kind == "DoubleDQN":
+        return d3rlpy.algos.DoubleDQNConfig(gamma=cfg.gamma, target_update_interval=cfg.target_update_every,
+                                            **common)
+    if kind == "DiscreteCQL":
+        return d3rlpy.algos.DiscreteCQLConfig(gamma=cfg.gamma, target_update_interval=cfg.target_update_every,
+                                              alpha=cfg.cql_alpha, **common)
+    if kind == "DiscreteBC":
+        return d3rlpy.algos.DiscreteBCConfig(**common)
+    raise ValueError(f"kind must be DoubleDQN, DiscreteCQL or DiscreteBC, got {kind!r}")
+
+
 def train_d3rlpy(kind: str, data: dict[str, np.ndarray], cfg: AnchorConfig, seed: int = 0) -> Policy:
     """d3rlpy's ``DoubleDQN`` / ``DiscreteCQL`` / ``DiscreteBC`` on the same transitions; its greedy policy."""
     import d3rlpy
 
     d3rlpy.seed(seed)
-    dataset = d3rlpy.dataset.MDPDataset(data["obs"], data["action"][:, None], data["reward"], data["terminal"],
-                                        timeouts=data["timeout"], action_space=d3rlpy.ActionSpace.DISCRETE)
-    enc = d3rlpy.models.VectorEncoderFactory(hidden_units=[cfg.hidden])
-    common = dict(batch_size=cfg.batch_size, learning_rate=cfg.learning_rate, encoder_factory=enc)
-    if kind == "DoubleDQN":
-        algo = d3rlpy.algos.DoubleDQNConfig(gamma=cfg.gamma, target_update_interval=cfg.target_update_every,
-                                            **common).create(device="cpu:0")
-    elif kind == "DiscreteCQL":
-        algo = d3rlpy.algos.DiscreteCQLConfig(gamma=cfg.gamma, target_update_interval=cfg.target_update_every,
-                                              alpha=cfg.cql_alpha, **common).create(device="cpu:0")
-    elif kind == "DiscreteBC":
-        algo = d3rlpy.algos.DiscreteBCConfig(**common).create(device="cpu:0")
-    else:
-        raise ValueError(f"kind must be DoubleDQN, DiscreteCQL or DiscreteBC, got {kind!r}")
+    dataset = d3rlpy_dataset(data)
+    algo = d3rlpy_config(kind, cfg).create(device="cpu:0")
     algo.fit(dataset, n_steps=cfg.n_updates, n_steps_per_epoch=cfg.n_updates, show_progress=False,
              save_interval=10 ** 9, experiment_name=f"anchor_{kind}_{seed}", with_timestamp=False,
              logger_adapter=d3rlpy.logging.NoopAdapterFactory())

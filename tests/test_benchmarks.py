@@ -18,7 +18,8 @@ from _table import OUT_ENV, Result, markdown_table, parse_output  # noqa: E402
 
 # the peer package each script compares with; a script is skipped (with the reason) only when it is absent
 PEERS = {"bench_dominating_set": "networkx", "bench_entity_matcher": "ahocorasick", "cartpole_anchor": "d3rlpy",
-         "diffusion_vs_diffusers": "diffusers", "dqn_vs_d3rlpy": "d3rlpy", "grpo_vs_trl": "trl",
+         "diffusion_vs_diffusers": "diffusers", "dqn_vs_d3rlpy": "d3rlpy", "grpo_curves_vs_trl": "trl",
+         "grpo_vs_trl": "trl",
          "tinyllm_vs_seq2seq_trainer": "transformers"}
 SCRIPTS = sorted(p.stem for p in (REPO / "benchmarks").glob("*.py") if not p.name.startswith("_"))
 

@@ -61,3 +61,42 @@ def test_runs_through_the_cli_and_resumes(tmp_path):
     assert first["metrics"]["train/loss"] > 0 and (unfinished / "done.json").is_file()
     assert not (unfinished / "stale.txt").exists()
     assert run_one(comp, "sft", 1, tmp_path) == first  # finished: skipped
+
+
+def test_a_second_stage_loads_its_base_arms_export_at_the_same_seed(tmp_path):
+    comp = Comparison(name="two", title="Two stages", arms={"s2": ["b.yaml"], "s1": ["a.yaml"]},
+                      metrics=[("acc", "test/acc")], starts_from={"s2": "s1"})
+    fit1 = commands(comp, "s1", 5, tmp_path / "two" / "s1" / "seed5")[0]
+    fit2, test2 = commands(comp, "s2", 5, tmp_path / "two" / "s2" / "seed5")
+    policy = str(tmp_path / "two" / "s1" / "seed5" / "policy")
+    assert fit1[fit1.index("--model.init_args.export_dir") + 1] == policy
+    for cmd in (fit2, test2):
+        assert cmd[cmd.index("--model.init_args.backbone.name_or_path") + 1] == policy
+    assert "--model.init_args.export_dir" not in fit2
+
+
+def test_scale_shows_fractions_as_percentages(tmp_path):
+    comp = Comparison(name="toy", title="Toy", arms={"m": ["a.yaml"]}, metrics=[("acc", "test/acc")], scale=100.0)
+    for seed, v in ((1, 0.5), (2, 0.7)):
+        _finished(tmp_path, comp, "m", seed, v, [(0, 1.0)])
+    text = write_report([comp], tmp_path, [1, 2], tmp_path / "r.md")
+    assert "| `m` | 1,2 | 60.0 ± 14.1 | 50.0, 70.0 |" in text
+
+
+def test_registry_has_the_rm_r1_showcase():
+    results.load_sections()
+    comp = results.COMPARISONS["rm_r1"]
+    assert set(comp.arms) == {"stage1_cor_grpo", "stage1_cor", "label_only_sft"}
+    assert comp.starts_from == {"stage1_cor_grpo": "stage1_cor"}
+
+
+def test_a_section_measured_elsewhere_is_kept_when_its_runs_are_absent(tmp_path):
+    comp = Comparison(name="toy", title="Toy", arms={"m": ["a.yaml"]}, metrics=[("acc", "test/acc")])
+    other = Comparison(name="new", title="New", arms={"m": ["b.yaml"]}, metrics=[("acc", "test/acc")])
+    out = tmp_path / "docs" / "results.md"
+    _finished(tmp_path / "elsewhere", comp, "m", 1, 70.0, [(0, 1.0)])
+    write_report([comp], tmp_path / "elsewhere", [1], out)
+    _finished(tmp_path, other, "m", 1, 40.0, [(0, 1.0)])
+    text = write_report([comp, other], tmp_path, [1], out)  # toy's runs are not under this root
+    assert "| `m` | 1 | 70.0 ± 0.0 | 70.0 |" in text and "| `m` | 1 | 40.0 ± 0.0 | 40.0 |" in text
+    assert "*Not run yet*" not in text

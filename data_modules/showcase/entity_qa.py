@@ -21,7 +21,6 @@ BPE tokenizer); regenerate the bundled files with
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
@@ -29,6 +28,7 @@ from pathlib import Path
 
 from data_modules.cloze import GazetteerStats, iter_gazetteer
 from data_modules.io import samples_dir
+from data_modules.showcase import generator_main
 from lit_agents.fileio import atomic_write_text
 
 _CLEAN = re.compile(r"^[A-Z][a-z]+( [A-Z][a-z]+)?$")  # one or two plain capitalised words
@@ -143,12 +143,7 @@ def corpus_lines(doc: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=samples_dir() / "showcase" / "entity_qa")
-    ap.add_argument("--seed", type=int, default=0)
-    args = ap.parse_args(argv)
-    write(args.out, args.seed)
-    return 0
+    return generator_main(write, samples_dir() / "showcase" / "entity_qa", __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -223,6 +223,6 @@ class ReLiableEvalMixin:
         rows = [r for r in rows if r[0] == first]
         names = ("dribble", "pass", "shoot") if self.action_set == "dps" else ("no 3PA", "3PA")
         path = run_dir(self.trainer) / "reliable_possession.png"
-        plot_possession(torch.stack([r[2] for r in rows]).numpy(), [r[3] for r in rows], [r[4] for r in rows],
-                        names, path, title=f"test possession {first} (scored={rows[0][5]})")
+        plot_possession(torch.stack([r[2] for r in rows]).numpy(), path, title=f"test possession {first} "
+                        f"(scored={rows[0][5]})", actions=([r[3] for r in rows], [r[4] for r in rows], names))
         log_image(self.trainer, "test/possession", path)

@@ -14,8 +14,9 @@ Losses (pure functions in ``lit_agents/losses/diffusion.py``, unit-tested):
 
 from __future__ import annotations
 
+import copy
 import logging
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -24,13 +25,14 @@ import torch
 from diffusers import DDPMScheduler
 from torch import Tensor, nn
 
-from data_modules.basketball.trajectories import TRANSITION_DIM, MinMaxNormalizer, position_channels
+from data_modules.basketball.trajectories import TRANSITION_DIM, MinMaxNormalizer
 from lit_agents.checkpoint_io import safe_torch_load
 from lit_agents.losses.diffusion import diffusion_loss, value_loss
 from lit_agents.nets.temporal_unet import TemporalUNet, ValueNet, check_horizon
 from lit_agents.planning.ema import EMAConfig, EMAWeights
 from lit_agents.planning.guidance import GuidanceConfig, GuidedSampler, apply_conditioning
-from lit_agents.planning.rollout import PlanningConfig, event_points, plan_possessions
+from lit_agents.planning.rollout import PlanningConfig, event_points, plan_possessions, plan_sweep
+from lit_agents.planning.space import SpaceKind, TrajectorySpace
 from lit_agents.training.clipping import GradientClippingMixin
 
 log = logging.getLogger(__name__)
@@ -49,12 +51,17 @@ class UNetConfig:
 class DiffusionConfig:
     """Args: n_steps: diffusion steps T (paper 20, released best 100); beta_schedule: diffusers name
     (``squaredcos_cap_v2`` = the cosine schedule of Nichol & Dhariwal, as Janner's); prediction: ``sample``
-    (x0, released) or ``epsilon`` (eq. 7.2); clip_denoised: clip predicted x0 to [-1, 1]."""
+    (x0, released) or ``epsilon`` (eq. 7.2); clip_denoised: clip predicted x0 to [-1, 1]; space: what the
+    denoiser sees (``planning.space``): ``velocities`` (ours: per-frame deltas with the start state on every
+    frame, positions = start + cumulated deltas, so plans start where the possession starts and move at data
+    speeds), ``features`` (the released code's min-max features, start inpainted into frame 0 only) or
+    ``offsets`` (displacement from the start)."""
 
     n_steps: int = 20
     beta_schedule: Literal["squaredcos_cap_v2", "linear", "scaled_linear", "sigmoid"] = "squaredcos_cap_v2"
     prediction: Literal["sample", "epsilon"] = "sample"
     clip_denoised: bool = True
+    space: SpaceKind = "velocities"
 
     def scheduler(self) -> DDPMScheduler:
         return DDPMScheduler(num_train_timesteps=self.n_steps, beta_schedule=self.beta_schedule,
@@ -80,11 +87,20 @@ class EvalConfig:
     plot: bool = True
 
 
-def start_mask(horizon: int, device: torch.device | None = None) -> Tensor:
-    """[H, 66] mask of the start state s_0: positions of frame 0."""
-    mask = torch.zeros(horizon, TRANSITION_DIM, dtype=torch.bool, device=device)
-    mask[0, position_channels()] = True
-    return mask
+def _as_config(cls, value, name: str):
+    """A dataclass group from None (defaults), an instance or a plain dict (hparams of a checkpoint)."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, dict):
+        return cls(**value)
+    raise TypeError(f"model.init_args.{name} must be a {cls.__name__} or a dict, got {type(value).__name__}")
+
+
+def _GROUPS(net, diffusion, guidance, planning, ema, evaluation):  # noqa: N802 - a fixed table
+    return [("net", UNetConfig, net), ("diffusion", DiffusionConfig, diffusion), ("guidance", GuidanceConfig, guidance),
+            ("planning", PlanningConfig, planning), ("ema", EMAConfig, ema), ("evaluation", EvalConfig, evaluation)]
 
 
 class DiffusionPlanner(GradientClippingMixin, L.LightningModule):
@@ -113,16 +129,15 @@ class DiffusionPlanner(GradientClippingMixin, L.LightningModule):
                  learning_rate: float = 2e-4, value_learning_rate: float | None = None,
                  value_loss_weight: float = 1.0, seed: int = 0):
         super().__init__()
-        self.net_cfg, self.diff_cfg = net or UNetConfig(), diffusion or DiffusionConfig()
-        self.guidance, self.planning = guidance or GuidanceConfig(), planning or PlanningConfig()
-        self.ema_cfg, self.eval_cfg = ema or EMAConfig(), evaluation or EvalConfig()
         if stage not in ("joint", "diffusion", "value"):
             raise ValueError(f"stage must be joint, diffusion or value, got {stage!r}")
+        # One place for the hyperparameters: self.hparams, with every dataclass group stored as a plain dict
+        # (the checkpoint stays torch.load(weights_only=True)-loadable); the properties below rebuild the groups.
+        self.save_hyperparameters()
+        for name, cls, given in _GROUPS(net, diffusion, guidance, planning, ema, evaluation):
+            self.hparams[name] = asdict(_as_config(cls, given, name))
+        self._hparams_initial = copy.deepcopy(self._hparams)   # what loggers record: the same plain values
         check_horizon(horizon, self.net_cfg.dim_mults, key="model.init_args.horizon")
-        self.horizon, self.stage, self.seed = horizon, stage, seed
-        self.learning_rate = learning_rate
-        self.value_learning_rate = value_learning_rate if value_learning_rate is not None else learning_rate
-        self.value_loss_weight = value_loss_weight
         c = self.net_cfg
         self.nets = nn.ModuleDict({
             "unet": TemporalUNet(TRANSITION_DIM, c.dim, c.dim_mults, c.kernel_size),
@@ -138,9 +153,25 @@ class DiffusionPlanner(GradientClippingMixin, L.LightningModule):
             if init_from:
                 self.nets["unet"].load_state_dict(self.ema.model["unet"].state_dict())
             self.nets["unet"].requires_grad_(False)
-        # No save_hyperparameters(): the CLI saves the resolved config.yaml, and LightningCLI would re-parse
-        # checkpoint hparams of dataclass-typed arguments as plain dicts on `predict --ckpt_path`.
         self._eval_batch: dict[str, Tensor] | None = None
+
+    # ---- hyperparameters (read from self.hparams) ----
+    net_cfg = property(lambda self: UNetConfig(**self.hparams.net), doc="U-Net / value-net sizes.")
+    diff_cfg = property(lambda self: DiffusionConfig(**self.hparams.diffusion), doc="Scheduler settings.")
+    guidance = property(lambda self: GuidanceConfig(**self.hparams.guidance), doc="Value guidance.")
+    planning = property(lambda self: PlanningConfig(**self.hparams.planning), doc="Replanning and defence.")
+    ema_cfg = property(lambda self: EMAConfig(**self.hparams.ema), doc="EMA of the weights.")
+    eval_cfg = property(lambda self: EvalConfig(**self.hparams.evaluation), doc="Validation-time sweep.")
+    horizon = property(lambda self: self.hparams.horizon, doc="Planning horizon H.")
+    stage = property(lambda self: self.hparams.stage, doc="What is trained.")
+    seed = property(lambda self: self.hparams.seed, doc="Seed of the sampling noise.")
+    learning_rate = property(lambda self: self.hparams.learning_rate, doc="Denoiser learning rate.")
+    value_loss_weight = property(lambda self: self.hparams.value_loss_weight, doc="Value-loss weight (joint).")
+
+    @property
+    def value_learning_rate(self) -> float:
+        lr = self.hparams.value_learning_rate
+        return self.hparams.learning_rate if lr is None else lr
 
     # ---- normalisation (fitted once on the training split, stored in the checkpoint) ----
     def set_normalizer(self, normalizer: MinMaxNormalizer) -> None:
@@ -154,6 +185,11 @@ class DiffusionPlanner(GradientClippingMixin, L.LightningModule):
             raise RuntimeError("normalisation statistics are not set: train with a DataModule that has "
                                "`normalizer()` or load a checkpoint of a trained planner")
         return MinMaxNormalizer(self.norm_mins, self.norm_maxs)
+
+    @property
+    def space(self) -> TrajectorySpace:
+        """Feet trajectories <-> the denoiser's space (``diffusion.space``), scaled by the stored statistics."""
+        return TrajectorySpace(self.normalizer, self.diff_cfg.space)
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
@@ -174,23 +210,25 @@ class DiffusionPlanner(GradientClippingMixin, L.LightningModule):
             raise ValueError(f"init_from {path}: missing {missing}, unexpected {unexpected}")
 
     # ---- training ----
-    def _noised(self, x0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def _noised(self, x0: Tensor, known: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         t = torch.randint(0, self.diff_cfg.n_steps, (x0.shape[0],), device=x0.device)
         noise = torch.randn_like(x0)
         xt = self.noise_scheduler.add_noise(x0, noise, t)
-        return apply_conditioning(xt, x0, start_mask(self.horizon, x0.device)), noise, t
+        return apply_conditioning(xt, x0, known), noise, t
 
     def _losses(self, batch: dict[str, Tensor]) -> dict[str, Tensor]:
-        x0 = self.normalizer.normalize(batch["traj"].float())
+        space = self.space
+        x0 = space.encode(batch["traj"].float())
+        known = space.known_mask(1, self.horizon, x0.device)   # the start state
         out: dict[str, Tensor] = {}
         if self.stage in ("joint", "diffusion"):
-            xt, noise, t = self._noised(x0)
+            xt, noise, t = self._noised(x0, known)
             pred = self.nets["unet"](xt, t)
             if self.diff_cfg.prediction == "sample":  # Janner: the known start is not the model's to predict
-                pred = apply_conditioning(pred, x0, start_mask(self.horizon, x0.device))
+                pred = apply_conditioning(pred, x0, known)
             out["diffusion_loss"] = diffusion_loss(pred, x0, noise, self.diff_cfg.prediction)
         if self.stage in ("joint", "value"):
-            xt, _, t = self._noised(x0)
+            xt, _, t = self._noised(x0, known)
             out["value_loss"] = value_loss(self.nets["value"](xt, t), batch["returns"].float())
         out["loss"] = out.get("diffusion_loss", 0.0) + self.value_loss_weight * out.get("value_loss", 0.0)
         return out
@@ -239,14 +277,24 @@ class DiffusionPlanner(GradientClippingMixin, L.LightningModule):
 
         nets = self.sampling_nets()
         with unsharded(nets["value"]) as value:  # guidance differentiates J w.r.t. the plan (FSDP: no hooks)
-            return plan_possessions(self.sampler(), nets["unet"], value, self.normalizer, start.float(),
+            return plan_possessions(self.sampler(), nets["unet"], value, self.space, start.float(),
                                     self.horizon, planning or self.planning, scale=scale, defence=defence,
                                     generator=generator or self.generator())
+
+    def plan_alphas(self, start: Tensor, alphas: list[float], *, planning: PlanningConfig | None = None,
+                    generator: torch.Generator | None = None) -> list[dict[str, Tensor]]:
+        """``plan`` for every alpha in one batched rollout, the same noise for every alpha (``plan_sweep``)."""
+        from lit_agents.strategies import unsharded
+
+        nets = self.sampling_nets()
+        with unsharded(nets["value"]) as value:
+            return plan_sweep(self.sampler(), nets["unet"], value, self.space, start.float(), self.horizon,
+                              planning or self.planning, list(alphas), generator=generator or self.generator())
 
     def value_of(self, traj_feet: Tensor) -> Tensor:
         """J_phi at t = 0 of trajectories in feet [B, H, 66]."""
         t0 = torch.zeros(traj_feet.shape[0], dtype=torch.long, device=traj_feet.device)
-        return self.sampling_nets()["value"](self.normalizer.normalize(traj_feet.float()), t0)
+        return self.sampling_nets()["value"](self.space.encode(traj_feet.float()), t0)
 
     # ---- validation: losses, alpha sweep vs ground truth and random walk, a picture ----
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
@@ -277,7 +325,7 @@ class DiffusionPlanner(GradientClippingMixin, L.LightningModule):
         self.log_dict(metrics, sync_dist=True)
         if self.eval_cfg.plot and self.trainer.is_global_zero:
             from lit_agents.logging_utils import log_image, run_dir
-            from lit_agents.planning.plots import plot_possession
+            from data_modules.basketball.plot import plot_possession
             alpha = max(alphas)
             path = run_dir(self.trainer) / "plots" / f"plan_epoch{self.current_epoch}.png"
             plot_possession(plans[alpha]["positions"][0].cpu().numpy(), path,

@@ -23,6 +23,11 @@ In both modes guidance is off for t < ``t_stopgrad`` and when alpha = 0, in whic
 the unguided DDPM chain for a fixed generator (no random numbers are drawn by guidance). Conditioning
 (inpainting) overwrites the masked entries with the known values after every update, so the start state —
 and in replanning everything executed so far — is exactly preserved.
+
+Batched sweeps: ``scale`` may be one alpha per plan (a tensor ``[B]``) and ``noise_groups`` = G splits the batch
+into G equal groups that share every noise draw (the first group's), so an alpha sweep over G scales runs as
+one sampler call with the same noise for every alpha, drawing exactly what G separate calls with the same
+seed would.
 """
 
 from __future__ import annotations
@@ -113,11 +118,39 @@ def value_gradient(value_fn: ValueFn, x: Tensor, t: Tensor) -> tuple[Tensor, Ten
     return y.detach(), grad
 
 
+Scale = float | Tensor
+"""One alpha, or one per plan (``[B]``)."""
+
+
+def _is_zero(scale: Scale) -> bool:
+    return bool((scale == 0).all()) if torch.is_tensor(scale) else scale == 0
+
+
+def _per_plan(scale: Scale, x: Tensor) -> Scale:
+    """A per-plan scale ``[B]`` as ``[B, 1, 1]`` (broadcast over the plan); a float as is."""
+    if not torch.is_tensor(scale):
+        return scale
+    if scale.shape != (x.shape[0],):
+        raise ValueError(f"per-plan guidance scales must be [{x.shape[0]}], got {tuple(scale.shape)}")
+    return scale.to(x).view(-1, *([1] * (x.dim() - 1)))
+
+
+def shared_noise(shape: torch.Size, groups: int, generator: torch.Generator | None, device, dtype) -> Tensor:
+    """Gaussian noise of ``shape`` whose ``groups`` equal batch groups repeat the first group's draw."""
+    if groups == 1:
+        return randn_tensor(shape, generator=generator, device=device, dtype=dtype)
+    if shape[0] % groups:
+        raise ValueError(f"a batch of {shape[0]} does not split into {groups} noise groups")
+    one = randn_tensor((shape[0] // groups, *shape[1:]), generator=generator, device=device, dtype=dtype)
+    return one.repeat(groups, *([1] * (len(shape) - 1)))
+
+
 def released_guide(x: Tensor, t: int, value_fn: ValueFn, scheduler: DDPMScheduler, cfg: GuidanceConfig,
-                   cond_values: Tensor, cond_mask: Tensor, scale: float) -> Tensor:
+                   cond_values: Tensor, cond_mask: Tensor, scale: Scale) -> Tensor:
     """The released guidance before denoising step t: ``n_guide_steps`` times x += scale*Var_t*grad J(x)."""
-    if scale == 0 or t < cfg.t_stopgrad:
+    if _is_zero(scale) or t < cfg.t_stopgrad:
         return x
+    scale = _per_plan(scale, x)
     var = posterior_variance(scheduler, max(t, 1)).to(x)  # Janner's log-variance is clipped at t = 0
     tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
     for _ in range(cfg.n_guide_steps):
@@ -127,18 +160,30 @@ def released_guide(x: Tensor, t: int, value_fn: ValueFn, scheduler: DDPMSchedule
 
 
 def paper_step(x: Tensor, t: int, denoiser: Denoiser, value_fn: ValueFn | None, scheduler: DDPMScheduler,
-               cfg: GuidanceConfig, scale: float, generator: torch.Generator | None) -> Tensor:
+               cfg: GuidanceConfig, scale: Scale, generator: torch.Generator | None, noise_groups: int = 1) -> Tensor:
     """One step of Algorithm 2: tau_{t-1} ~ N(mu + scale * Sigma_t * grad J(mu), Sigma_t) (before clamping)."""
     tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
     mu = posterior_mean(scheduler, denoiser(x, tt), t, x)
     var = posterior_variance(scheduler, t).to(x)
-    if scale != 0 and t >= cfg.t_stopgrad and value_fn is not None:
+    if not _is_zero(scale) and t >= cfg.t_stopgrad and value_fn is not None:
         t_prev = torch.full_like(tt, max(scheduler.previous_timestep(t), 0))
         _, grad = value_gradient(value_fn, mu, t_prev)
-        mu = mu + scale * var * grad
+        mu = mu + _per_plan(scale, x) * var * grad
     if t > 0:  # same draw as DDPMScheduler.step, so scale = 0 reproduces the unguided chain
-        noise = randn_tensor(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        noise = shared_noise(x.shape, noise_groups, generator, x.device, x.dtype)
         return mu + var ** 0.5 * noise
+    return mu
+
+
+def released_step(x: Tensor, t: int, model_output: Tensor, scheduler: DDPMScheduler,
+                  generator: torch.Generator | None, noise_groups: int) -> Tensor:
+    """One unguided DDPM step (``DDPMScheduler.step``, ``fixed_small``); with noise groups, the shared draw."""
+    if noise_groups == 1:
+        return scheduler.step(model_output, t, x, generator=generator).prev_sample
+    mu = posterior_mean(scheduler, model_output, t, x)
+    if t > 0:
+        var = posterior_variance(scheduler, t).to(x)
+        return mu + var ** 0.5 * shared_noise(x.shape, noise_groups, generator, x.device, x.dtype)
     return mu
 
 
@@ -164,25 +209,27 @@ class GuidedSampler:
 
     @torch.no_grad()
     def sample(self, denoiser: Denoiser, value_fn: ValueFn | None, cond_values: Tensor, cond_mask: Tensor, *,
-               scale: float | None = None, generator: torch.Generator | None = None) -> SampleOutput:
-        """Sample ``cond_values.shape`` plans; entries under ``cond_mask`` equal ``cond_values`` exactly."""
+               scale: Scale | None = None, generator: torch.Generator | None = None,
+               noise_groups: int = 1) -> SampleOutput:
+        """Sample ``cond_values.shape`` plans; entries under ``cond_mask`` equal ``cond_values`` exactly.
+
+        ``scale``: alpha, or one alpha per plan (``[B]``); ``noise_groups``: equal batch groups sharing noise."""
         cfg = self.guidance
-        scale = cfg.scale if scale is None else float(scale)
-        if scale != 0 and value_fn is None:
+        scale = cfg.scale if scale is None else (scale if torch.is_tensor(scale) else float(scale))
+        if not _is_zero(scale) and value_fn is None:
             raise ValueError("guidance scale != 0 needs a value function")
         cond_mask = cond_mask.expand_as(cond_values)
         sched = self.scheduler
         sched.set_timesteps(sched.config.num_train_timesteps, device=cond_values.device)
-        x = randn_tensor(cond_values.shape, generator=generator, device=cond_values.device,
-                         dtype=cond_values.dtype)
+        x = shared_noise(cond_values.shape, noise_groups, generator, cond_values.device, cond_values.dtype)
         x = apply_conditioning(x, cond_values, cond_mask)
         for t in sched.timesteps.tolist():
             if cfg.mode == "released":
                 x = released_guide(x, t, value_fn, sched, cfg, cond_values, cond_mask, scale)
                 tt = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
-                x = sched.step(denoiser(x, tt), t, x, generator=generator).prev_sample
+                x = released_step(x, t, denoiser(x, tt), sched, generator, noise_groups)
             else:
-                x = paper_step(x, t, denoiser, value_fn, sched, cfg, scale, generator)
+                x = paper_step(x, t, denoiser, value_fn, sched, cfg, scale, generator, noise_groups)
             x = apply_conditioning(x, cond_values, cond_mask)
         values = None
         if value_fn is not None:

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from data_modules.basketball.defenders import DefenceConfig, ScriptedDefence
+from lit_agents.planning.defenders import DefenceConfig, ScriptedDefence
 from data_modules.basketball.trajectories import MinMaxNormalizer, position_channels, to_features
 
 ALGOS = ("BCQ", "CQL", "IQL")

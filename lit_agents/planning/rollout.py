@@ -6,7 +6,8 @@ conditioned on *everything executed so far* (those frames are clamped, like the 
 horizon is filled. ``replan_every = 0`` plans once. ``n_samples`` plans are drawn per start state and the one
 with the highest J is kept (the released code draws 5 and sorts by value).
 
-Everything here works in feet outside the sampler; the normaliser maps to and from the model's space.
+Everything here works in feet outside the sampler; a ``space.TrajectorySpace`` maps to and from the model's
+space (and is the only place that builds basketball features).
 """
 
 from __future__ import annotations
@@ -18,15 +19,9 @@ import torch
 from torch import Tensor
 
 from data_modules.basketball.court import BASKET_X, BASKET_Y, COURT_LENGTH, COURT_WIDTH, RIM_HEIGHT_FT, is_three_point
-from data_modules.basketball.defenders import DefenceConfig, ScriptedDefence
-from data_modules.basketball.trajectories import (
-    TRANSITION_DIM,
-    MinMaxNormalizer,
-    position_channels,
-    to_features,
-    to_positions,
-)
+from lit_agents.planning.defenders import DefenceConfig, ScriptedDefence
 from lit_agents.planning.guidance import Denoiser, GuidedSampler, ValueFn
+from lit_agents.planning.space import TrajectorySpace
 
 
 @dataclass
@@ -51,45 +46,33 @@ class PlanningConfig:
                                              seconds_per_step=self.seconds_per_step))
 
 
-def conditioning(known: Tensor, horizon: int) -> tuple[Tensor, Tensor]:
-    """Clamp values (feet) and mask for executed frames ``known`` [B, k, 11, 3].
-
-    Frames before the last are fully known (positions and deltas); the last one's positions only (its delta
-    leads to a frame not yet played)."""
-    b, k = known.shape[:2]
-    if k > horizon:
-        raise ValueError(f"{k} executed frames exceed the horizon {horizon}")
-    values = known.new_zeros(b, horizon, TRANSITION_DIM)
-    values[:, :k] = to_features(known)
-    mask = torch.zeros(horizon, TRANSITION_DIM, dtype=torch.bool, device=known.device)
-    mask[:k - 1] = True
-    mask[k - 1, position_channels()] = True
-    return values, mask
-
-
 @torch.no_grad()
 def plan_possessions(sampler: GuidedSampler, denoiser: Denoiser, value_fn: ValueFn | None,
-                     normalizer: MinMaxNormalizer, start: Tensor, horizon: int, cfg: PlanningConfig, *,
-                     scale: float | None = None, defence: str | None = None,
-                     generator: torch.Generator | None = None) -> dict[str, Tensor]:
+                     space: TrajectorySpace, start: Tensor, horizon: int, cfg: PlanningConfig, *,
+                     scale: float | Tensor | None = None, defence: str | None = None,
+                     generator: torch.Generator | None = None, noise_groups: int = 1) -> dict[str, Tensor]:
     """Plan possessions from start frames ``start`` [B, 11, 3] (feet).
 
-    Returns ``positions`` [B, H, 11, 3] and ``trajectories`` [B, H, 66] in feet (frame 0 is ``start``
-    exactly), and ``values`` [B], J at t = 0 of the executed possession (when a value function is given)."""
+    ``scale``: alpha, or one per start state (``[B]``); ``noise_groups``: equal groups of start states that
+    share every noise draw (``GuidedSampler.sample``). Returns ``positions`` [B, H, 11, 3] and ``trajectories``
+    [B, H, 66] in feet (frame 0 is ``start`` exactly), and ``values`` [B], J at t = 0 of the executed possession
+    (when a value function is given)."""
     scripted = cfg.scripted(defence)
     b, n = start.shape[0], max(cfg.n_samples, 1)
+    if torch.is_tensor(scale):
+        scale = scale.to(start).repeat_interleave(n)
     known = start[:, None].clone()
     while True:
         k = known.shape[1]
-        values, mask = conditioning(known, horizon)
-        cond = normalizer.normalize(values).repeat_interleave(n, dim=0)
-        out = sampler.sample(denoiser, value_fn, cond, mask, scale=scale, generator=generator)
-        plans = normalizer.unnormalize(out.trajectories).view(b, n, horizon, TRANSITION_DIM)
+        values, mask = space.condition(known, horizon)
+        out = sampler.sample(denoiser, value_fn, values.repeat_interleave(n, dim=0), mask, scale=scale,
+                             generator=generator, noise_groups=noise_groups)
+        plans = space.positions(out.trajectories).view(b, n, horizon, *start.shape[1:])
         if n > 1 and out.values is not None:
             best = out.values.view(b, n).argmax(dim=1)
         else:
             best = torch.zeros(b, dtype=torch.long, device=start.device)
-        plan = to_positions(plans[torch.arange(b), best])
+        plan = plans[torch.arange(b), best]
         step = cfg.replan_every if cfg.replan_every > 0 else horizon
         end = min(k + step, horizon)
         executed = torch.cat([known, plan[:, k:end]], dim=1)
@@ -98,12 +81,25 @@ def plan_possessions(sampler: GuidedSampler, denoiser: Denoiser, value_fn: Value
         known = executed
         if known.shape[1] >= horizon:
             break
-    traj = to_features(known)
+    traj = space.features(known)
     result = {"positions": known, "trajectories": traj}
     if value_fn is not None:
         t0 = torch.zeros(b, dtype=torch.long, device=start.device)
-        result["values"] = value_fn(normalizer.normalize(traj), t0)
+        result["values"] = value_fn(space.encode(traj), t0)
     return result
+
+
+def plan_sweep(sampler: GuidedSampler, denoiser: Denoiser, value_fn: ValueFn | None, space: TrajectorySpace,
+               start: Tensor, horizon: int, cfg: PlanningConfig, alphas: list[float], *, defence: str | None = None,
+               generator: torch.Generator | None = None) -> list[dict[str, Tensor]]:
+    """``plan_possessions`` for every alpha of ``alphas`` in one batched rollout (one sampler call per replanning
+    round for all alphas, start states and samples). Every alpha sees the same noise, exactly the draws of a
+    separate ``plan_possessions`` call per alpha with the same generator state; returns one result per alpha."""
+    a, b = len(alphas), start.shape[0]
+    scale = torch.tensor(alphas, dtype=start.dtype, device=start.device).repeat_interleave(b)
+    out = plan_possessions(sampler, denoiser, value_fn, space, start.repeat(a, 1, 1), horizon, cfg, scale=scale,
+                           defence=defence, generator=generator, noise_groups=a)
+    return [{k: v[i * b:(i + 1) * b] for k, v in out.items()} for i in range(a)]
 
 
 def random_walk(start: Tensor, horizon: int, *, step_std: float = 0.8,

@@ -9,7 +9,7 @@ import numpy as np
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 from lit_agents.logging_utils import log_image, run_dir
-from lit_agents.planning.plots import plot_possession
+from data_modules.basketball.plot import plot_possession
 
 log = logging.getLogger(__name__)
 

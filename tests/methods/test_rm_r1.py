@@ -46,3 +46,21 @@ def test_distill_module_trains_validates_and_exports(tmp_path):
     assert float(metrics["val/pairwise/n"]) == 4  # one eval batch of 4 records
     model, tok = BackboneConfig(name_or_path=str(tmp_path / "policy")).build()
     assert model.config.hidden_size == 32 and tok.chat_template is not None
+
+
+def test_distill_module_forwards_the_sft_objective():
+    """`objective` reaches the shared SFT loss: neg_p on the same batch differs from the NLL."""
+    import torch
+
+    batch = {"prompt": ["Judge: A or B?"], "response": ["<answer>[[A]]</answer>"]}
+    losses = {}
+    for objective in ("nll", "neg_p"):
+        torch.manual_seed(0)
+        m = RMR1DistillModule(tiny_backbone(), apply_chat_template=False, max_length=64, objective=objective)
+        assert m.hparams.objective == objective
+        from lit_agents.training.prompt_response import tokenize_prompt_response
+
+        enc = tokenize_prompt_response(m.tokenizer, batch["prompt"], batch["response"], max_length=64,
+                                       apply_chat_template=False, encoder_decoder=m.encoder_decoder)
+        losses[objective] = float(m.objective_loss(enc))
+    assert losses["nll"] > 1 and 0 < losses["neg_p"] < 1  # NLL of a near-uniform model vs 1 - p
