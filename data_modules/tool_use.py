@@ -90,16 +90,20 @@ def _messages(val: Any, path: str, line: int) -> list[dict[str, str]]:
 class SyntheticToolTask:
     """Tool calls whose name and arguments the prompt determines (``"<op> <a> <b>"`` → ``op(a=…, b=…)``), for a
     tiny model to learn from a cold start. ``ops``: tool names, each taking integer ``params`` drawn from
-    ``[0, max_number]``; the prompt is ``"<op> <v1> <v2> …"``."""
+    ``[0, max_number]``; the prompt is ``"<op> <v1> <v2> …"``; ``think``: the gold ``<think>`` text; ``seed``:
+    of the draws; ``n_*``: distinct prompts per split (at most ``len(ops) · (max_number + 1)^len(params)`` in
+    all); ``tool_list``: the tools in the system prompt in the rlla form (``Name``/``Description``/
+    ``Parameters`` blocks) or ``compact`` (``add(x: int), mul(x: int)``, one short line)."""
 
-    n_train: int = 256
-    n_val: int = 32
-    n_test: int = 32
+    n_train: int = 128
+    n_val: int = 16
+    n_test: int = 16
     ops: list[str] = field(default_factory=lambda: ["add", "mul"])
     params: list[str] = field(default_factory=lambda: ["a", "b"])
     max_number: int = 9
     think: str = "call"
     seed: int = 0
+    tool_list: Literal["rlla", "compact"] = "rlla"
 
     def records(self) -> dict[str, list[dict]]:
         rng = random.Random(self.seed)
@@ -107,10 +111,14 @@ class SyntheticToolTask:
         out: dict[str, list[dict]] = {"train": [], "val": [], "test": []}
         space = len(self.ops) * (self.max_number + 1) ** len(self.params)
         total = self.n_train + self.n_val + self.n_test
+        if total > space:
+            raise ValueError(f"data.synthetic: n_train + n_val + n_test = {total} distinct prompts are asked for, but "
+                             f"{len(self.ops)} ops x {self.max_number + 1}^{len(self.params)} values give only "
+                             f"{space} (held-out prompts must never occur in training)")
         for split, n in (("test", self.n_test), ("val", self.n_val), ("train", self.n_train)):
             while len(out[split]) < n:
                 key = (rng.choice(self.ops), *(rng.randint(0, self.max_number) for _ in self.params))
-                if key in seen and total <= space:  # held-out splits never share a prompt with training
+                if key in seen:  # every prompt is distinct: held-out splits never share one with training
                     continue
                 seen.add(key)
                 op, vals = key[0], key[1:]
@@ -121,7 +129,11 @@ class SyntheticToolTask:
 
 
 def _tool_specs(task: SyntheticToolTask) -> str:
-    """The synthetic tools in the rlla tool-list form (they are never executed: the task is single-turn)."""
+    """The synthetic tools in the rlla tool-list form or compact (they are never executed: the task is
+    single-turn)."""
+    if task.tool_list == "compact":
+        sig = ", ".join(f"{p}: int" for p in task.params)
+        return ", ".join(f"{op}({sig})" for op in task.ops)
     params = {p: {"description": f"integer {p}", "type": "int"} for p in task.params}
     return "\n".join(f"{i}. Name: {op}\nDescription: apply {op}.\nParameters: {json.dumps(params)}"
                      for i, op in enumerate(task.ops, start=1))
@@ -146,6 +158,10 @@ class ToolUseDataModule(RecordsDataModule):
         synthetic: generate the synthetic task instead of reading files.
         assistant_prefix: a prefilled start of every answer (e.g. ``"<think>"``), put after the rendered prompt
             by the GRPO engine; rewards and metrics score prefix + completion.
+        format_targets: give every training record a ``format_target`` column: the gold output of another
+            training record (a seeded derangement), i.e. a well-formed answer unrelated to the prompt, for the
+            format warm-up of a cold-start policy (``ToolRLModule.format_warmup_steps``): it teaches the output
+            syntax and nothing about which call a prompt needs. Held-out records never get one.
         val_fraction: without ``val_path``, hold out this fraction of train (0 = validate on the test split).
         limit: keep the first N records of each file.
         on_error: ``raise`` (located DataError) or ``skip`` (counted).
@@ -159,7 +175,8 @@ class ToolUseDataModule(RecordsDataModule):
                  test_path: str | None = str(SAMPLES / "rlla_test.parquet"), split: str | None = None,
                  format: Format = "auto", history: History = "released", tools: list[str] | None = None,
                  system_prompt: str = "toolrl_system", synthetic: SyntheticToolTask | None = None,
-                 assistant_prefix: str | None = None, val_fraction: float = 0.0, limit: int | None = None,
+                 assistant_prefix: str | None = None, format_targets: bool = False, val_fraction: float = 0.0,
+                 limit: int | None = None,
                  on_error: Literal["raise", "skip"] = "raise",
                  batch_size: int = 4, eval_batch_size: int | None = None, num_workers: int = 0, seed: int = 0):
         super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, num_workers=num_workers, seed=seed)
@@ -169,7 +186,7 @@ class ToolUseDataModule(RecordsDataModule):
         self.split, self.format, self.history, self.synthetic = split, format, history, synthetic
         self.tool_paths, self.system_template = list(tools or []), system_prompt
         self.val_fraction, self.limit, self.on_error = val_fraction, limit, on_error
-        self.assistant_prefix = assistant_prefix
+        self.assistant_prefix, self.format_targets = assistant_prefix, format_targets
         self.skips = SkipCounter("tool-use records")
 
     # ------------------------------------------------------------------ record normalisation
@@ -189,7 +206,7 @@ class ToolUseDataModule(RecordsDataModule):
                 {"role": "system", "content": self.system_text(tools)},
                 {"role": "user", "content": f"**Dialogue Records History**\n<user> {rec['Question'].strip()} </user>"}],
                 "answer": rec["Answer"].strip(), "gold_calls": None, "gold_response": rec["Answer"].strip(),
-                "kind": "qa"}
+                "question": rec["Question"].strip(), "kind": "qa"}
         if fmt == "verl":
             prompt = _messages(rec.get("prompt"), path, line)
             gt = (rec.get("reward_model") or {}).get("ground_truth")
@@ -227,6 +244,16 @@ class ToolUseDataModule(RecordsDataModule):
                 out[split].append(rec)
         return out
 
+    def synthetic_corpus_text(self) -> str:
+        """The synthetic task's training text (the system prompt, then each training prompt and gold output),
+        what the tiny default's BPE is trained on (``data_modules/samples/toolrl/synthetic_bpe_corpus.txt``):
+        held-out prompts are not in it."""
+        if self.synthetic is None:
+            raise ValueError("synthetic_corpus_text needs data.synthetic")
+        system = self.system_text(_tool_specs(self.synthetic))
+        train = self.synthetic.records()["train"]
+        return system + "\n\n" + "".join(f"{r['input']}\n{r['output']}\n" for r in train)
+
     # ------------------------------------------------------------------ Lightning hooks
     def setup(self, stage: str | None = None) -> None:
         if self.synthetic is not None:
@@ -234,6 +261,7 @@ class ToolUseDataModule(RecordsDataModule):
             self.train_records, self.val_records, self.test_records = recs["train"], recs["val"], recs["test"]
             self.predict_records = self.test_records
             self._add_prefix()
+            self._add_format_targets()
             return
         train = self.read(self.paths["train"]) if self.paths["train"] else []
         test = self.read(self.paths["test"]) if self.paths["test"] else []
@@ -245,6 +273,19 @@ class ToolUseDataModule(RecordsDataModule):
             val = test
         self.train_records, self.val_records, self.test_records, self.predict_records = train, val, test, test
         self._add_prefix()
+        self._add_format_targets()
+
+    def _add_format_targets(self) -> None:
+        if not self.format_targets:
+            return
+        recs = self.train_records
+        if len(recs) < 2:
+            raise ValueError("data.format_targets needs at least 2 training records (each gets another's output)")
+        order = list(range(len(recs)))
+        random.Random(self.seed).shuffle(order)
+        # a cyclic shift of a random order: record order[i] gets the output of order[i + 1], never its own
+        for i, j in zip(order, order[1:] + order[:1]):
+            recs[i]["format_target"] = recs[j]["answer"]
 
     def _add_prefix(self) -> None:
         if self.assistant_prefix:

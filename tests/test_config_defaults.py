@@ -21,7 +21,8 @@ from tests.helpers import REPO
 
 # configs/*.yaml that are a variant of another embedded config, not a method's embedded default
 VARIANTS = {"reliable_mdp.yaml": "the MDP ablation of reliable.yaml (window 1, no sequence model)",
-            "rm_r1_grpo_from_distill.yaml": "stage 2 continued from the stage-1 export"}
+            "rm_r1_grpo_from_distill.yaml": "stage 2 continued from the stage-1 export",
+            "toolrl_bamboogle.yaml": "the ToolRL evaluation on Bamboogle with the search tool (test only)"}
 EMBEDDED = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name not in VARIANTS)
 
 TINY_LR = "a randomly initialised tiny model needs a larger step than the paper's (paper configs set theirs)"
@@ -71,12 +72,14 @@ SCALED: dict[tuple[str, str], str] = {
     ("GRPOModule", "max_completion_length"): BYTES,
     ("GRPOModule", "eval_max_new_tokens"): BYTES,
     ("GRPOModule", "log_completions_every"): SHORT,
-    ("ToolRLModule", "num_generations"): "cold start from a random tiny policy: a larger group makes a group with "
-                                         "reward spread likelier",
+    ("ToolRLModule", "num_generations"): "the released ToolRL recipe's 4 samples per prompt (the engine's default "
+                                         "is 8)",
     ("ToolUseDataModule", "synthetic"): DATA,
     ("ToolUseDataModule", "system_prompt"): "tiny model: the short system prompt",
-    ("ToolUseDataModule", "assistant_prefix"): "the prefilled answer start, our addition for the from-scratch tiny "
-                                               "model (configs/toolrl.yaml)",
+    ("ToolRLModule", "format_warmup_steps"): "the tiny random model's stand-in for the paper's instruct starting "
+                                             "point: a format warm-up on unrelated calls (README, ToolRL)",
+    ("ToolRLModule", "format_warmup_lr"): "the tiny random model's format warm-up (README, ToolRL)",
+    ("ToolUseDataModule", "format_targets"): "the format warm-up's unrelated targets (configs/toolrl.yaml)",
     ("DecisionFlowModule", "cache_path"): "where the run caches the LLM's replies",
     ("DecisionFlowModule", "max_new_tokens"): SHORT,
     ("DecisionFlowModule", "rationale_max_new_tokens"): SHORT,
@@ -108,13 +111,30 @@ def _dataclass_in(annotation) -> type | None:
     return next((a for a in (typing.get_args(annotation) or (annotation,)) if dataclasses.is_dataclass(a)), None)
 
 
+def _init_params(cls: type) -> tuple[dict[str, inspect.Parameter], dict]:
+    """The constructor's parameters and type hints; a constructor that forwards ``**kwargs`` to its base
+    (``ToolRLModule(*args, format_warmup_steps=…, **kwargs)``) also takes the base's."""
+    params, hints = {}, {}
+    for c in cls.__mro__:
+        if "__init__" not in vars(c):
+            continue
+        sig = inspect.signature(c.__init__).parameters
+        for name, p in sig.items():
+            if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and name != "self":
+                params.setdefault(name, p)
+        for name, h in typing.get_type_hints(c.__init__).items():
+            hints.setdefault(name, h)
+        if not any(p.kind == p.VAR_KEYWORD for p in sig.values()):
+            break
+    return params, hints
+
+
 def differences(obj: dict, where: str) -> list[tuple[tuple[str, ...], str, str, object, object]]:
     """``(class and base-class names, key, where, yaml value, default)`` for each init_arg that differs from the
     constructor default."""
     cls = _resolve(obj["class_path"])
     names = tuple(c.__name__ for c in cls.__mro__)
-    params = inspect.signature(cls.__init__).parameters
-    hints = typing.get_type_hints(cls.__init__)
+    params, hints = _init_params(cls)
     out = []
     for key, value in (obj.get("init_args") or {}).items():
         assert key in params, f"{where}: {cls.__name__} has no argument {key!r}"

@@ -14,7 +14,10 @@ import torch.distributed as dist
 from lit_agents.fileio import atomic_write_text
 from lit_agents.logging_utils import log_table, run_dir
 from lit_agents.methods.grpo import GRPOModule
+from lit_agents.sampling.group_rollout import Rollout, per_token_logps
+from lit_agents.sampling.group_rollout import _pad as pad_rows
 from lit_agents.sampling.policy import gathered_params
+from lit_agents.training.distributed import zero_loss
 from lit_agents.tools.metrics import score_prediction, tool_use_metrics
 
 log = logging.getLogger(__name__)
@@ -30,11 +33,100 @@ def flatten_messages(prompt: Any) -> Any:
 class ToolRLModule(GRPOModule):
     """:class:`GRPOModule` whose validation/test is tool-use evaluation instead of pairwise judging.
 
-    Every argument is GRPOModule's (see there: ``reward_funcs``/``reward_weights``/``reward_kwargs``/
+    Every other argument is GRPOModule's (see there: ``reward_funcs``/``reward_weights``/``reward_kwargs``/
     ``reward_weight_schedules`` for the reward design, ``tool_env`` for multi-turn episodes). Evaluation
     decodes greedily (``eval_max_new_tokens`` per turn) and logs ``{val,test}/toolrl/<metric>``; the test
     writes ``test_predictions.jsonl`` and ``test_toolrl_report.json`` into the run directory.
+
+    The optional *format warm-up* stands in for the paper's starting point, an instruct model that already
+    writes the output syntax but does not know the task's tools: the first ``format_warmup_steps`` optimiser
+    steps are supervised steps (token-mean NLL) on each training prompt followed by its ``format_target``, a
+    well-formed answer unrelated to the prompt (``data.format_targets``: another record's gold output), so
+    the policy learns the tags and the JSON layout, but which call a prompt needs only from the GRPO rewards
+    afterwards. No rollout is sampled during the warm-up; the GRPO step counter (reward schedules, logs)
+    starts after it. Logged as ``train/format_warmup/loss``.
+
+    Args:
+        format_warmup_steps: optimiser steps of the format warm-up before GRPO (0 = none, the paper's setting).
+        format_warmup_lr: learning rate of the warm-up steps (default: ``learning_rate``).
+        eval_first_turn: a scripted first turn for evaluation episodes (needs ``tool_env``), its
+            ``{question}`` replaced by the record's ``question`` as a JSON string, e.g. a search for the
+            question itself (``configs/toolrl_bamboogle.yaml``): the policy continues after the tool's
+            observation. None: the policy writes every turn.
     """
+
+    def __init__(self, *args: Any, format_warmup_steps: int = 0, format_warmup_lr: float | None = None,
+                 eval_first_turn: str | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        if eval_first_turn is not None and self.tool_env is None:
+            raise ValueError("model.eval_first_turn scripts a tool-episode turn: set model.tool_env too")
+        self.eval_first_turn = eval_first_turn
+        if format_warmup_steps < 0:
+            raise ValueError(f"model.format_warmup_steps must be >= 0, got {format_warmup_steps}")
+        if format_warmup_lr is not None and not format_warmup_lr > 0:
+            raise ValueError(f"model.format_warmup_lr must be > 0, got {format_warmup_lr}")
+        self.format_warmup_steps, self.format_warmup_lr = format_warmup_steps, format_warmup_lr
+        self.format_warmup_done = 0  # checkpointed
+
+    # ------------------------------------------------------------------ format warm-up
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["toolrl_state"] = {"format_warmup_done": self.format_warmup_done}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self.format_warmup_done = int(checkpoint.get("toolrl_state", {}).get("format_warmup_done", 0))
+
+    def _warming_up(self) -> bool:
+        return self.format_warmup_done < self.format_warmup_steps
+
+    def on_train_batch_start(self, batch: dict[str, list], batch_idx: int) -> None:
+        if self._warming_up():
+            self._pending = None
+            return
+        super().on_train_batch_start(batch, batch_idx)
+
+    def training_step(self, batch: dict[str, list], batch_idx: int) -> None:
+        if not self._warming_up():
+            return super().training_step(batch, batch_idx)
+        if "format_target" not in batch:
+            raise ValueError("model.format_warmup_steps > 0 needs a 'format_target' column in the training "
+                             "batches: set data.format_targets: true (data_modules.tool_use.ToolUseDataModule)")
+        opt = self.optimizers()
+        keep, rows = self._filter_prompts(batch)
+        if keep:
+            loss = self._warmup_loss(rows, [batch["format_target"][i] for i in keep])
+            self.manual_backward(loss)
+        else:  # every prompt too long: a zero loss keeps the ranks' gradient collectives in step
+            loss = zero_loss(self.model, self.trainable_parameters(),
+                             root=getattr(self.trainer.strategy, "model", None), device=self.device,
+                             pad_id=int(self.tokenizer.pad_token_id or 0), encoder_decoder=self.encoder_decoder)
+            self.manual_backward(loss)
+        if self.hparams.max_grad_norm is not None:  # the shared way (under FSDP: the root's norm over all shards)
+            self.configure_gradient_clipping(opt, self.hparams.max_grad_norm, "norm")
+        lrs = [g["lr"] for g in opt.param_groups]
+        if self.format_warmup_lr is not None:
+            for g in opt.param_groups:
+                g["lr"] = self.format_warmup_lr
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        for g, lr in zip(opt.param_groups, lrs):  # the GRPO schedule starts after the warm-up, unstepped
+            g["lr"] = lr
+        self.format_warmup_done += 1
+        self.log("train/format_warmup/loss", loss.detach(), on_step=True, on_epoch=False, sync_dist=True,
+                 batch_size=max(1, len(keep)), prog_bar=True)
+
+    def _warmup_loss(self, rows: list[list[int]], targets: list[str]) -> torch.Tensor:
+        """Token-mean NLL of each target after its prompt (+ prefill), EOS included."""
+        tok, eos = self.tokenizer, self.tokenizer.eos_token_id
+        pad = tok.pad_token_id if tok.pad_token_id is not None else eos
+        tgt = [tok(t, add_special_tokens=False)["input_ids"] + [eos] for t in targets]
+        p_ids, p_mask = pad_rows(rows, pad, left=not self.encoder_decoder)
+        c_ids, c_mask = pad_rows(tgt, pad, left=False)
+        ro = Rollout(p_ids.to(self.device), p_mask.to(self.device), c_ids.to(self.device), c_mask.to(self.device),
+                     list(targets), torch.ones(len(rows), dtype=torch.bool))
+        logps = per_token_logps(self.model, ro, encoder_decoder=self.encoder_decoder, temperature=1.0)
+        return -(logps * ro.completion_mask).sum() / ro.completion_mask.sum().clamp(min=1)
 
     def _filter_prompts(self, batch: dict[str, list]) -> tuple[list[int], list[list[int]]]:
         # an encoder-decoder tokenizer without a chat template reads the messages as plain text
@@ -63,15 +155,25 @@ class ToolRLModule(GRPOModule):
             results.append(score_prediction("", records[i]))
         for s in range(0, len(keep), self.hparams.eval_batch_size):
             idx = keep[s:s + self.hparams.eval_batch_size]
+            extra = {}
+            if self.eval_first_turn is not None:
+                extra["first_turns"] = [self._first_turn(records[i]) for i in idx]
             with gathered_params(self):
                 ro = self.generate_group(rows[s:s + self.hparams.eval_batch_size], [records[i] for i in idx],
                                          num_generations=1, do_sample=False,
-                                         max_completion_length=self.hparams.eval_max_new_tokens)
+                                         max_completion_length=self.hparams.eval_max_new_tokens, **extra)
             made = getattr(ro, "num_tool_calls", None)
             for j, i in enumerate(idx):
                 text = (records[i].get("assistant_prefix") or "") + ro.texts[j]
                 results.append(score_prediction(text, records[i], None if made is None else int(made[j])))
         return results
+
+    def _first_turn(self, record: dict[str, Any]) -> str:
+        question = record.get("question")
+        if not isinstance(question, str):
+            raise ValueError(f"model.eval_first_turn uses {{question}}: record {record.get('id')!r} has no "
+                             "'question' (qa records of data_modules.tool_use.ToolUseDataModule have one)")
+        return self.eval_first_turn.replace("{question}", json.dumps(question, ensure_ascii=False))
 
     def _finish(self, stage: str) -> dict[str, float]:
         batches, self._pairwise_batches = getattr(self, "_pairwise_batches", []), []

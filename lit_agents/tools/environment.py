@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from lit_agents.tools.parsing import CALL_CLOSE, RESPONSE_CLOSE, RESPONSE_OPEN, render_observation
 from lit_agents.tools.registry import FunctionTool, import_function
-from lit_agents.tools.search import BM25Search
+from lit_agents.tools.search import BM25Search, load_corpus
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +25,8 @@ class ToolEnvironment:
     Args:
         functions: import paths of typed Python functions (e.g. ``lit_agents.tools.calculator.calculator``);
             each becomes a tool whose schema comes from its signature, type hints and docstring.
-        search_corpus: a local corpus file for a BM25 ``search(query)`` tool (None: no search tool).
+        search_corpus: a local corpus file, or a list of them, for a BM25 ``search(query)`` tool (None: no
+            search tool; formats: :func:`lit_agents.tools.search.load_corpus`).
         search_top_k: passages per search.
         max_turns: model turns per episode (a turn ends at ``</tool_call>``, ``</response>`` or EOS).
         max_observation_chars: each observation turn is cut to this many characters.
@@ -33,8 +34,8 @@ class ToolEnvironment:
 
     stop_strings = (CALL_CLOSE, RESPONSE_CLOSE)
 
-    def __init__(self, functions: list[str] | None = None, search_corpus: str | None = None, search_top_k: int = 3,
-                 max_turns: int = 3, max_observation_chars: int = 1000):
+    def __init__(self, functions: list[str] | None = None, search_corpus: str | list[str] | None = None,
+                 search_top_k: int = 3, max_turns: int = 3, max_observation_chars: int = 1000):
         if max_turns < 1:
             raise ValueError(f"tool_env.max_turns must be >= 1, got {max_turns}")
         self.max_turns, self.max_observation_chars = max_turns, max_observation_chars
@@ -42,7 +43,8 @@ class ToolEnvironment:
         for path in functions or []:
             self.add(FunctionTool.from_function(import_function(path)))
         if search_corpus is not None:
-            self.add(FunctionTool.from_function(BM25Search(search_corpus, top_k=search_top_k).search, name="search"))
+            corpus = load_corpus(search_corpus) if isinstance(search_corpus, list) else search_corpus
+            self.add(FunctionTool.from_function(BM25Search(corpus, top_k=search_top_k).search, name="search"))
         self.record: Mapping[str, Any] = {}
         self.turn = 0
         self.calls_made = 0

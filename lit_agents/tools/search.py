@@ -15,11 +15,43 @@ def bm25_tokens(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def load_corpus(path: str, text_field: str = "text", title_field: str | None = "title") -> list[str]:
-    """Passages of a ``.txt`` file (one per non-empty line) or a json/jsonl/csv/parquet file of records with
-    ``text_field`` (and an optional ``title_field``, prepended as ``"title: text"``)."""
+def _squad_passages(path: str) -> list[str] | None:
+    """The paragraphs of a SQuAD-format json file (``{"data": [{"title", "paragraphs": [{"context"}]}]}``) as
+    ``"Title: context"`` passages, each once; None when the file is not in that format."""
+    if not path.endswith(".json"):
+        return None
+    import json
+
+    try:
+        doc = json.loads(read_utf8(path))
+    except json.JSONDecodeError:
+        return None
+    if not (isinstance(doc, dict) and isinstance(doc.get("data"), list) and doc["data"]
+            and all(isinstance(a, dict) and isinstance(a.get("paragraphs"), list) for a in doc["data"])):
+        return None
+    out: dict[str, None] = {}
+    for a_i, article in enumerate(doc["data"]):
+        title = str(article.get("title", "")).replace("_", " ")
+        for p_i, para in enumerate(article["paragraphs"]):
+            ctx = para.get("context") if isinstance(para, dict) else None
+            if not isinstance(ctx, str) or not ctx.strip():
+                raise DataError(f"data[{a_i}].paragraphs[{p_i}]: missing or empty context", path=path,
+                                field="context")
+            out[f"{title}: {ctx.strip()}" if title else ctx.strip()] = None
+    return list(out)
+
+
+def load_corpus(path: str | list[str], text_field: str = "text", title_field: str | None = "title") -> list[str]:
+    """Passages of a ``.txt`` file (one per non-empty line), a SQuAD-format json file (its paragraphs, titled),
+    or a json/jsonl/csv/parquet file of records with ``text_field`` (and an optional ``title_field``,
+    prepended as ``"title: text"``); a list of such files gives their passages in order."""
+    if isinstance(path, list):
+        return [d for p in path for d in load_corpus(p, text_field, title_field)]
     if path.endswith(".txt"):
         return [ln.strip() for ln in read_utf8(path).splitlines() if ln.strip()]
+    squad = _squad_passages(path)
+    if squad is not None:
+        return squad
     docs = []
     for rec in read_records(path, required={text_field: str}, name="search corpus"):
         title = rec.get(title_field) if title_field else None
@@ -32,6 +64,10 @@ class BM25Search:
 
     Args:
         corpus: a corpus file (see :func:`load_corpus`) or a list of passages.
+        k1: BM25 term-frequency saturation.
+        b: BM25 length normalisation.
+        text_field: the passage field of a records file.
+        title_field: the title field of a records file (None: no titles).
         top_k: passages returned per query.
         max_chars: each passage is cut to this many characters in the observation.
     """

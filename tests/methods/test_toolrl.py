@@ -73,45 +73,140 @@ def test_cli_fit_then_test_writes_metrics_and_predictions(tmp_path):
     assert len(preds) == 4 and all({"id", "output", "correct", "pred_calls"} <= set(p) for p in preds)
 
 
-def test_bamboogle_evaluation_with_the_search_tool(tmp_path):
+SQUAD = ["data_modules/samples/qa/squad_train_pool.json", "data_modules/samples/qa/squad_dev.json",
+         "data_modules/samples/qa/squad_test.json"]
+SEARCH_FIRST = ('<think> search </think>\n<tool_call>\n{"name": "search", "parameters": {"query": {question}}}'
+                '\n</tool_call>')
+
+
+def test_bamboogle_evaluation_with_the_search_tool():
+    """Bamboogle questions, BM25 over the bundled real Wikipedia paragraphs (SQuAD), a scripted search for the
+    question as first turn: every episode makes the call, gets the passages back as an <obs> turn, the tiny
+    policy continues; EM and calls per question are what the metrics report."""
     from data_modules.tool_use import SAMPLES
     from lit_agents.tools.metrics import tool_use_metrics
+    from lit_agents.tools.rewards import response_exact_match
+    from lit_agents.tools.search import BM25Search, load_corpus
 
-    corpus = tmp_path / "wiki.txt"
-    corpus.write_text("Citibank was founded in 1812.\nJames Madison was president of the United States in 1812.\n")
-    env = ToolEnvironment(search_corpus=str(corpus), max_turns=2)
+    env = ToolEnvironment(search_corpus=SQUAD, max_turns=2)
     m = ToolRLModule(tiny_backbone("llama"), reward_funcs=["lit_agents.tools.rewards.response_em_rewards"],
-                     num_generations=2, eval_max_new_tokens=8, max_prompt_length=4096, tool_env=env)
+                     num_generations=2, eval_max_new_tokens=8, max_prompt_length=4096, tool_env=env,
+                     eval_first_turn=SEARCH_FIRST)
     dm = ToolUseDataModule(train_path=None, test_path=str(SAMPLES / "bamboogle.json"),
-                           tools=["lit_agents.tools.search.search"], limit=2)
+                           tools=["lit_agents.tools.search.search"], limit=3)
     dm.setup()
     results = m.evaluate_batch(collate_records(dm.test_records))
     metrics = tool_use_metrics(results)
-    assert metrics["n"] == 2 and metrics["exact_match"] == 0.0 and "avg_tool_calls" in metrics
-    assert all(r["kind"] == "qa" and r["tool_calls"] == 0 for r in results)  # a random policy calls nothing
+    assert metrics["n"] == 3 and metrics["avg_tool_calls"] == 1.0
+    bm25 = BM25Search(load_corpus(SQUAD))
+    for rec, r in zip(dm.test_records, results):
+        assert r["kind"] == "qa" and r["tool_calls"] == 1
+        first = SEARCH_FIRST.replace("{question}", json.dumps(rec["question"]))
+        assert r["output"].startswith(first + "\n<obs> ")
+        top = bm25.search(rec["question"])[0]
+        assert json.dumps(top, ensure_ascii=False)[1:60] in r["output"]  # the corpus's best passage came back
+        assert r["correct"] == bool(response_exact_match(r["output"], rec["answer"]))
+    assert metrics["exact_match"] == sum(r["correct"] for r in results) / 3
+    with pytest.raises(ValueError, match="tool_env"):
+        ToolRLModule(tiny_backbone("llama"), reward_funcs=FUNCS[:1], num_generations=2, eval_first_turn="x")
 
 
 @pytest.mark.slow
-def test_default_config_reward_rises_from_a_cold_start(tmp_path):
-    """``configs/toolrl.yaml`` (seed 0), its first 40 steps: the mean reward of the last three logged steps
-    beats the first three (measured: −2.4934 → −2.4907; the rise continues to ≈ −2.47 by step 70, README)."""
+def test_bamboogle_config_runs_lit_agents_test(tmp_path):
+    """``lit-agents test --config configs/toolrl_bamboogle.yaml`` (no checkpoint: the random tiny policy) on 4
+    questions writes the EM / tool-call report and the per-question predictions."""
+    run_cli(["test", "--config", "configs/toolrl_bamboogle.yaml", "--trainer.default_root_dir", str(tmp_path),
+             "--data.init_args.limit", "4"], tmp_path, timeout=600)
+    report = json.loads(next(tmp_path.rglob("test_toolrl_report.json")).read_text())
+    assert report["n"] == 4 and report["avg_tool_calls"] >= 1.0 and 0.0 <= report["exact_match"] <= 1.0
+    preds = [json.loads(x) for x in next(tmp_path.rglob("test_predictions.jsonl")).read_text().splitlines()]
+    assert len(preds) == 4 and all(p["tool_calls"] >= 1 and "<obs>" in p["output"] for p in preds)
+
+
+@pytest.mark.slow
+def test_default_config_learns_the_tool_choice_from_the_toolrl_rewards(tmp_path):
+    """``configs/toolrl.yaml`` (seed 0) cut to its 50 format warm-up steps + 150 GRPO steps: the held-out
+    tool-name accuracy (validation prompts, never in training) rises from chance after the warm-up to well
+    above it, and the GRPO reward (format + correctness) of the last three logged steps beats the first three
+    (measured: name accuracy 0.44 at steps 49, 99, 0.56 at 149, 1.0 at 199; README "ToolRL")."""
     import csv
 
     run_cli(["fit", "--config", "configs/toolrl.yaml", "--trainer.default_root_dir", str(tmp_path),
-             "--trainer.max_steps", "40", "--trainer.val_check_interval", "40", "--trainer.log_every_n_steps", "5",
+             "--trainer.max_steps", "200", "--trainer.val_check_interval", "50", "--trainer.log_every_n_steps", "5",
              ], tmp_path, timeout=900)
     rows = list(csv.DictReader(next(tmp_path.rglob("metrics.csv")).open()))
     reward = [float(r["train/reward"]) for r in rows if r.get("train/reward")]
-    assert len(reward) == 8
-    first, last = sum(reward[:3]) / 3, sum(reward[-3:]) / 3
-    assert last > first + 0.002, reward
-    val = [r for r in rows if r.get("val/toolrl/accuracy")]
-    assert val and 0.0 <= float(val[-1]["val/toolrl/accuracy"]) <= 1.0
+    assert len(reward) == 30, reward  # GRPO steps 51..200, logged every 5
+    assert sum(reward[-3:]) / 3 > sum(reward[:3]) / 3 + 0.3, reward
+    name = {int(r["step"]): float(r["val/toolrl/tool_name_accuracy"]) for r in rows
+            if r.get("val/toolrl/tool_name_accuracy")}
+    steps = sorted(name)
+    assert len(steps) == 4 and name[steps[-1]] >= name[steps[0]] + 0.3, name  # after the warm-up vs the end
+
+
+def _synthetic_splits():
+    import yaml
+
+    data = yaml.safe_load(open("configs/toolrl.yaml"))["data"]["init_args"]
+    dm = ToolUseDataModule(synthetic=SyntheticToolTask(**data["synthetic"]), system_prompt=data["system_prompt"],
+                           format_targets=True)
+    dm.setup()
+    return dm.train_records, dm.val_records + dm.test_records
+
+
+def test_default_task_held_out_prompts_and_format_targets_do_not_leak():
+    """The default's validation/test prompts never occur in training; the BPE corpus is the training text only;
+    every format-warm-up target is another training record's gold output (never the record's own), so the
+    warm-up carries no information about which call a prompt needs."""
+    from data_modules.tool_use import SAMPLES
+
+    train, held_out = _synthetic_splits()
+    train_prompts = {r["prompt"][1]["content"] for r in train}
+    assert len(train_prompts) == len(train) == 128 and len(held_out) == 32
+    assert not train_prompts & {r["prompt"][1]["content"] for r in held_out}
+    corpus = (SAMPLES / "synthetic_bpe_corpus.txt").read_text()
+    assert not any(r["prompt"][1]["content"] in corpus for r in held_out)
+    assert all(r["prompt"][1]["content"] in corpus for r in train)
+    answers = [r["answer"] for r in train]
+    assert sorted(r["format_target"] for r in train) == sorted(answers)  # a permutation of the train outputs
+    assert all(r["format_target"] != r["answer"] for r in train)
+    assert not any("format_target" in r for r in held_out)
+    with pytest.raises(ValueError, match="distinct prompts"):
+        SyntheticToolTask(ops=["add"], params=["x"], max_number=9, n_train=8, n_val=2, n_test=2).records()
+
+
+def test_format_warmup_steps_train_the_format_target_then_grpo(tmp_path):
+    """Two warm-up steps (NLL of the format targets, no rollout, the GRPO counter untouched), then GRPO."""
+    torch.manual_seed(0)
+    m = ToolRLModule(tiny_backbone("llama"), reward_funcs=FUNCS[:2], num_generations=2, max_completion_length=4,
+                     max_prompt_length=2048, format_warmup_steps=2)
+    dm = ToolUseDataModule(synthetic=SyntheticToolTask(n_train=4, n_val=1, n_test=1),
+                           system_prompt="toolrl_system_tiny", format_targets=True)
+    dm.setup()
+    batch = collate_records(dm.train_records)
+    keep, rows = m._filter_prompts(batch)
+    first = m._warmup_loss(rows, batch["format_target"]).item()
+    opt = torch.optim.AdamW(m.model.parameters(), lr=1e-2)
+    for _ in range(5):
+        loss = m._warmup_loss(rows, batch["format_target"])
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+    assert m._warmup_loss(rows, batch["format_target"]).item() < first
+    assert m._warming_up() and m.generation_steps == 0
+    m.format_warmup_done = 2
+    assert not m._warming_up()
+    ckpt: dict = {}
+    m.on_save_checkpoint(ckpt)
+    assert ckpt["toolrl_state"] == {"format_warmup_done": 2}
+    with pytest.raises(ValueError, match="format_warmup_steps"):
+        ToolRLModule(tiny_backbone("llama"), reward_funcs=FUNCS[:1], num_generations=2, format_warmup_steps=-1)
 
 
 @pytest.mark.slow
 def test_ddp_run_with_a_tool_environment(tmp_path):
-    """Two CPU ranks, multi-turn episodes with the calculator (tool_env from the command line), 2 steps."""
+    """Two CPU ranks, one format warm-up step, then a GRPO step on multi-turn episodes with the calculator
+    (tool_env from the command line)."""
     import csv
 
     run_cli(["fit", "--config", "configs/toolrl.yaml", "--trainer.strategy", "ddp", "--trainer.devices", "2",
@@ -119,11 +214,11 @@ def test_ddp_run_with_a_tool_environment(tmp_path):
              "--data.init_args.synthetic.n_train", "8", "--data.init_args.synthetic.n_val", "4",
              "--data.init_args.synthetic.n_test", "4", "--data.init_args.batch_size", "2",
              "--model.init_args.num_generations", "2", "--model.init_args.max_completion_length", "8",
-             "--model.init_args.eval_max_new_tokens", "8",
+             "--model.init_args.eval_max_new_tokens", "8", "--model.init_args.format_warmup_steps", "1",
              "--model.init_args.tool_env.class_path", "lit_agents.tools.environment.ToolEnvironment",
              "--model.init_args.tool_env.init_args.functions", "[lit_agents.tools.calculator.calculator]",
              "--model.init_args.tool_env.init_args.max_turns", "2"], tmp_path, timeout=600)
     rows = list(csv.DictReader(next(tmp_path.rglob("metrics.csv")).open()))
     turns = [float(r["train/tools/turns_per_episode"]) for r in rows if r.get("train/tools/turns_per_episode")]
-    assert len(turns) == 2 and all(1.0 <= t <= 2.0 for t in turns)
+    assert len(turns) == 1 and all(1.0 <= t <= 2.0 for t in turns)
     assert any(r.get("val/toolrl/accuracy") for r in rows)
