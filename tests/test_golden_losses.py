@@ -41,17 +41,23 @@ RUNS: dict[str, tuple[str, list[str]]] = {
        for name in ("sft", "tinyllm", "gotta", "rm_r1_grpo", "reliable", "playbest", "iteralign")},
     "minprompt": ("configs/minprompt.yaml", _MINPROMPT),
     "rm_r1_distill": ("configs/rm_r1_distill.yaml", _DISTILL),
+    # one supervised format warm-up step, then GRPO steps with the multi-turn-capable ToolRL rollout
+    "toolrl": ("configs/toolrl.yaml", ["--model.init_args.format_warmup_steps", "1",
+                                       "--trainer.limit_val_batches", "0"]),
+    "rm_scalar_bt": ("configs/rm_scalar_bt.yaml", ["--trainer.limit_val_batches", "0"]),
 }
 
 
 def _train_losses(root: Path) -> dict[str, list[float]]:
-    """Every step-level ``train/*loss*`` series in the run's ``metrics.csv``, in step order."""
+    """Every step-level ``train/*loss*`` series in the run's ``metrics.csv``, in step order, and the mean reward
+    of RL runs (GRPO's loss is ~0 at every first step by construction, so the reward is what pins the rollout)."""
     (metrics,) = root.glob("**/metrics.csv")
     series: dict[str, list[float]] = {}
     with metrics.open() as fh:
         for row in csv.DictReader(fh):
             for key, value in row.items():
-                if key.startswith("train/") and "loss" in key and not key.endswith("_epoch") and value != "":
+                pinned = "loss" in key or key == "train/reward"
+                if key.startswith("train/") and pinned and not key.endswith("_epoch") and value != "":
                     series.setdefault(key, []).append(float(value))
     return series
 
