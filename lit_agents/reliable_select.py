@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lit_agents.results_rl import QUICK, fmt, run_config
+
 VAL_KEYS = ["J_pi_minus_behaviour", "J_pi_minus_behaviour_lo", "J_pi_minus_behaviour_hi", "J_pi", "J_behaviour",
             "J_pi_ess", "n_possessions", "better_action_rate_passed_up", "better_behaviour_argmax_rate_passed_up",
             "q_better_minus_best_other_passed_up"]
@@ -33,13 +35,8 @@ VAL_KEYS = ["J_pi_minus_behaviour", "J_pi_minus_behaviour_lo", "J_pi_minus_behav
 
 def fit_and_validate(alpha: float, seed: int, root: Path, extra: list[str]) -> dict[str, float]:
     """fit ``configs/reliable.yaml`` at ``cql_alpha=alpha`` and ``seed``, validate ``last.ckpt``: the val metrics."""
-    from lit_agents.cli import run_cli
-
-    common = ["--config", "configs/reliable.yaml", "--seed_everything", str(seed), "--model.init_args.cql_alpha",
-              str(alpha), "--trainer.default_root_dir", str(root), "--trainer.enable_progress_bar", "false", *extra]
-    run_cli(["fit", *common])
-    cli = run_cli(["validate", *common, "--ckpt_path", str(root / "checkpoints" / "last.ckpt")])
-    return {k.removeprefix("val/"): float(v) for k, v in cli.trainer.callback_metrics.items() if k.startswith("val/")}
+    return run_config("configs/reliable.yaml", seed, root, ["--model.init_args.cql_alpha", str(alpha), *extra],
+                      stage="validate")
 
 
 def choose(rows: dict[str, dict[str, dict[str, float]]], seeds: list[int]) -> tuple[float | None, dict[str, float]]:
@@ -55,6 +52,7 @@ def choose(rows: dict[str, dict[str, dict[str, float]]], seeds: list[int]) -> tu
 def page(rows: dict[str, dict[str, dict[str, float]]], seeds: list[int], quick: bool,
          alphas: list[float] | None = None) -> str:
     """The markdown page: every validation row, the means, the choice (or which runs are missing)."""
+    f = fmt
     head = ["cql_alpha", "seed", "J(π) − J(π_β) [95 % CI]", "J(π)", "J(π_β)", "ESS / possessions",
             "passed-up: π / π_β argmax", "Q(better) − Q(other), passed-up"]
     out = ["# ReLiable: cql_alpha chosen on the validation games\n",
@@ -62,8 +60,6 @@ def page(rows: dict[str, dict[str, dict[str, float]]], seeds: list[int], quick: 
            + "; the rule is in that module's docstring. Validation games only; no test numbers here.\n",
            "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
-    def f(x, nd=2):
-        return "–" if x is None or not np.isfinite(x) else f"{x:.{nd}f}"
     for a in sorted(rows, key=float):
         for s, m in rows[a].items():
             g = m.get
@@ -85,8 +81,6 @@ def page(rows: dict[str, dict[str, dict[str, float]]], seeds: list[int], quick: 
 
 
 def main(argv: list[str] | None = None) -> None:
-    from lit_agents.results_rl import QUICK
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--alphas", type=float, nargs="+", default=[0.05, 0.5])
     ap.add_argument("--seeds", type=int, nargs="+", default=[42, 0, 1])

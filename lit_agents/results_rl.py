@@ -43,18 +43,22 @@ QUICK = {"reliable": ["--trainer.max_steps", "4", "--trainer.check_val_every_n_e
                       "--model.init_args.evaluation.segment_lengths", "[16]"]}
 
 
-def run_config(config: str, seed: int, root: Path, extra: list[str]) -> dict[str, float]:
-    """fit then test (on ``last.ckpt``) one config at one seed; the test metrics without their ``test/``."""
+def run_config(config: str, seed: int, root: Path, extra: list[str],
+               stage: str = "test") -> dict[str, float]:
+    """fit then ``stage`` (``test``, or ``validate`` for choices made on validation data) on ``last.ckpt``, one
+    config at one seed; that stage's metrics without their ``test/`` / ``val/`` prefix."""
     from lit_agents.cli import run_cli
 
     common = ["--config", config, "--seed_everything", str(seed), "--trainer.default_root_dir", str(root),
               "--trainer.enable_progress_bar", "false", *extra]
     run_cli(["fit", *common])
-    cli = run_cli(["test", *common, "--ckpt_path", str(root / "checkpoints" / "last.ckpt")])
-    return {k.removeprefix("test/"): float(v) for k, v in cli.trainer.callback_metrics.items() if k.startswith("test/")}
+    cli = run_cli([stage, *common, "--ckpt_path", str(root / "checkpoints" / "last.ckpt")])
+    prefix = {"test": "test/", "validate": "val/"}[stage]
+    return {k.removeprefix(prefix): float(v) for k, v in cli.trainer.callback_metrics.items() if k.startswith(prefix)}
 
 
-def _f(x: float | None, nd: int = 2) -> str:
+def fmt(x: float | None, nd: int = 2) -> str:
+    """A table cell: ``x`` to ``nd`` decimals, ``–`` when missing or not finite."""
     return "–" if x is None or not np.isfinite(x) else f"{x:.{nd}f}"
 
 
@@ -65,13 +69,13 @@ def reliable_table(rows: dict[int, dict[str, float]]) -> str:
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def line(name: str, m: dict[str, float]) -> str:
-        cis = [f"{_f(m.get(a))} [{_f(m.get(lo))}, {_f(m.get(hi))}]" for a, lo, hi in RELIABLE_COLS]
+        cis = [f"{fmt(m.get(a))} [{fmt(m.get(lo))}, {fmt(m.get(hi))}]" for a, lo, hi in RELIABLE_COLS]
         g = m.get
-        return (f"| {name} | " + " | ".join(cis) + f" | {_f(g('J_pi_ess'), 1)} / {_f(g('n_possessions'), 0)} | "
-                f"{_f(g('better_action_rate'))} / {_f(g('better_behaviour_argmax_rate'))} / "
-                f"{_f(g('better_behaviour_action_rate'))} | {_f(g('better_action_rate_passed_up'))} / "
-                f"{_f(g('better_behaviour_argmax_rate_passed_up'))} | {_f(g('q_better_minus_best_other_passed_up'))} | "
-                f"{_f(g('f1_3pt'))} |")
+        return (f"| {name} | " + " | ".join(cis) + f" | {fmt(g('J_pi_ess'), 1)} / {fmt(g('n_possessions'), 0)} | "
+                f"{fmt(g('better_action_rate'))} / {fmt(g('better_behaviour_argmax_rate'))} / "
+                f"{fmt(g('better_behaviour_action_rate'))} | {fmt(g('better_action_rate_passed_up'))} / "
+                f"{fmt(g('better_behaviour_argmax_rate_passed_up'))} | "
+                f"{fmt(g('q_better_minus_best_other_passed_up'))} | {fmt(g('f1_3pt'))} |")
     for s, m in rows.items():
         out.append(line(str(s), m))
     keys = set().union(*rows.values()) if rows else set()
@@ -90,8 +94,8 @@ def playbest_table(rows: dict[int, dict[str, float]]) -> str:
     mean = {k: float(np.mean([m[k] for m in rows.values() if k in m])) for k in keys}
     for s, m in [*rows.items(), ("**mean**", mean)]:
         for label, suffix, j, pts in names:
-            real = [_f(m.get(f"{r}_{suffix}")) for r in PLAYBEST_REALISM]
-            out.append(f"| {s} | {label} | {_f(m.get(j))} | {_f(m.get(pts))} | " + " | ".join(real) + " |")
+            real = [fmt(m.get(f"{r}_{suffix}")) for r in PLAYBEST_REALISM]
+            out.append(f"| {s} | {label} | {fmt(m.get(j))} | {fmt(m.get(pts))} | " + " | ".join(real) + " |")
     return "\n".join(out)
 
 

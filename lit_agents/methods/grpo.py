@@ -329,15 +329,20 @@ class GRPOModule(PairwiseEvalMixin, BackboneModule):
                 for k in stats:
                     stats[k].append(getattr(out, k).detach())
             else:  # this rank has fewer rows: a zero loss keeps the gradient all-reduce in step
-                loss = zero_loss(self.model, self.trainable_parameters(),
-                                 root=getattr(self.trainer.strategy, "model", None), device=self.device,
-                                 pad_id=int(self.tokenizer.pad_token_id or 0), encoder_decoder=self.encoder_decoder)
+                loss = self._zero_loss()
             self.manual_backward(loss)
         if self.hparams.max_grad_norm is not None:  # the shared way (under FSDP: the root's norm over all shards)
             self.configure_gradient_clipping(opt, self.hparams.max_grad_norm, "norm")
         opt.step()
         opt.zero_grad(set_to_none=True)
         sched.step()
+
+    def _zero_loss(self) -> torch.Tensor:
+        """A loss of 0 through every parameter: a rank with nothing to train on still runs the backward (and its
+        gradient collectives) the other ranks run."""
+        return zero_loss(self.model, self.trainable_parameters(), root=getattr(self.trainer.strategy, "model", None),
+                         device=self.device, pad_id=int(self.tokenizer.pad_token_id or 0),
+                         encoder_decoder=self.encoder_decoder)
 
     def _chunk_loss(self, prepared, idx: torch.Tensor, n_rows: int, global_tokens: float):
         ro, t = prepared

@@ -17,7 +17,6 @@ from lit_agents.methods.grpo import GRPOModule
 from lit_agents.sampling.group_rollout import Rollout, per_token_logps
 from lit_agents.sampling.group_rollout import _pad as pad_rows
 from lit_agents.sampling.policy import gathered_params
-from lit_agents.training.distributed import zero_loss
 from lit_agents.tools.metrics import score_prediction, tool_use_metrics
 
 log = logging.getLogger(__name__)
@@ -60,12 +59,10 @@ class ToolRLModule(GRPOModule):
         super().__init__(*args, **kwargs)
         if eval_first_turn is not None and self.tool_env is None:
             raise ValueError("model.eval_first_turn scripts a tool-episode turn: set model.tool_env too")
-        self.eval_first_turn = eval_first_turn
         if format_warmup_steps < 0:
             raise ValueError(f"model.format_warmup_steps must be >= 0, got {format_warmup_steps}")
         if format_warmup_lr is not None and not format_warmup_lr > 0:
             raise ValueError(f"model.format_warmup_lr must be > 0, got {format_warmup_lr}")
-        self.format_warmup_steps, self.format_warmup_lr = format_warmup_steps, format_warmup_lr
         self.format_warmup_done = 0  # checkpointed
 
     # ------------------------------------------------------------------ format warm-up
@@ -78,7 +75,7 @@ class ToolRLModule(GRPOModule):
         self.format_warmup_done = int(checkpoint.get("toolrl_state", {}).get("format_warmup_done", 0))
 
     def _warming_up(self) -> bool:
-        return self.format_warmup_done < self.format_warmup_steps
+        return self.format_warmup_done < self.hparams.format_warmup_steps
 
     def on_train_batch_start(self, batch: dict[str, list], batch_idx: int) -> None:
         if self._warming_up():
@@ -94,20 +91,15 @@ class ToolRLModule(GRPOModule):
                              "batches: set data.format_targets: true (data_modules.tool_use.ToolUseDataModule)")
         opt = self.optimizers()
         keep, rows = self._filter_prompts(batch)
-        if keep:
-            loss = self._warmup_loss(rows, [batch["format_target"][i] for i in keep])
-            self.manual_backward(loss)
-        else:  # every prompt too long: a zero loss keeps the ranks' gradient collectives in step
-            loss = zero_loss(self.model, self.trainable_parameters(),
-                             root=getattr(self.trainer.strategy, "model", None), device=self.device,
-                             pad_id=int(self.tokenizer.pad_token_id or 0), encoder_decoder=self.encoder_decoder)
-            self.manual_backward(loss)
+        # every prompt too long: a zero loss keeps the ranks' gradient collectives in step
+        loss = self._warmup_loss(rows, [batch["format_target"][i] for i in keep]) if keep else self._zero_loss()
+        self.manual_backward(loss)
         if self.hparams.max_grad_norm is not None:  # the shared way (under FSDP: the root's norm over all shards)
             self.configure_gradient_clipping(opt, self.hparams.max_grad_norm, "norm")
         lrs = [g["lr"] for g in opt.param_groups]
-        if self.format_warmup_lr is not None:
+        if self.hparams.format_warmup_lr is not None:
             for g in opt.param_groups:
-                g["lr"] = self.format_warmup_lr
+                g["lr"] = self.hparams.format_warmup_lr
         opt.step()
         opt.zero_grad(set_to_none=True)
         for g, lr in zip(opt.param_groups, lrs):  # the GRPO schedule starts after the warm-up, unstepped
@@ -156,7 +148,7 @@ class ToolRLModule(GRPOModule):
         for s in range(0, len(keep), self.hparams.eval_batch_size):
             idx = keep[s:s + self.hparams.eval_batch_size]
             extra = {}
-            if self.eval_first_turn is not None:
+            if self.hparams.eval_first_turn is not None:
                 extra["first_turns"] = [self._first_turn(records[i]) for i in idx]
             with gathered_params(self):
                 ro = self.generate_group(rows[s:s + self.hparams.eval_batch_size], [records[i] for i in idx],
@@ -173,7 +165,7 @@ class ToolRLModule(GRPOModule):
         if not isinstance(question, str):
             raise ValueError(f"model.eval_first_turn uses {{question}}: record {record.get('id')!r} has no "
                              "'question' (qa records of data_modules.tool_use.ToolUseDataModule have one)")
-        return self.eval_first_turn.replace("{question}", json.dumps(question, ensure_ascii=False))
+        return self.hparams.eval_first_turn.replace("{question}", json.dumps(question, ensure_ascii=False))
 
     def _finish(self, stage: str) -> dict[str, float]:
         batches, self._pairwise_batches = getattr(self, "_pairwise_batches", []), []
