@@ -37,11 +37,10 @@ RELIABILITY_TESTS = tests/reliability tests/test_checkpoint_io.py tests/test_gen
 reliability-report: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n 2 $(RELIABILITY_TESTS) --reliability-report docs/reliability.md
 
-# docs/results.md: every LLM showcase comparison (method vs baselines, seeds 42-44) through the CLI, resumable;
-# docs/results_rl.md: ReLiable and PlayBest over seeds 42, 0, 1 with bootstrap intervals
+# docs/results.md: every showcase comparison (method vs baselines, seeds 42-44) through the CLI, resumable, with
+# the ReLiable and PlayBest sections (per-seed bootstrap intervals, lit_agents/results_rl.py)
 results: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python -m lit_agents.results
-	OMP_NUM_THREADS=1 $(BIN)/python -m lit_agents.results_rl
 
 # every benchmark, then one table (benchmark, ours, peer, ratio, goal, met?), also written to docs/benchmarks.md
 bench: $(STAMP)

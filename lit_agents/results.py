@@ -35,6 +35,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,11 @@ class Comparison:
         export_key: the CLI key a base arm's run exports its policy with.
         init_key: the CLI key a later stage loads the exported policy with.
         scale: the table shows metric values times this (100: fractions as percentages).
+        checkpoint: which checkpoint of ``fit`` is tested: ``best`` (the best-by-validation file) or ``last``
+            (``last.ckpt``, the final model).
+        table: renders the section's table from ``{seed: {metric: value}}`` of the method's arm instead of the
+            mean ± std table (for tables with per-seed intervals, e.g. :mod:`lit_agents.results_rl`); the runs
+            then keep every logged ``test/*`` metric, not only ``metrics``.
     """
 
     name: str
@@ -87,6 +93,12 @@ class Comparison:
     export_key: str = "model.init_args.export_dir"
     init_key: str = "model.init_args.backbone.name_or_path"
     scale: float = 1.0
+    checkpoint: str = "best"
+    table: Callable[[dict[int, dict[str, float]]], str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.checkpoint not in ("best", "last"):
+            raise ValueError(f"Comparison {self.name!r}: checkpoint must be 'best' or 'last', got {self.checkpoint!r}")
 
 
 COMPARISONS: dict[str, Comparison] = {}
@@ -138,6 +150,8 @@ def shown(cmd: list[str]) -> str:
 def summarise(run: Path, comp: Comparison) -> dict[str, float]:
     vals = read_metrics(run)
     out: dict[str, float] = {}
+    if comp.table is not None:  # a custom table reads any test metric (the last value, i.e. the test run's)
+        out.update({k: xs[-1] for k, xs in vals.items() if k.startswith("test/") and xs})
     for _, key in comp.metrics:
         xs = vals.get(key)
         if xs:
@@ -155,6 +169,12 @@ def run_one(comp: Comparison, arm: str, seed: int, root: Path, *, dry_run: bool 
 
 
 _RUN_LOCKS: dict[str, threading.Lock] = {}
+
+
+def _last_checkpoint(fit_root: Path) -> Path | None:
+    """The ``last.ckpt`` (the final model) a fit wrote under ``fit_root``; the newest if there are several."""
+    ckpts = list(fit_root.rglob("last.ckpt"))
+    return max(ckpts, key=lambda p: p.stat().st_mtime) if ckpts else None
 
 
 def _run_locked(comp: Comparison, arm: str, seed: int, run: Path, dry_run: bool) -> dict | None:
@@ -175,7 +195,7 @@ def _run_locked(comp: Comparison, arm: str, seed: int, run: Path, dry_run: bool)
         print(shlex.join(cmds[0]), flush=True)
         subprocess.run(cmds[0], check=True, stdout=log, stderr=subprocess.STDOUT, env=env)
         if comp.test:
-            ckpt = _best_checkpoint(run / "fit")
+            ckpt = _best_checkpoint(run / "fit") if comp.checkpoint == "best" else _last_checkpoint(run / "fit")
             if ckpt is None:
                 raise RuntimeError(f"{run}: fit wrote no checkpoint")
             cmds[1][-1] = str(ckpt)
@@ -250,16 +270,10 @@ def machine() -> str:
             f"Python {platform.python_version()}, torch {torch.__version__}, no GPU")
 
 
-def section(comp: Comparison, root: Path, seeds: list[int], img_dir: Path, md_dir: Path,
-            previous: dict[str, str] | None = None) -> str:
-    records = {arm: [r for s in seeds if (r := _done(root, comp, arm, s))] for arm in comp.arms}
-    lines = [f"## {comp.title}", "", comp.description.strip(), ""]
-    if not any(records.values()) and comp.title in (previous or {}):
-        return previous[comp.title]  # measured elsewhere (its runs are not under this root): kept as it was
-    if not any(records.values()):
-        return "\n".join(lines + ["*Not run yet* (`python -m lit_agents.results --only " + comp.name + "`).", ""])
+def _mean_std_table(comp: Comparison, records: dict[str, list[dict]]) -> list[str]:
+    """The default table: one row per arm, mean ± std over seeds of every metric, the first metric per seed."""
     head = ["arm", "seeds"] + [label for label, _ in comp.metrics] + ["per seed (" + comp.metrics[0][0] + ")"]
-    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for arm, recs in records.items():
         cells = [f"`{arm}`", ",".join(str(r["seed"]) for r in recs) or "-"]
         for _, key in comp.metrics:
@@ -273,7 +287,22 @@ def section(comp: Comparison, root: Path, seeds: list[int], img_dir: Path, md_di
         cells.append(", ".join(f"{r['metrics'][first] * comp.scale:.1f}" for r in recs if first in r["metrics"])
                      or "-")
         lines.append("| " + " | ".join(cells) + " |")
-    lines.append("")
+    return lines + [""]
+
+
+def section(comp: Comparison, root: Path, seeds: list[int], img_dir: Path, md_dir: Path,
+            previous: dict[str, str] | None = None) -> str:
+    records = {arm: [r for s in seeds if (r := _done(root, comp, arm, s))] for arm in comp.arms}
+    lines = [f"## {comp.title}", "", comp.description.strip(), ""]
+    if not any(records.values()) and comp.title in (previous or {}):
+        return previous[comp.title]  # measured elsewhere (its runs are not under this root): kept as it was
+    if not any(records.values()):
+        return "\n".join(lines + ["*Not run yet* (`python -m lit_agents.results --only " + comp.name + "`).", ""])
+    if comp.table is not None:
+        method = next(iter(comp.arms))
+        lines += [comp.table({r["seed"]: r["metrics"] for r in records[method]}), ""]
+    else:
+        lines += _mean_std_table(comp, records)
     if comp.reference:
         lines += ["Paper reference (not comparable in scale; the direction is what the showcase checks):", "",
                   comp.reference.strip(), ""]

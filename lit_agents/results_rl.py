@@ -1,11 +1,11 @@
-"""ReLiable and PlayBest numbers over seeds, as markdown tables (issue 19; meant to be called by ``make results``).
+"""The ReLiable and PlayBest sections of ``docs/results.md`` (issue 19): per-seed tables with bootstrap intervals.
 
-    python -m lit_agents.results_rl [--seeds 42 0 1] [--what reliable playbest] [--out docs/results_rl.md]
-                                    [--root runs/results_rl] [--quick]
+    python -m lit_agents.results --only reliable --only playbest      # make results runs them with the rest
 
-For each seed it runs the embedded default exactly as a user would (``lit-agents fit --config ...
---seed_everything S`` then ``test --ckpt_path <root>/checkpoints/last.ckpt``, in-process through the same
-CLI), reads the test metrics and writes one row per seed plus the mean over seeds:
+Registered through :func:`register` (``lit_agents.results.SECTION_MODULES``): per seed the runner fits the embedded
+default exactly as a user would (``lit-agents fit --config ... --seed_everything S``, then ``lit-agents test
+--ckpt_path <fit>/checkpoints/last.ckpt``), resumably (a finished run is skipped), and the section's table is
+rendered from every seed's test metrics, one row per seed plus the mean over seeds:
 
 * ReLiable (``configs/reliable.yaml``): J(pi) and J(pi_beta) on the held-out test games with 95 % bootstrap
   intervals over possessions, J(pi) - J(pi_beta) with its interval, the ESS of the IS weights, and the planted
@@ -15,18 +15,19 @@ CLI), reads the test metrics and writes one row per seed plus the mean over seed
   next to their realism (per-frame speed, first-frame jump, offence spacing, out-of-court share), with the
   ground-truth possessions and the random walk from the same test start states.
 
-``--quick`` cuts every run to a few steps (a smoke run of this script, not numbers to report). Runs are seeded
-but not bit-identical across machines (BLAS, thread counts), so the tables say which machine made them.
+:func:`run_config` (fit, then test or validate ``last.ckpt`` in-process) and ``QUICK`` (a few steps: smoke runs,
+not numbers to report) serve :mod:`lit_agents.reliable_select`. Runs are seeded but not bit-identical across
+machines (BLAS, thread counts).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import platform
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from lit_agents.results import Comparison
 
 RELIABLE_COLS = [("J_pi", "J_pi_lo", "J_pi_hi"), ("J_behaviour", "J_behaviour_lo", "J_behaviour_hi"),
                  ("J_pi_minus_behaviour", "J_pi_minus_behaviour_lo", "J_pi_minus_behaviour_hi")]
@@ -34,6 +35,38 @@ RELIABLE_RATES = ["J_pi_ess", "n_possessions", "better_action_rate", "better_beh
                   "better_behaviour_action_rate", "better_action_rate_passed_up",
                   "better_behaviour_argmax_rate_passed_up", "q_better_minus_best_other_passed_up", "f1_3pt"]
 PLAYBEST_REALISM = ["speed", "first_jump", "offence_spacing", "out_of_court"]
+
+RELIABLE_DESCRIPTION = """\
+**Task** (`configs/reliable.yaml`, the embedded default): offline double DQN (CNN + Transformer history encoder,
+CQL weight `cql_alpha: 0.5`, 1,000 updates) on 12 synthetic SportVU games whose possessions, clocks, scores and
+outcomes are those of the 3 bundled NBA play-by-play logs (positions synthesised): 6 training, 2 validation and
+4 test games with possessions no training game has (`tests/data_modules/basketball/test_splits.py`). Each seed
+fits, then `lit-agents test` runs on the fit's `last.ckpt` (the final model; nothing is chosen on test). J(π) is
+weighted per-decision importance sampling of the softmax policy at the fixed evaluation temperature
+`ope_temperature: 0.5` against the learned behaviour model π̂_β; J(π_β) is the logged return. Intervals: 95 % bootstrap over the 64
+test possessions; ESS of the IS weights. The planted better action is the generator's known better choice:
+the greedy policy's rate vs π_β's argmax and the logged action on all planted states, and on the states where
+the behaviour passed the better action up (the only ones where a policy can beat the data). `cql_alpha` was
+chosen on the validation games (`python -m lit_agents.reliable_select`, docs/reliable_cql_select.md) before
+these test numbers were made. The **mean** row averages each column over the seeds (interval bounds included:
+not a pooled interval). Seeded, but not bit-identical across machines (BLAS, thread counts)."""
+
+RELIABLE_FINDINGS = ""
+
+PLAYBEST_DESCRIPTION = """\
+**Task** (`configs/playbest.yaml`, the embedded default): a tiny temporal U-Net (diffusers `UNet1DModel`) and a
+value net J_φ trained jointly on 56-frame possessions of 24 synthetic SportVU games (5 fps; possessions, clocks
+and outcomes from the bundled play-by-play, positions synthesised; train / validation / test games disjoint).
+Each seed fits, then `lit-agents test` runs on `last.ckpt` (the final model): from every test start state it
+plans unguided (α = 0) and value-guided (α = 1, 10, 100) against scripted man-to-man defence, replanning every 16
+frames (the chapter's Table 7.4 has no defence; this sweep has one). Columns: J_φ of the plans (the chapter's
+measure), the geometric event points of `lit_agents.planning.rollout.event_points` (the ground truth's row gives
+its real play-by-play return), and realism (`lit_agents.planning.realism`): mean player ft/frame, frame 0 → 1 jump
+(ft), mean pairwise offence distance (ft), share of positions off the floor; the ground-truth possessions and a
+random walk from the same start states are the references. The **mean** rows average over the seeds. Seeded, but
+not bit-identical across machines."""
+
+PLAYBEST_FINDINGS = ""
 
 QUICK = {"reliable": ["--trainer.max_steps", "4", "--trainer.check_val_every_n_epoch", "1",
                       "--data.init_args.synthetic.n_games", "6", "--data.init_args.synthetic.max_possessions", "4"],
@@ -62,7 +95,13 @@ def fmt(x: float | None, nd: int = 2) -> str:
     return "–" if x is None or not np.isfinite(x) else f"{x:.{nd}f}"
 
 
+def _unprefixed(rows: dict[int, dict[str, float]]) -> dict[int, dict[str, float]]:
+    return {s: {k.removeprefix("test/"): v for k, v in m.items()} for s, m in rows.items()}
+
+
 def reliable_table(rows: dict[int, dict[str, float]]) -> str:
+    """One row per seed (J with intervals, ESS, planted-action rates) plus the mean; keys with or without ``test/``."""
+    rows = _unprefixed(rows)
     head = ["seed", "J(π) [95 % CI]", "J(π_β) [95 % CI]", "J(π) − J(π_β) [95 % CI]", "ESS / possessions",
             "better action: π / π_β argmax / logged (all planted)", "passed-up states: π / π_β argmax",
             "Q(better) − Q(other), passed-up", "F1-3pt"]
@@ -84,6 +123,8 @@ def reliable_table(rows: dict[int, dict[str, float]]) -> str:
 
 
 def playbest_table(rows: dict[int, dict[str, float]]) -> str:
+    """Per seed and plays (ground truth, random walk, each α): J_φ, event points, realism; plus the mean rows."""
+    rows = _unprefixed(rows)
     alphas = sorted({k.split("J_alpha_")[1] for m in rows.values() for k in m if k.startswith("J_alpha_")}, key=float)
     head = ["seed", "plays", "J_φ", "event points", *PLAYBEST_REALISM]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -99,40 +140,18 @@ def playbest_table(rows: dict[int, dict[str, float]]) -> str:
     return "\n".join(out)
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--seeds", type=int, nargs="*", default=[42, 0, 1], help="none: only re-render the tables")
-    ap.add_argument("--what", nargs="+", default=["reliable", "playbest"], choices=["reliable", "playbest"])
-    ap.add_argument("--out", default="docs/results_rl.md")
-    ap.add_argument("--root", default="runs/results_rl")
-    ap.add_argument("--quick", action="store_true", help="a few steps per run: a smoke test of this script")
-    args = ap.parse_args(argv)
-    out = Path(args.out)
-    raw_path = out.with_suffix(".json")
-    raw = json.loads(raw_path.read_text()) if raw_path.is_file() else {}
-    for what in args.what:
-        rows = raw.setdefault(what, {})
-        for s in args.seeds:
-            root = Path(args.root) / f"{what}_seed{s}"
-            rows[str(s)] = run_config(f"configs/{what}.yaml", s, root, QUICK[what] if args.quick else [])
-            raw_path.parent.mkdir(parents=True, exist_ok=True)
-            raw_path.write_text(json.dumps(raw, indent=1, sort_keys=True))
-    md = [f"# ReLiable and PlayBest results\n\nMade by `python -m lit_agents.results_rl` on {platform.machine()} "
-          f"({platform.system()}, CPU, torch fp32){' with --quick (smoke run, not results)' if args.quick else ''}. "
-          "Seeded, but not bit-identical across machines. The **mean** rows average each column over the seeds "
-          "(interval bounds included: not a pooled interval). Seeds: "
-          + ", ".join(f"{w} {sorted(map(int, raw[w]))}" for w in ("reliable", "playbest") if raw.get(w)) + ".\n"]
-    if raw.get("reliable"):
-        md += ["## ReLiable (configs/reliable.yaml, held-out test games)\n",
-               reliable_table({int(k): v for k, v in raw["reliable"].items()}), ""]
-    if raw.get("playbest"):
-        md += ["## PlayBest (configs/playbest.yaml, test start states; vs scripted man-to-man, replanning every 16)\n",
-               "Event points of the ground truth: its real play-by-play return. Realism: mean player ft/frame, "
-               "frame 0 -> 1 jump (ft), mean pairwise offence distance (ft), share of positions off the floor.\n",
-               playbest_table({int(k): v for k, v in raw["playbest"].items()}), ""]
-    out.write_text("\n".join(md) + "\n")
-    print(out.read_text())
+def register(add: Callable[[Comparison], None]) -> None:
+    """The ReLiable and PlayBest sections of ``docs/results.md`` (``--only reliable`` / ``--only playbest``)."""
+    add(Comparison(name="reliable", title="ReLiable: offline double DQN on held-out synthetic games",
+                   arms={"reliable": ["configs/reliable.yaml"]},
+                   metrics=[("J(π) − J(π_β)", "test/J_pi_minus_behaviour")],
+                   curves=["train/td_loss", "val/J_pi_minus_behaviour"], checkpoint="last", table=reliable_table,
+                   args=["--trainer.enable_progress_bar", "false"],
+                   description=RELIABLE_DESCRIPTION, findings=RELIABLE_FINDINGS))
+    add(Comparison(name="playbest", title="PlayBest: value-guided diffusion plans from held-out start states",
+                   arms={"playbest": ["configs/playbest.yaml"]}, metrics=[("J_φ, α = 0", "test/J_alpha_0")],
+                   curves=["train/diffusion_loss", "eval/offence_spacing_alpha_0"], checkpoint="last",
+                   table=playbest_table, args=["--trainer.enable_progress_bar", "false"],
+                   description=PLAYBEST_DESCRIPTION, findings=PLAYBEST_FINDINGS))
 
 
-if __name__ == "__main__":
-    main()

@@ -55,18 +55,20 @@ class DiffusionConfig:
     denoiser sees (``planning.space``): ``velocities`` (ours: per-frame deltas with the start state on every
     frame, positions = start + cumulated deltas, so plans start where the possession starts and move at data
     speeds), ``features`` (the released code's min-max features, start inpainted into frame 0 only) or
-    ``offsets`` (displacement from the start)."""
+    ``offsets`` (displacement from the start); delta_scale: factor on the min-max scaled deltas of
+    ``velocities`` (``planning.space``; 1 = none), the x0 clip range grows with it."""
 
     n_steps: int = 20
     beta_schedule: Literal["squaredcos_cap_v2", "linear", "scaled_linear", "sigmoid"] = "squaredcos_cap_v2"
     prediction: Literal["sample", "epsilon"] = "sample"
     clip_denoised: bool = True
     space: SpaceKind = "velocities"
+    delta_scale: float = 1.0
 
     def scheduler(self) -> DDPMScheduler:
         return DDPMScheduler(num_train_timesteps=self.n_steps, beta_schedule=self.beta_schedule,
                              prediction_type=self.prediction, clip_sample=self.clip_denoised,
-                             variance_type="fixed_small")
+                             clip_sample_range=max(1.0, self.delta_scale), variance_type="fixed_small")
 
 
 @dataclass
@@ -189,7 +191,7 @@ class DiffusionPlanner(GradientClippingMixin, L.LightningModule):
     @property
     def space(self) -> TrajectorySpace:
         """Feet trajectories <-> the denoiser's space (``diffusion.space``), scaled by the stored statistics."""
-        return TrajectorySpace(self.normalizer, self.diff_cfg.space)
+        return TrajectorySpace(self.normalizer, self.diff_cfg.space, self.diff_cfg.delta_scale)
 
     def setup(self, stage: str) -> None:
         dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None

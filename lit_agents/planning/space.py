@@ -17,6 +17,11 @@ features themselves. Three encodings (``kind``), all min-max scaled by the train
   The start is known at every frame and the denoiser's residual error is in ft/frame, not in feet, so plans
   start where the possession starts and are smooth (README, PlayBest).
 
+``delta_scale`` (``velocities`` only) multiplies the scaled delta channels: min-max scaling by the largest move in
+the training split (a pass, ~14-35 ft/frame) leaves a typical player move at ~0.2, so most of the DDPM's noise
+levels drown the motion and an under-trained denoiser outputs the mean move; a scale near 1 / std brings the
+deltas to about unit variance, the scale the noise schedule assumes (as latent diffusion's scale factor).
+
 Executed frames are known exactly in every encoding (``known_mask``), so replanning inpaints them like the
 start state.
 """
@@ -50,12 +55,17 @@ class TrajectorySpace:
     Args:
         normalizer: min-max statistics of the 66 features on the training split.
         kind: ``features`` | ``offsets`` | ``velocities`` (module docstring).
+        delta_scale: factor on the scaled delta channels of ``velocities`` (module docstring; 1 = min-max only).
     """
 
-    def __init__(self, normalizer: MinMaxNormalizer, kind: SpaceKind = "velocities"):
+    def __init__(self, normalizer: MinMaxNormalizer, kind: SpaceKind = "velocities", delta_scale: float = 1.0):
         if kind not in KINDS:
             raise ValueError(f"diffusion.space must be one of {KINDS}, got {kind!r}")
-        self.normalizer, self.kind = normalizer, kind
+        if not delta_scale > 0:
+            raise ValueError(f"diffusion.delta_scale must be > 0, got {delta_scale}")
+        if delta_scale != 1.0 and kind != "velocities":
+            raise ValueError(f"diffusion.delta_scale={delta_scale} applies to space 'velocities' only, not {kind!r}")
+        self.normalizer, self.kind, self.delta_scale = normalizer, kind, float(delta_scale)
 
     # ---- scaling of the position and delta channels (per object and axis, [33]) ----
     def _pos_scale(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -84,7 +94,7 @@ class TrajectorySpace:
             out[..., POS] = (pos - pos[..., :1, :]) / self._pos_scale(pos)[1]
             out[..., DELTA] = start
         else:
-            out[..., DELTA] = self.normalizer.normalize(traj)[..., DELTA]
+            out[..., DELTA] = self.normalizer.normalize(traj)[..., DELTA] * self.delta_scale
             out[..., POS] = start
         return out
 
@@ -100,7 +110,9 @@ class TrajectorySpace:
             pos = start + x[..., POS] * self._pos_scale(x)[1]
         else:
             start = self._start_feet(x[..., POS].mean(dim=-2, keepdim=True))
-            delta = self.normalizer.unnormalize(x)[..., DELTA]
+            code = x.clone()
+            code[..., DELTA] = x[..., DELTA] / self.delta_scale
+            delta = self.normalizer.unnormalize(code)[..., DELTA]
             steps = torch.cat([torch.zeros_like(delta[..., :1, :]), delta[..., :-1, :].cumsum(dim=-2)], dim=-2)
             pos = start + steps
         return to_features(pos.unflatten(-1, (-1, 3)))
