@@ -37,34 +37,34 @@ RELIABLE_RATES = ["J_pi_ess", "n_possessions", "better_action_rate", "better_beh
 PLAYBEST_REALISM = ["speed", "first_jump", "offence_spacing", "out_of_court"]
 
 RELIABLE_DESCRIPTION = """\
-**Task** (`configs/reliable.yaml`, the embedded default): offline double DQN (CNN + Transformer history encoder,
-CQL weight `cql_alpha: 0.5`, 1,000 updates) on 12 synthetic SportVU games whose possessions, clocks, scores and
-outcomes are those of the 3 bundled NBA play-by-play logs (positions synthesised): 6 training, 2 validation and
-4 test games with possessions no training game has (`tests/data_modules/basketball/test_splits.py`). Each seed
-fits, then `lit-agents test` runs on the fit's `last.ckpt` (the final model; nothing is chosen on test). J(π) is
-weighted per-decision importance sampling of the softmax policy at the fixed evaluation temperature
-`ope_temperature: 0.5` against the learned behaviour model π̂_β; J(π_β) is the logged return. Intervals: 95 % bootstrap over the 64
-test possessions; ESS of the IS weights. The planted better action is the generator's known better choice:
-the greedy policy's rate vs π_β's argmax and the logged action on all planted states, and on the states where
-the behaviour passed the better action up (the only ones where a policy can beat the data). `cql_alpha` was
-chosen on the validation games (`python -m lit_agents.reliable_select`, docs/reliable_cql_select.md) before
-these test numbers were made. The **mean** row averages each column over the seeds (interval bounds included:
-not a pooled interval). Seeded, but not bit-identical across machines (BLAS, thread counts)."""
+**Task** (`configs/reliable.yaml`, the embedded default): offline double DQN (CNN + Transformer history encoder, CQL
+weight `cql_alpha: 0.5`, 1,000 updates) on 12 synthetic SportVU games whose possessions, clocks, scores and outcomes
+are those of the 3 bundled NBA play-by-play logs (positions synthesised): 6 training, 2 validation and 4 test games
+with possessions no training game has (`tests/data_modules/basketball/test_splits.py`). Each seed fits, then
+`lit-agents test` runs on the fit's `last.ckpt` (the final model; nothing is chosen on test). J(π) is weighted
+per-decision importance sampling of the softmax policy at the fixed evaluation temperature `ope_temperature: 0.5`
+against the learned behaviour model π̂_β; J(π_β) is the logged return. Intervals: 95 % bootstrap over the 64 test
+possessions; ESS of the IS weights. The planted better action is the generator's known better choice: the greedy
+policy's rate vs π_β's argmax and the logged action on all planted states, and on the states where the behaviour
+passed the better action up (the only ones where a policy can beat the data). `cql_alpha` was chosen on the
+validation games (`python -m lit_agents.reliable_select`, docs/reliable_cql_select.md) before these test numbers
+were made. The **mean** row averages each column over the seeds (interval bounds included: not a pooled interval).
+Seeded, but not bit-identical across machines (BLAS, thread counts)."""
 
 RELIABLE_FINDINGS = ""
 
 PLAYBEST_DESCRIPTION = """\
 **Task** (`configs/playbest.yaml`, the embedded default): a tiny temporal U-Net (diffusers `UNet1DModel`) and a
-value net J_φ trained jointly on 56-frame possessions of 24 synthetic SportVU games (5 fps; possessions, clocks
-and outcomes from the bundled play-by-play, positions synthesised; train / validation / test games disjoint).
-Each seed fits, then `lit-agents test` runs on `last.ckpt` (the final model): from every test start state it
-plans unguided (α = 0) and value-guided (α = 1, 10, 100) against scripted man-to-man defence, replanning every 16
-frames (the chapter's Table 7.4 has no defence; this sweep has one). Columns: J_φ of the plans (the chapter's
-measure), the geometric event points of `lit_agents.planning.rollout.event_points` (the ground truth's row gives
-its real play-by-play return), and realism (`lit_agents.planning.realism`): mean player ft/frame, frame 0 → 1 jump
-(ft), mean pairwise offence distance (ft), share of positions off the floor; the ground-truth possessions and a
-random walk from the same start states are the references. The **mean** rows average over the seeds. Seeded, but
-not bit-identical across machines."""
+value net J_φ trained jointly on 56-frame possessions of 24 synthetic SportVU games (5 fps; possessions, clocks and
+outcomes from the bundled play-by-play, positions synthesised; train / validation / test games disjoint). Each seed
+fits, then `lit-agents test` runs on `last.ckpt` (the final model): from every test start state it plans unguided (α
+= 0) and value-guided (α = 1, 10, 100) against scripted man-to-man defence, replanning every 16 frames (the
+chapter's Table 7.4 has no defence; this sweep has one). Columns: J_φ of the plans (the chapter's measure), the
+geometric event points of `lit_agents.planning.rollout.event_points` (the ground truth's row gives its real
+play-by-play return), and realism (`lit_agents.planning.realism`): mean player ft/frame, frame 0 → 1 jump (ft), mean
+pairwise offence distance (ft), share of positions off the floor; the ground-truth possessions and a random walk
+from the same start states are the references. The **mean** rows average over the seeds. Seeded, but not
+bit-identical across machines."""
 
 PLAYBEST_FINDINGS = ""
 
