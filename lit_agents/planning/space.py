@@ -55,7 +55,8 @@ class TrajectorySpace:
     Args:
         normalizer: min-max statistics of the 66 features on the training split.
         kind: ``features`` | ``offsets`` | ``velocities`` (module docstring).
-        delta_scale: factor on the scaled delta channels of ``velocities`` (module docstring; 1 = min-max only).
+        delta_scale: factor on the scaled delta channels of ``velocities`` (module docstring; 1 = min-max only);
+            the other spaces ignore it (their delta channels are min-max scaled only).
     """
 
     def __init__(self, normalizer: MinMaxNormalizer, kind: SpaceKind = "velocities", delta_scale: float = 1.0):
@@ -63,9 +64,8 @@ class TrajectorySpace:
             raise ValueError(f"diffusion.space must be one of {KINDS}, got {kind!r}")
         if not delta_scale > 0:
             raise ValueError(f"diffusion.delta_scale must be > 0, got {delta_scale}")
-        if delta_scale != 1.0 and kind != "velocities":
-            raise ValueError(f"diffusion.delta_scale={delta_scale} applies to space 'velocities' only, not {kind!r}")
-        self.normalizer, self.kind, self.delta_scale = normalizer, kind, float(delta_scale)
+        self.normalizer, self.kind = normalizer, kind
+        self.delta_scale = float(delta_scale) if kind == "velocities" else 1.0  # the other spaces: min-max only
 
     # ---- scaling of the position and delta channels (per object and axis, [33]) ----
     def _pos_scale(self, x: Tensor) -> tuple[Tensor, Tensor]:

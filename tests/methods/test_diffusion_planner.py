@@ -197,3 +197,14 @@ def test_fit_validates_a_small_sweep_with_progress_and_predict_says_where(tmp_pa
         trainer.predict(model, datamodule=dm)
     said = [r.getMessage() for r in caplog.records if "plans written to" in r.getMessage()]
     assert said and str((tmp_path / "plans").resolve()) in said[0]
+
+
+def test_delta_scale_reaches_the_space_and_the_clip_range_and_old_hparams_keep_none():
+    from lit_agents.methods.diffusion_planner import DiffusionConfig
+    model = DiffusionPlanner(horizon=H, net=UNetConfig(dim=8, dim_mults=[1, 2]))
+    assert model.diff_cfg.delta_scale == 4.0 and model.diff_cfg.scheduler().config.clip_sample_range == 4.0
+    assert DiffusionConfig(space="features").scheduler().config.clip_sample_range == 1.0  # min-max codes only
+    # a checkpoint saved before delta_scale existed: that model was trained without it
+    old = {k: v for k, v in model.hparams["diffusion"].items() if k != "delta_scale"}
+    model.on_load_checkpoint({"hyper_parameters": {"diffusion": old}})
+    assert model.diff_cfg.delta_scale == 1.0 and model.diff_cfg.scheduler().config.clip_sample_range == 1.0

@@ -65,3 +65,19 @@ def test_replanning_clamps_every_executed_position(kind):
 def test_unknown_kind_is_refused():
     with pytest.raises(ValueError, match="diffusion.space"):
         TrajectorySpace(MinMaxNormalizer(torch.zeros(66), torch.ones(66)), "absolute")
+
+
+def test_delta_scale_multiplies_the_moves_of_velocities_and_round_trips():
+    """``delta_scale`` scales only the delta channels (the start codes stay in [-1, 1]) and decodes back to feet;
+    the other spaces ignore it."""
+    traj = _trajectories()
+    norm = MinMaxNormalizer.fit(traj)
+    plain, scaled = TrajectorySpace(norm, "velocities"), TrajectorySpace(norm, "velocities", delta_scale=4.0)
+    x1, x4 = plain.encode(traj), scaled.encode(traj)
+    delta = [c for c in range(66) if c not in POS]
+    assert torch.allclose(x4[..., delta], 4 * x1[..., delta]) and torch.equal(x4[..., POS], x1[..., POS])
+    assert torch.allclose(scaled.decode(x4), traj, atol=1e-3)
+    assert torch.equal(TrajectorySpace(norm, "features", delta_scale=4.0).encode(traj),
+                       TrajectorySpace(norm, "features").encode(traj))
+    with pytest.raises(ValueError, match="delta_scale"):
+        TrajectorySpace(norm, "velocities", delta_scale=0.0)
