@@ -51,7 +51,15 @@ validation games (`python -m lit_agents.reliable_select`, docs/reliable_cql_sele
 were made. The **mean** row averages each column over the seeds (interval bounds included: not a pooled interval).
 Seeded, but not bit-identical across machines (BLAS, thread counts)."""
 
-RELIABLE_FINDINGS = ""
+RELIABLE_FINDINGS = """\
+**No effect shown.** J(π) − J(π_β) is +0.09 / +1.20 / +0.12 (seeds 42 / 43 / 44) and **every seed's 95 % interval
+includes zero**. Seed 43's large point estimate rests on an ESS of 3.2 of 64 possessions (a few possessions carry
+the IS weight) and has the widest interval, [−0.56, 1.65]. At the 7 test states where the behaviour passed the
+better action up, the greedy policy takes it as often as π_β's argmax (0 or 1 of 7), and Q(better) stays 2.7–5.1
+below the best other action: the CQL penalty drowns the planted reward there. On all planted states the policy
+(0.56–0.59) picks the better action more often than π_β's argmax (0.32–0.46) but less often than the logged
+behaviour (0.83), because most planted states are shots the behaviour took. Seed 42's row is identical to the one
+the earlier runner made on this machine (deterministic here; not bit-identical across machines)."""
 
 PLAYBEST_DESCRIPTION = """\
 **Task** (`configs/playbest.yaml`, the embedded default): a tiny temporal U-Net (diffusers `UNet1DModel`) and a
