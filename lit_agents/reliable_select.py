@@ -6,9 +6,9 @@
 The rule (stated here before the first run): for every ``cql_alpha`` in ``--alphas`` and every seed in
 ``--seeds``, fit ``configs/reliable.yaml`` with ``--model.init_args.cql_alpha ALPHA --seed_everything SEED``
 exactly as the ReLiable section of ``python -m lit_agents.results`` does, then ``validate`` its ``last.ckpt``
-(the model the results test) on the validation games (``data.val_fraction``; never the test games). The chosen weight is the one with
-the highest mean over seeds of ``val/J_pi_minus_behaviour`` (the bootstrap point estimate of J(π) − J(π_β), the
-quantity item 4 asks about); ties go to the larger weight. Nothing here runs ``test``. If the chosen weight is
+(the model the results test) on the validation games (``data.val_fraction``; never the test games). The chosen
+weight is the one with the highest mean over seeds of ``val/J_pi_minus_behaviour`` (the bootstrap point estimate
+of J(π) − J(π_β), the quantity item 4 asks about); ties go to the larger weight. Nothing here runs ``test``. If the chosen weight is
 not the embedded default, the default changes (``configs/reliable.yaml`` and ``ReLiableDQN``) and the test
 numbers come from ``python -m lit_agents.results --only reliable`` afterwards.
 
