@@ -3,14 +3,14 @@
     python -m lit_agents.reliable_select [--alphas 0.05 0.5] [--seeds 42 0 1] [--out docs/reliable_cql_select.md]
                                          [--root runs/reliable_select] [--quick]
 
-The rule (stated here before the first run): for every ``cql_alpha`` in ``--alphas`` and every seed in
-``--seeds``, fit ``configs/reliable.yaml`` with ``--model.init_args.cql_alpha ALPHA --seed_everything SEED``
-exactly as the ReLiable section of ``python -m lit_agents.results`` does, then ``validate`` its ``last.ckpt``
-(the model the results test) on the validation games (``data.val_fraction``; never the test games). The chosen
-weight is the one with the highest mean over seeds of ``val/J_pi_minus_behaviour`` (the bootstrap point estimate
-of J(π) − J(π_β), the quantity item 4 asks about); ties go to the larger weight. Nothing here runs ``test``. If the chosen weight is
-not the embedded default, the default changes (``configs/reliable.yaml`` and ``ReLiableDQN``) and the test
-numbers come from ``python -m lit_agents.results --only reliable`` afterwards.
+The rule (stated here before the first run): for every ``cql_alpha`` in ``--alphas`` and every seed in ``--seeds``,
+fit ``configs/reliable.yaml`` with ``--model.init_args.cql_alpha ALPHA --seed_everything SEED`` exactly as the
+ReLiable section of ``python -m lit_agents.results`` does, then ``validate`` its ``last.ckpt`` (the model the
+results test) on the validation games (``data.val_fraction``; never the test games). The chosen weight is the one
+with the highest mean over seeds of ``val/J_pi_minus_behaviour`` (the bootstrap point estimate of J(π) − J(π_β),
+the quantity item 4 asks about); ties go to the larger weight. Nothing here runs ``test``. If the chosen weight is
+not the embedded default, the default changes (``configs/reliable.yaml`` and ``ReLiableDQN``) and the test numbers
+come from ``python -m lit_agents.results --only reliable`` afterwards.
 
 Grid: 0.5 is the embedded default (its Q(better) − Q(other) at the passed-up states is −4.6 to −6.0 on test:
 the penalty drowns the planted reward there); 0.05 is ten times smaller (CQL(H) pushes an action down by about
