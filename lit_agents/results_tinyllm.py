@@ -35,8 +35,9 @@ data and evaluation): `tinyllm` = answer + both teachers' rationales (`L = L_lab
 `distill_step_by_step` = answer + the calculator's rationales; `standard_kd` = the answer a plain-CoT teacher
 gives, no rationale (the calculator without the gold answer in its prompt, which slips on a seeded 25% of the
 questions, so its labels are 75% right); `label_only` = the gold answer alone (the chapter's full fine-tuning).
-Student: the embedded default's tiny T5 (d_model 64, 2+2 layers, byte tokenizer, 189K parameters, random init),
-600 steps, batch 16 (about 10 epochs), lr 3e-3 cosine, 20 warm-up steps. Metric: test accuracy of the option
+Student: the embedded default's tiny T5 (d_model 64, 2+2 layers, random init) with a BPE tokenizer trained on
+the template text only (353 tokens, every digit stays one token; 187K parameters), 600 steps, batch 16 (about
+10 epochs), lr 3e-3 cosine, 20 warm-up steps. Metric: test accuracy of the option
 the student finds likeliest after `predict: ` (`acc_rank`), and of its generated answer (`acc_gen`); the
 checkpoint is the one with the best dev `acc_rank` (validation every 100 steps)."""
 

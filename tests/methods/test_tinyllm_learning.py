@@ -3,8 +3,12 @@
 
 The multi-teacher student and the label-only student get the same tiny T5, questions, seed and steps; on the
 held-out dev questions (no question nor computation of them is in train) the multi-teacher student must give the
-gold answer a clearly lower NLL than the label-only one, and its generated answers must beat a floor. Removing
-the rationale loss (``teacher_weights: [0, 0]``) makes the first assertion fail (see the note at the bottom).
+gold answer a clearly lower NLL than the label-only one (the showcase's clearest direction: lower at every seed;
+its ranked accuracy is higher too, but within the seed spread), and its generated answers must beat a floor.
+Measured at seed 0: dev NLL 1.130 vs 1.254 label-only, generated accuracy 0.17 (ranked 0.41 vs 0.37); 70 s of
+CPU time for both runs (6 min wall on the loaded shared machine). Removing the rationale loss
+(``--model.init_args.teacher_weights "[0.0, 0.0]"`` for the multi-teacher run) makes it fail (tried once: the
+student then trains exactly as label-only, NLL 1.254 for both, and the first assertion fails).
 """
 from __future__ import annotations
 
