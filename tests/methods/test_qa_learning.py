@@ -15,17 +15,19 @@ method's held-out NLL is below half the untrained model's.
 How the setting was chosen (dev split only): seeds 0, 1, 2 at 80 and 160 steps (``DEV_PILOT``); the direction
 held at every seed at both. A first version (seed 0 alone, 160 steps) passed on test (FewshotQA 1.854, Gotta
 1.789, MinPrompt 1.700), but its ablation showed that changing only the data order and dropout draws moves an
-arm's NLL by up to 0.17, more than Gotta's single-seed gap; so the test takes the mean of the three dev-pilot seeds
-at 80 steps (dev gaps of the means 0.13 Gotta, 0.22 MinPrompt; MARGIN 0.05). Measured on test (seeds 0/1/2):
-untrained 7.643, FewshotQA 1.969, Gotta 1.871, MinPrompt 1.745. With the augmentation loss term removed
-(``augmented_loss`` returning ``L_ori``, tried once) it fails: Gotta 2.020, MinPrompt 1.956 vs FewshotQA 1.969.
-About 60-70 CPU-seconds.
+arm's NLL by up to 0.17, more than Gotta's single-seed gap. So the test takes the mean over the three dev-pilot
+seeds, at 80 steps to stay near a minute (dev gaps of the means: Gotta 0.13, MinPrompt 0.22; MARGIN 0.05).
+Measured on test (seeds 0/1/2): untrained 7.643, FewshotQA 1.969, Gotta 1.871, MinPrompt 1.745. With the
+augmentation loss term removed (``augmented_loss`` returning ``L_ori``, tried once) it fails: Gotta 2.020,
+MinPrompt 1.956 vs FewshotQA 1.969. About 60-70 CPU-seconds.
 """
 from __future__ import annotations
 
+from pathlib import Path
 from statistics import mean
 
 import pytest
+from lightning.pytorch.cli import LightningCLI
 
 from lit_agents.cli import run_cli
 from tests.helpers import REPO
@@ -40,7 +42,7 @@ DEV_PILOT = {  # dev NLL of the gold target per seed 0 / 1 / 2 (untrained: 7.58 
     160: {"fewshotqa": (1.982, 1.825, 1.865), "gotta": (1.851, 1.707, 1.665), "minprompt": (1.671, 1.473, 1.453)}}
 
 
-def _cli(arm: str, seed: int, root) -> object:
+def _cli(arm: str, seed: int, root: Path) -> LightningCLI:
     """The arm's showcase config, cut to STEPS steps without validation; generation is cut to one token because
     only the NLL is read (``test/loss`` does not depend on it)."""
     return run_cli(["--config", f"{QA}/{arm}.yaml", "--seed_everything", str(seed), "--data.sample_seed", str(seed),
@@ -49,7 +51,7 @@ def _cli(arm: str, seed: int, root) -> object:
                     "--trainer.enable_progress_bar", "false", "--trainer.logger", "false"], run=False)
 
 
-def _test_nll(cli) -> float:
+def _test_nll(cli: LightningCLI) -> float:
     cli.trainer.test(cli.model, datamodule=cli.datamodule, verbose=False)
     return float(cli.trainer.callback_metrics["test/loss"])
 
