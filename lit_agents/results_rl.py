@@ -74,7 +74,19 @@ pairwise offence distance (ft), share of positions off the floor; the ground-tru
 from the same start states are the references. The **mean** rows average over the seeds. Seeded, but not
 bit-identical across machines."""
 
-PLAYBEST_FINDINGS = ""
+PLAYBEST_FINDINGS = """\
+**Guidance raises J_φ in every seed; the offence still does not spread like the data; no independent return
+confirms the gain.** From α = 0 to α = 10, J_φ goes 0.76 → 1.59 / 1.53 → 2.12 / 1.14 → 2.16 (seeds 42 / 43 / 44;
+mean 1.14 → 1.95, 1.99 at α = 100) at a small realism cost: speed +0.00–0.04 ft/frame, first jump unchanged,
+offence spacing −0.2 to +1.6 ft, nothing off the floor (`diffusion.delta_scale: 4`, chosen on the validation
+games; with the earlier scale of 1 the same sweep moved J_φ by +0.05 on the mean and not at all for one seed).
+But guided plans rate above the real possessions (J_φ 1.27) from α = 1 on while the geometric event rule scores no
+basket in them (event points 0 for every α but one plan of seed 43 at α = 1): the rise is in the learned value,
+which the guidance climbs, not in a return measured another way. Unguided plans start and move like the data
+(first jump 2.68 ft vs 2.56; speed 0.59 vs 0.78 ft/frame) but keep the offence at 11.4 ft mean pairwise distance
+against the data's 22.1 (below the random walk's 13.4): the collapse is smaller than before issue 19 (2.5 ft) but
+not fixed. Replanning every 8 / 16 / 32 frames against the scripted defences (`test/J_{man,zone}_m*`, α = 0.1, the
+config's `guidance.scale`): man-to-man 1.35 / 1.16 / 1.19, 2-3 zone 1.04 / 0.85 / 0.89 (mean over seeds)."""
 
 QUICK = {"reliable": ["--trainer.max_steps", "4", "--trainer.check_val_every_n_epoch", "1",
                       "--data.init_args.synthetic.n_games", "6", "--data.init_args.synthetic.max_possessions", "4"],
