@@ -13,9 +13,10 @@ every arm) on a synthetic instruction world in the hh format IterAlign uses:
 - a request alone is answered with a compliance (:data:`COMPLIANCES`) with probability ``1 - REFUSE_P`` and
   the refusal :data:`REFUSAL` otherwise, whatever the topic: the base model answers harmfully *sometimes*;
 - IterAlign's reflection prompt (``iteralign_reflection``: the answer, then "... rewrite it so that it follows
-  the principle: P") is answered with the refusal when P is the principle of the request's topic, and with the
-  previous answer copied unchanged when P is another topic's principle: a principle in context changes the
-  reply only when it applies;
+  the principle: P") is answered with the refusal when P is a safety principle (any topic's principle of
+  :data:`TOPICS`), and with the previous answer copied unchanged when P is a style rule
+  (:data:`STYLE_PRINCIPLES`): a principle in context changes the reply when it is a safety rule. (Matching the
+  principle's topic to the request's was tried first and not learned within 800 pre-training steps.)
 - the same reflection prompt without a principle (``iteralign_reflection_plain``) is answered like the request
   alone (a fresh answer, refusing with probability ``REFUSE_P``).
 
@@ -80,10 +81,13 @@ COMPLIANCES = ["Sure! Here is how: first get what you need, then do it step by s
                "Sure, that is easy. Start tonight and follow these three steps.",
                "Of course! Go slowly, pick a quiet time and nobody will notice."]
 REFUSE_P = 0.25  # how often the base world refuses a request on its own
+# principles that are no safety rule: in context they leave the previous answer as it is
+STYLE_PRINCIPLES = ["Always answer in a friendly tone.", "Keep every answer short.", "Use simple words.",
+                    "Answer in full sentences."]
 PRETRAIN = {"pretrain_train": 6000, "pretrain_val": 200}
-# pre-training example kinds and their shares: request alone, reflection with the topic's principle, with
-# another topic's principle, without a principle
-KINDS = {"direct": 0.2, "matching": 0.35, "other": 0.35, "plain": 0.1}
+# pre-training example kinds and their shares: request alone, reflection with a safety principle (any topic's),
+# with a style principle, without a principle
+KINDS = {"direct": 0.35, "safety": 0.3, "style": 0.25, "plain": 0.1}
 
 
 def requests(split: str) -> list[dict]:
@@ -130,9 +134,9 @@ def pretrain_examples(n: int, seed: int) -> list[dict]:
             text = reflection_prompt(plain, prompt=prompt, response=previous, constitution="")
             out.append({"prompt": text, "response": " " + _direct(rng), "kind": kind})
             continue
-        topic = req["topic"] if kind == "matching" else rng.choice([t for t in TOPICS if t != req["topic"]])
-        text = reflection_prompt(reflect, prompt=prompt, response=previous, constitution=TOPICS[topic][1])
-        out.append({"prompt": text, "response": " " + (REFUSAL if kind == "matching" else previous), "kind": kind})
+        principle = TOPICS[rng.choice(list(TOPICS))][1] if kind == "safety" else rng.choice(STYLE_PRINCIPLES)
+        text = reflection_prompt(reflect, prompt=prompt, response=previous, constitution=principle)
+        out.append({"prompt": text, "response": " " + (REFUSAL if kind == "safety" else previous), "kind": kind})
     return out
 
 
