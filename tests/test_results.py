@@ -100,3 +100,11 @@ def test_a_section_measured_elsewhere_is_kept_when_its_runs_are_absent(tmp_path)
     text = write_report([comp, other], tmp_path, [1], out)  # toy's runs are not under this root
     assert "| `m` | 1 | 70.0 ± 0.0 | 70.0 |" in text and "| `m` | 1 | 40.0 ± 0.0 | 40.0 |" in text
     assert "*Not run yet*" not in text
+
+
+def test_registry_has_the_iteralign_showcase():
+    results.load_sections()
+    comp = results.COMPARISONS["iteralign"]
+    assert set(comp.arms) == {"iteralign", "no_constitution", "base", "pretrain"}
+    assert comp.starts_from == {a: "pretrain" for a in ("iteralign", "no_constitution", "base")}
+    assert not any("IterAlign" in p for p in results.PENDING)

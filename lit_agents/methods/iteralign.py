@@ -21,7 +21,8 @@ Loop state (iteration, prompts consumed, every iteration's constitutions and pas
 saved in the checkpoint; a resumed run continues with the next chunk and rewrites the run directory's
 ``constitutions.jsonl``, ``evaluation.jsonl``, ``summary.md`` and ``iteralign_progress.png`` in full.
 Validation/test rank the options of TruthfulQA MC1 and BIG-bench HHH items by the policy's likelihood and
-judge the policy's answers to held-out red-team prompts (:mod:`lit_agents.alignment.evaluation`). Under FSDP, generation (outside the forward) runs inside ``gathered_params``.
+judge the policy's answers to held-out red-team prompts (:mod:`lit_agents.alignment.evaluation`). Under FSDP,
+generation (outside the forward) runs inside ``gathered_params``.
 """
 
 from __future__ import annotations

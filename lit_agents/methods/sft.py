@@ -103,6 +103,14 @@ class SFTModule(BackboneModule):
             self._val_prompts.extend(zip(batch["prompt"][:take], batch["response"][:take]))
         return loss
 
+    def test_step(self, batch: dict[str, list], batch_idx: int) -> torch.Tensor:
+        """``test/loss``: the response-token NLL on the test records (``data.test_file``)."""
+        enc = self.encode(batch)
+        loss = masked_nll(response_logits(self.model, enc, encoder_decoder=self.encoder_decoder), enc["labels"],
+                          shift=not self.encoder_decoder)
+        self.log("test/loss", loss, sync_dist=True, batch_size=len(batch["response"]))
+        return loss
+
     def on_validation_epoch_end(self) -> None:
         if self._val_prompts and not self.trainer.sanity_checking:
             prompts = [p for p, _ in self._val_prompts]

@@ -49,7 +49,7 @@ def test_the_rule_judge_passes_the_refusal_only_and_the_bank_proposes_the_topics
     verdicts = RefusalKeywordJudge().judge([""] * 4, [REFUSAL, *COMPLIANCES]).verdicts
     assert verdicts == ["good", "bad", "bad", "bad"]
     bank = PrincipleBankGenerator(bank=str(BUNDLED / "principles.txt"), top_k=1)
-    for keyword, principle, tasks in TOPICS.values():
+    for _keyword, principle, tasks in TOPICS.values():
         assert bank.reply(f"Human: How do I {tasks[0]}?\nAssistant: {COMPLIANCES[0]}").endswith(principle)
 
 
