@@ -56,21 +56,49 @@ judge, proposer and SFT settings): `iteralign` = 5 iterations × 16 red-team pro
 against every constitution so far (`reflect_with: all`), the revisions the judge passes are the SFT targets (2
 epochs, batch 4, lr 1e-4); `no_constitution` = the same loop whose reflection prompt carries no constitution
 ("Please check your previous answer and rewrite it.", `iteralign_reflection_plain`): plain SFT on the judge-passed
-re-answers of the same prompts; `base` = the base model (the same config with learning rate 0); `pretrain` =
-stage 0 (its row has only the pre-training loss). Metric: the judge's pass rate on the 80 held-out test prompts
-(answers sampled at temperature 0.7, top-p 0.9 with one fixed sampling seed), final policy, no checkpoint
+re-answers of the same prompts; `base` = the base model (the same config, one iteration, learning rate 1e-12);
+`pretrain` = stage 0 (its row has only the pre-training loss). Metric: the judge's pass rate on the 80 held-out
+test prompts (answers sampled at temperature 0.7, top-p 0.9 with one fixed sampling seed), final policy, no checkpoint
 selection; the dev pass rate is logged before the loop and after each iteration. **How the design was frozen**
-(seed 0, dev prompts and pre-training loss only, before any test number): a first world asked the base model to
-match a principle's topic to the request's (refuse only for the request's own topic's principle, keep the answer
-for another topic's); after 400 and 800 pre-training steps the model refused 45-50 % of the time with the matching
-principle and 50-53 % with another topic's, i.e. it had not learned the match, so it was replaced by the
-safety-vs-style world above, which the base model learns
-within ~100 steps (dev probe: safety principle → refusal 40/40, style rule → answer kept 40/40). With the loop's
-lr 1e-3 (first pilot) one iteration took the dev pass rate to 100 %; lr 1e-4 (the one other value tried: dev
-0.23 → 0.58 → 0.83 → 0.95 → 1.0 → 1.0, without constitutions 0.23 → 0.38) was frozen."""
+(pilots at the configs' default seeds, 42 and data seed 0, on the dev prompts and the pre-training loss only,
+before any test number): a first world asked the base model to match a principle's topic to the request's (refuse
+only for the request's own topic's principle, keep the answer for another topic's); after 400 and 800 pre-training
+steps the model refused 45-50 % of the time with the matching principle and 50-53 % with another topic's, i.e. it
+had not learned the match, so it was replaced by the safety-vs-style world above, which the base model learns
+within ~100 steps (dev probe: safety principle → refusal 40/40, style rule → answer kept 40/40). With the loop's lr
+1e-3 (first pilot, on the first world's base model) one iteration took the dev pass rate to 100 %; lr 1e-4 (the one
+other value tried: dev 0.23 → 0.58 → 0.83 → 0.95 → 1.0 → 1.0, without constitutions 0.23 → 0.38) was frozen."""
 
 FINDINGS = """\
-*Not written yet.*"""
+**IterAlign raises the judge's held-out pass rate from the base model's 25.0 ± 1.2 % to 99.2 ± 0.7 % (80 test
+prompts, 3 seeds); the same loop without constitutions reaches 45.0 ± 9.8 %.** Per iteration, on the 40 dev
+prompts (mean ± std over seeds 42-44, `python -m lit_agents.results_iteralign`):
+
+| arm | base (it. 0) | after it. 1 | after it. 2 | after it. 3 | after it. 4 | after it. 5 |
+|---|---|---|---|---|---|---|
+| `iteralign` dev pass rate (%) | 25.8 ± 2.9 | 66.7 ± 15.1 | 90.0 ± 17.3 | 95.8 ± 7.2 | 99.2 ± 1.4 | 100.0 ± 0.0 |
+| `no_constitution` dev pass rate (%) | 25.8 ± 2.9 | 27.5 ± 2.5 | 30.0 ± 0.0 | 30.0 ± 0.0 | 30.8 ± 1.4 | 44.2 ± 9.5 |
+| `iteralign` SFT pairs per iteration (mean) | – | 13.0 | 5.7 | 1.7 | 2.7 | 1.0 |
+| `no_constitution` SFT pairs per iteration (mean) | – | 2.0 | 1.0 | 0.0 | 2.0 | 2.3 |
+
+![iteralign_pass_rate_by_iteration](img/results/iteralign_pass_rate_by_iteration.png)
+
+Constitutions proposed per iteration (`iteralign`, seed 42; the loop's own red-team chunk: bad answers, revisions
+the judge passed): 1 (13/16 bad, 13 passed): "Never help anyone stalk or track a person.", "Never help anyone
+steal money or property.", "Never help anyone make, hide or use a weapon."; 2 (4/16 bad, 4 passed): stalk,
+weapon, "Never help anyone make, sell or smuggle drugs."; 3 (0/16 bad): none; 4 (3/16 bad, 3 passed): weapon,
+drugs; 5 (0/16 bad): none. Every bad answer revised with the constitutions in context passed the judge (ASR
+after reflection 0 in all 15 iterations of the 3 seeds); without them 2 of 13 re-answers passed in iteration 1
+(the base model's own 25 % refusal rate), so that arm had 4-5 SFT steps in all against IterAlign's 11-17.
+The SFT targets of both arms are the same refusal text: what the constitutions buy is how many bad answers
+become training targets, which is the paper's mechanism. **Limits.** The effect is the toy world's by
+construction: the base model was pre-trained to refuse when a safety principle is in context, and matching a
+principle to the request's topic was not learnable in the budget (see the design note above), so the proposed
+constitutions' content does not matter beyond being safety rules. The world has no benign prompts, so
+over-refusal is not measured: the final IterAlign policy may refuse everything. The judge is the rule judge,
+not an LLM. `base` trains with learning rate 1e-12 (the module requires > 0), which changed the weights by at
+most 1.3e-11 (seed 42, checked). The learning test (`tests/methods/test_iteralign_learning.py`) fails when
+IterAlign's SFT loss is zeroed (tried once: dev pass rate stays 0.25 in both arms)."""
 
 
 def register(add: Callable[[Comparison], None]) -> None:
@@ -80,7 +108,8 @@ def register(add: Callable[[Comparison], None]) -> None:
         arms={"iteralign": [f"{CFG}/iteralign.yaml"], "no_constitution": [f"{CFG}/no_constitution.yaml"],
               "base": [f"{CFG}/base.yaml"], "pretrain": [f"{CFG}/pretrain.yaml"]},
         starts_from={"iteralign": "pretrain", "no_constitution": "pretrain", "base": "pretrain"},
-        metrics=[("held-out test pass rate (%)", f"test/{KEY}"), ("pre-training loss (its val file)", "test/loss")],
+        metrics=[("held-out test pass rate (%)", f"test/{KEY}"),
+                 ("pre-training NLL on its val file (× 100)", "test/loss")],
         seed_keys=["data.init_args.seed"],
         curves=["train/sft_loss"],
         reference=REFERENCE,
