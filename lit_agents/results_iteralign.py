@@ -109,7 +109,7 @@ def register(add: Callable[[Comparison], None]) -> None:
               "base": [f"{CFG}/base.yaml"], "pretrain": [f"{CFG}/pretrain.yaml"]},
         starts_from={"iteralign": "pretrain", "no_constitution": "pretrain", "base": "pretrain"},
         metrics=[("held-out test pass rate (%)", f"test/{KEY}"),
-                 ("pre-training NLL on its val file (× 100)", "test/loss")],
+                 ("pre-training NLL on its val file", "test/loss")],
         seed_keys=["data.init_args.seed"],
         curves=["train/sft_loss"],
         reference=REFERENCE,

@@ -9,7 +9,6 @@ from lit_agents.results import Comparison
 QA = "configs/showcase/qa"
 
 PENDING = [
-    "TinyLLM (multi-teacher vs distill-step-by-step vs standard KD vs label-only): no showcase task yet.",
     "ToolRL: waits for its module.",
 ]
 
