@@ -9,7 +9,6 @@ from lit_agents.results import Comparison
 QA = "configs/showcase/qa"
 
 PENDING = [
-    "IterAlign (judge pass rate over iterations vs plain SFT): no showcase task yet.",
     "ToolRL: waits for its module.",
 ]
 

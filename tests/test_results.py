@@ -120,3 +120,11 @@ def test_registry_has_the_tinyllm_showcase():
     comp = results.COMPARISONS["tinyllm"]
     assert set(comp.arms) == {"tinyllm", "distill_step_by_step", "standard_kd", "label_only"}
     assert not any("TinyLLM" in p for p in results.PENDING)
+
+
+def test_registry_has_the_iteralign_showcase():
+    results.load_sections()
+    comp = results.COMPARISONS["iteralign"]
+    assert set(comp.arms) == {"iteralign", "no_constitution", "base", "pretrain"}
+    assert comp.starts_from == {a: "pretrain" for a in ("iteralign", "no_constitution", "base")}
+    assert not any("IterAlign" in p for p in results.PENDING)
