@@ -67,10 +67,12 @@ class LitAgentsCLI(LightningCLI):
     def parse_arguments(self, parser, args) -> None:
         # `--...backbone.name_or_path X` over a tiny config (or the reverse) switches the model source
         # (parsed here rather than by super(), which warns when given a list while sys.argv is set)
+        self._argv: list[str] = []
         if isinstance(args, (dict, Namespace)):
             self.config = parser.parse_object(args)
         else:
-            self.config = parser.parse_args(switch_backbone_source(list(sys.argv[1:] if args is None else args)))
+            self._argv = switch_backbone_source(list(sys.argv[1:] if args is None else args))
+            self.config = parser.parse_args(self._argv)
 
     def _require_checkpoint(self) -> None:
         # validate/test/predict with `--ckpt_path last` and nothing there would evaluate a randomly initialised
@@ -104,13 +106,23 @@ class LitAgentsCLI(LightningCLI):
     def _parse_ckpt_path(self) -> None:
         # LightningCLI reads an explicit --ckpt_path's hyperparameters with torch.load(weights_only=True): say
         # which file was refused and why, instead of torch's bare unpickling error.
+        import copy
         import pickle
 
+        given = copy.deepcopy(self.config)
         try:
             super()._parse_ckpt_path()
         except pickle.UnpicklingError as e:
             ckpt = self.config[self.config.subcommand].get("ckpt_path")
             raise unsafe_checkpoint_error(ckpt, e) from e
+        # Lightning puts the checkpoint's hyperparameters over the whole parsed config, so an evaluation setting
+        # given on the command line (`test --ckpt_path X --model.init_args.evaluation.n_starts 4`) was silently
+        # replaced by the training run's value. Keys the command line names explicitly win again.
+        sub = self.config.get("subcommand")
+        for key in explicit_model_keys(self._argv):
+            full = f"{sub}.{key}"
+            if given.get(full) is not None or full in given:
+                self.config[full] = copy.deepcopy(given[full])
 
     def before_instantiate_classes(self) -> None:
         # Checkpoints go to a fixed `<default_root_dir>/checkpoints` (not the logger's version_N directory), so
@@ -142,6 +154,22 @@ def default_callbacks() -> list[L.Callback]:
     if sys.stdout.isatty():
         cbs.append(EpochAwareRichProgressBar())
     return cbs
+
+
+def explicit_model_keys(argv: list[str]) -> list[str]:
+    """The ``model.init_args.*`` keys an argument list sets explicitly (``--model.x.y V``, ``--model.x.y=V``,
+    ``--model.init_args.x.y V``), in the ``model.init_args.x.y`` form, in order."""
+    keys: list[str] = []
+    for tok in argv:
+        if not tok.startswith("--model."):
+            continue
+        key = tok[2:].split("=", 1)[0]
+        if key in ("model.class_path", "model.help"):
+            continue
+        if not key.startswith("model.init_args."):
+            key = "model.init_args." + key.removeprefix("model.")
+        keys.append(key)
+    return keys
 
 
 def run_cli(args: list[str] | None = None, run: bool = True) -> LightningCLI:

@@ -73,6 +73,29 @@ def test_test_with_ckpt_path_last_and_no_checkpoint_fails(tmp_path, monkeypatch)
              str(tmp_path)])
 
 
+# ---- a setting named on the command line beats the checkpoint's stored hyperparameters
+def test_explicit_model_override_beats_the_checkpoint_hparams(tmp_path, monkeypatch):
+    """LightningCLI puts ``--ckpt_path``'s hyperparameters over the parsed config; an evaluation setting given
+    explicitly with ``test --ckpt_path`` must still apply, and everything not given comes from the checkpoint."""
+    monkeypatch.chdir(REPO)
+    root = ["--trainer.default_root_dir", str(tmp_path)]
+    cli(["fit", *SFT_FAST, *root, "--trainer.max_steps", "1", "--trainer.limit_val_batches", "0",
+         "--model.init_args.learning_rate", "0.0123"])
+    ckpt = str(tmp_path / "checkpoints" / "last.ckpt")
+    run = cli(["test", *SFT_FAST, *root, "--ckpt_path", ckpt, "--trainer.limit_test_batches", "1",
+               "--model.init_args.val_max_new_tokens=7", "--model.num_val_samples", "2"])
+    assert run.model.hparams.val_max_new_tokens == 7 and run.model.hparams.num_val_samples == 2
+    assert run.model.hparams.learning_rate == pytest.approx(0.0123)  # not on the test command line: the checkpoint's
+
+
+def test_explicit_model_keys_normalises_the_forms():
+    from lit_agents.cli import explicit_model_keys
+
+    argv = ["--config", "c.yaml", "--model.init_args.a.b", "1", "--model.c=2", "--model.class_path", "X",
+            "--trainer.max_steps", "3"]
+    assert explicit_model_keys(argv) == ["model.init_args.a.b", "model.init_args.c"]
+
+
 # ---- item 14: the command line switches an embedded tiny backbone to a hub name / local directory
 def test_name_or_path_on_the_command_line_replaces_the_tiny_spec(tmp_path, monkeypatch):
     from transformers import ByT5Tokenizer, T5Config, T5ForConditionalGeneration
