@@ -41,7 +41,8 @@ from pathlib import Path
 
 from lit_agents.sweep import _best_checkpoint, mean_std, read_metrics
 
-SECTION_MODULES = ["lit_agents.results_showcase", "lit_agents.results_rm_r1", "lit_agents.results_rl"]
+SECTION_MODULES = ["lit_agents.results_showcase", "lit_agents.results_rm_r1", "lit_agents.results_rl",
+                   "lit_agents.results_toolrl"]
 
 
 @dataclass

@@ -11,7 +11,6 @@ QA = "configs/showcase/qa"
 PENDING = [
     "TinyLLM (multi-teacher vs distill-step-by-step vs standard KD vs label-only): no showcase task yet.",
     "IterAlign (judge pass rate over iterations vs plain SFT): no showcase task yet.",
-    "ToolRL: waits for its module.",
 ]
 
 QA_REFERENCE = """\

@@ -1,0 +1,58 @@
+"""The ToolRL section of ``docs/results.md`` (issues 16, 18): the embedded default, GRPO with the ToolRL reward
+``R = R_format + R_correct`` after a format warm-up, against GRPO with the format reward alone (same warm-up, model,
+steps, data and seeds).
+
+    python -m lit_agents.results --only toolrl --jobs 2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lit_agents.results import Comparison
+
+REFERENCE = """\
+| paper (ToolRL, the 2025 talk; Qwen2.5-Instruct, GRPO cold start) | BFCL overall accuracy |
+|---|---|
+| Qwen2.5-1.5B / 3B / 7B-Instruct, GRPO with R_format + R_correct | above the raw instruct model and the SFT400 / SFT4k baselines at every size |
+
+Source: `../shared/seeds/talk-post-training-llm-agents.txt` ("ToolRL: RL with Principled Reward Design"); the
+paper's numbers are on BFCL / API-Bank / Bamboogle, which are not reproduced here (README, ToolRL). The showcase
+checks the direction only: the correctness reward, not the format reward, teaches which call a prompt needs."""
+
+DESCRIPTION = """\
+**Task**: the embedded default `configs/toolrl.yaml` unchanged, a synthetic tool task whose correct call the
+prompt determines (`data_modules.tool_use.SyntheticToolTask`): `"<user> add 2 3 </user>"` ->
+`{"name": "add", "parameters": {"a": 2, "b": 3}}` (tools `add` and `mul`, a, b in 0..9; 128 training, 16
+validation and 16 test prompts, all distinct, the same split for every seed). A tiny Llama (d_model 64, 2 layers,
+4 heads, a 400-token BPE trained at start-up on the training prompts and outputs only, random init). Both arms
+first take 50 supervised *format warm-up* steps on each training prompt followed by **another** record's gold
+output (the syntax, nothing about which call a prompt needs), then 200 GRPO steps (16 prompts x 4 samples,
+temperature 1, lr 3e-3, no KL, DAPO loss). `format_plus_correctness` = the ToolRL reward, format {0, 1} +
+correctness [-3, 3] (weights 1, 1); `format_only` (`configs/showcase/toolrl/format_only.yaml`) = the same run
+with the correctness weight 0 (still logged, never in the advantages). Metrics: greedy decoding on the 16 test
+prompts, final model (no checkpoint selection): exact-call accuracy (name and both values right), tool-name
+accuracy, parameter-value accuracy (per value), format-valid rate. The setting is the default's, chosen on
+training reward and validation numbers before these test runs (README, ToolRL); seeds 42-44 are new seeds, the
+README's table has seeds 0-2."""
+
+FINDINGS = ""
+
+
+def register(add: Callable[[Comparison], None]) -> None:
+    add(Comparison(
+        name="toolrl",
+        title="ToolRL: GRPO for tool calls from a cold start, format + correctness reward vs format only",
+        arms={"format_plus_correctness": ["configs/toolrl.yaml"],
+              "format_only": ["configs/toolrl.yaml", "configs/showcase/toolrl/format_only.yaml"]},
+        metrics=[("test tool-name accuracy (%)", "test/toolrl/tool_name_accuracy"),
+                 ("exact-call accuracy (%)", "test/toolrl/accuracy"),
+                 ("parameter-value accuracy (%)", "test/toolrl/param_value_accuracy"),
+                 ("format-valid rate (%)", "test/toolrl/format_valid_rate")],
+        curves=["train/reward", "train/rewards/toolrl_correctness_rewards/mean",
+                "train/rewards/toolrl_format_rewards/mean", "val/toolrl/tool_name_accuracy"],
+        reference=REFERENCE,
+        description=DESCRIPTION,
+        findings=FINDINGS,
+        scale=100.0,
+    ))
