@@ -12,13 +12,16 @@ from collections.abc import Callable
 from lit_agents.results import Comparison
 
 REFERENCE = """\
-| paper (ToolRL, the 2025 talk; Qwen2.5-Instruct, GRPO cold start) | BFCL overall accuracy |
-|---|---|
-| Qwen2.5-1.5B / 3B / 7B-Instruct, GRPO with R_format + R_correct | above the raw instruct model and the SFT400 / SFT4k baselines at every size |
+| paper (ToolRL, Bamboogle: accuracy, avg. tool calls) | raw | SFT400 | PPO cold start | GRPO cold start |
+|---|---|---|---|---|
+| Qwen2.5-1.5B-Instruct | 20.8 %, 0.61 | 24.8 %, 0.78 | 23.2 %, 2.38 | 44.0 %, 1.19 |
+| Qwen2.5-3B-Instruct | 52.0 %, 1.77 | 54.4 %, 0.86 | 40.0 %, 1.14 | 60.0 %, 1.32 |
+| Qwen2.5-7B-Instruct | 69.6 %, 1.42 | 28.8 %, 3.71 | 48.0 %, 1.25 | 72.0 %, 1.63 |
 
-Source: `../shared/seeds/talk-post-training-llm-agents.txt` ("ToolRL: RL with Principled Reward Design"); the
-paper's numbers are on BFCL / API-Bank / Bamboogle, which are not reproduced here (README, ToolRL). The showcase
-checks the direction only: the correctness reward, not the format reward, teaches which call a prompt needs."""
+Source: `../shared/seeds/talk-post-training-llm-agents.txt` ("ToolRL: RL with Principled Reward Design",
+"Agentic Behavior Analysis"). The talk has no format-only arm: its ablations vary the correctness reward's
+scale and granularity. The showcase checks the direction only: the correctness reward, not the format
+reward, teaches which call a prompt needs."""
 
 DESCRIPTION = """\
 **Task**: the embedded default `configs/toolrl.yaml` unchanged, a synthetic tool task whose correct call the
@@ -40,14 +43,15 @@ FINDINGS = """\
 **No clear effect at these seeds: neither arm learns which call a prompt needs.** With format + correctness
 the policy stays format-valid (100 %) and its test tool-name accuracy is 33.3 ± 29.5 % against 0 % with the
 format reward alone. But the 56.2 % and 43.8 % are a single call written for every prompt (right for the
-prompts of that tool only). Every run ends with one greedy output for all 16 test prompts: at lr 3e-3 without
-KL the policy collapses within about 100 GRPO steps. Seed 43 of the default converged to a format-valid but unparseable call: correctness −3
-for every sample, zero-std groups 4 % → 88 %. Nothing prompt-dependent is left to reinforce. The arguments are
-never learnt (exact-call accuracy 0, parameter values 1.0 ± 1.8 %): copying the digits takes this model
-hundreds of fully supervised steps (README, ToolRL). With the format reward alone the format itself collapses
-in seeds 42 and 43 (the logged format reward 0.81 → 0.0, every group zero-std at the end; format-valid rate
-33.3 ± 57.7 %). At the README's seeds 0 and 2 the default does learn the tool choice (test name accuracy 1.0);
-so over six seeds the ToolRL reward teaches the tool choice in two, and the format reward alone in none."""
+prompts of that tool only). Every run of the default ends with one greedy output for all 16 test prompts (the
+format-only runs with one or two): at lr 3e-3 without KL the policy collapses within about 100 GRPO steps.
+Seed 43 of the default converged to a format-valid but unparseable call: correctness −3 for every sample,
+zero-std groups 4 % → 88 %, nothing prompt-dependent left to reinforce. The arguments are never learnt
+(exact-call accuracy 0, parameter values 1.0 ± 1.8 %): copying the digits takes this model hundreds of fully
+supervised steps (README, ToolRL). With the format reward alone the format itself collapses in seeds 42 and
+43 (the logged format reward 0.81 → 0.0, every group zero-std at the end; format-valid rate 33.3 ± 57.7 %).
+At the README's seeds 0 and 2 the default does learn the tool choice (test name accuracy 1.0), so over six
+seeds the ToolRL reward teaches the tool choice in two and the format reward alone in none."""
 
 
 def register(add: Callable[[Comparison], None]) -> None:
