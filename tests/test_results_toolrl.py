@@ -10,7 +10,8 @@ from tests.helpers import run_cli
 
 
 def _resolved(configs: list[str], tmp_path) -> dict:
-    out = run_cli(["fit", *(a for c in configs for a in ("--config", c)), "--print_config"], tmp_path)
+    out = run_cli(["fit", *(a for c in configs for a in ("--config", c)), "--trainer.default_root_dir", str(tmp_path),
+                   "--print_config"], tmp_path)
     return yaml.safe_load(out.stdout)
 
 
@@ -25,4 +26,7 @@ def test_toolrl_section_is_registered_and_its_baseline_only_drops_the_correctnes
     assert baseline["model"]["init_args"]["reward_weights"] == [1.0, 0.0]
     baseline["model"]["init_args"]["reward_weights"] = [1.0, 1.0]
     assert baseline == method  # everything else (model, warm-up, GRPO steps, data, trainer) is the same
+    alone = _resolved(["configs/showcase/toolrl/format_only.yaml"], tmp_path)  # the baseline runs alone too
+    alone["model"]["init_args"]["reward_weights"] = [1.0, 1.0]
+    assert alone == method
     assert "ToolRL" not in " ".join(results.PENDING)
