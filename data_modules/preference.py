@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from data_modules import rm_bench
 from data_modules.base import RecordsDataModule
 from data_modules.io import SkipCounter, read_records, samples_dir
 from lit_agents.fileio import DataError
@@ -45,7 +46,8 @@ class PreferenceSource:
     """One preference file (json/jsonl/jsonl.gz/csv/parquet) or hub dataset.
 
     ``format``: ``hh_rlhf`` (``chosen``/``rejected`` full ``\\n\\nHuman:``/``\\n\\nAssistant:`` dialogues),
-    ``rm_bench`` (``prompt`` + lists of 3 ``chosen`` / 3 ``rejected`` styles, paired index by index),
+    ``rm_bench`` (``prompt`` + lists of 3 ``chosen`` / 3 ``rejected`` styles, paired index by index;
+    read by :mod:`data_modules.rm_bench`),
     ``pairs`` (``prompt`` or ``conversation`` messages, ``chosen``, ``rejected`` as strings or as full chat
     message lists, optional ``category``), ``rendered`` (the released RLVR data: ``context_messages`` already
     in CoR form + ``winner`` = ``model_a``/``model_b``; one order only); ``auto`` guesses from the first record.
@@ -88,23 +90,8 @@ def _hh_pair(rec: dict, path: str, line: int) -> list[dict]:
     return [{"conversation": chosen[:-1], "chosen": chosen[-1]["content"], "rejected": rejected[-1]["content"]}]
 
 
-def _as_list(val: Any, path: str, line: int, field: str) -> list[str]:
-    if isinstance(val, str):
-        return [val]
-    if isinstance(val, list) and val and all(isinstance(v, str) for v in val):
-        return val
-    raise DataError("expected a string or a non-empty list of strings", path=path, line=line, field=field)
-
-
 def _rm_bench_pairs(rec: dict, path: str, line: int) -> list[dict]:
-    chosen = _as_list(rec.get("chosen"), path, line, "chosen")
-    rejected = _as_list(rec.get("rejected"), path, line, "rejected")
-    if len(chosen) != len(rejected):
-        raise DataError(f"{len(chosen)} chosen styles but {len(rejected)} rejected", path=path, line=line,
-                        field="rejected")
-    # RM-Bench compares responses of the same style index (its "normal" setting: the diagonal)
-    return [{"conversation": [{"role": "user", "content": rec["prompt"]}], "chosen": c, "rejected": r,
-             "style": k} for k, (c, r) in enumerate(zip(chosen, rejected))]
+    return rm_bench.style_pairs(rm_bench.read_item(rec, path, line))
 
 
 def _is_messages(val: Any) -> bool:

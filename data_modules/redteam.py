@@ -10,6 +10,10 @@ Because the chunk depends on ``trainer.current_epoch``, the train
 dataloader must be rebuilt every epoch (``trainer.reload_dataloaders_every_n_epochs: 1``, checked here) and
 a resumed run continues with the next chunk. Batches carry ``stream_index`` per prompt and the ``chunk_index``
 so the module can check that.
+
+``val_prompts`` / ``test_prompts`` are held-out red-team prompts: validation / test generate an answer to each
+and the loop's judge scores it (the judge's pass rate on prompts the loop never red-teams). They must be
+disjoint from the loop's stream (same prompt or same question: a ``DataError`` naming the file).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset
 from data_modules.alignment_eval import EvalSet, load_eval_set
 from data_modules.io import collate_records
 from data_modules.redteam_sources import RedTeamSource, load_source
+from lit_agents.fileio import DataError
 
 log = logging.getLogger(__name__)
 
@@ -77,11 +82,16 @@ class RedTeamDataModule(LightningDataModule):
         max_steps_per_iteration: training batches served per iteration (per rank): an upper bound on the SFT
             steps of one iteration (batches after the SFT schedule is done are no-ops); the module says so if
             it is too small (worst case ``ceil(chunk_size * sft_epochs / (world_size * sft_batch_size))``).
+        val_prompts: held-out red-team files answered and judged at validation (task ``heldout_task``; the
+            category of each prompt is its source's category, e.g. a ``records`` file's ``category_field``).
+        test_prompts: held-out red-team files answered and judged at test.
+        heldout_task: the task name the held-out prompts are scored under (``<stage>/<task>/all``).
     """
 
     def __init__(self, sources: list[RedTeamSource], chunk_size: int = 20, shuffle: bool = True, seed: int = 0,
                  eval_sets: list[EvalSet] | None = None, eval_batch_size: int = 4, num_workers: int = 0,
-                 max_steps_per_iteration: int = 64):
+                 max_steps_per_iteration: int = 64, val_prompts: list[RedTeamSource] | None = None,
+                 test_prompts: list[RedTeamSource] | None = None, heldout_task: str = "redteam_heldout"):
         super().__init__()
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
@@ -89,6 +99,9 @@ class RedTeamDataModule(LightningDataModule):
             raise ValueError("sources: give at least one red-team file")
         self.sources = [s if isinstance(s, RedTeamSource) else RedTeamSource(**s) for s in sources]
         self.eval_sets = [e if isinstance(e, EvalSet) else EvalSet(**e) for e in (eval_sets or [])]
+        self.heldout_sources = {stage: [s if isinstance(s, RedTeamSource) else RedTeamSource(**s) for s in srcs or []]
+                                for stage, srcs in (("val", val_prompts), ("test", test_prompts))}
+        self.heldout_task = heldout_task
         self.chunk_size, self.shuffle, self.seed = chunk_size, shuffle, seed
         self.eval_batch_size, self.num_workers = eval_batch_size, num_workers
         if max_steps_per_iteration < 1:
@@ -96,6 +109,7 @@ class RedTeamDataModule(LightningDataModule):
         self.max_steps_per_iteration = max_steps_per_iteration
         self.prompts: list[dict] = []
         self.eval_items: list[list[dict]] = []
+        self.heldout: dict[str, list[dict]] = {}
 
     def setup(self, stage: str | None = None) -> None:
         if not self.prompts:
@@ -105,6 +119,23 @@ class RedTeamDataModule(LightningDataModule):
                      ", ".join(f"{k}={v}" for k, v in Counter(p["source"] for p in self.prompts).items()))
         if not self.eval_items and self.eval_sets:
             self.eval_items = [load_eval_set(es, self.seed) for es in self.eval_sets]
+        if not self.heldout:
+            self.heldout = {stage: self._load_heldout(srcs) for stage, srcs in self.heldout_sources.items()}
+
+    def _load_heldout(self, sources: list[RedTeamSource]) -> list[dict]:
+        """Held-out prompts as evaluation items; refuses any prompt or question the loop's stream also has."""
+        loop_prompts = {p["prompt"] for p in self.prompts}
+        loop_questions = {p["question"] for p in self.prompts}
+        items = []
+        for src in sources:
+            for rec in load_source(src):
+                if rec["prompt"] in loop_prompts or rec["question"] in loop_questions:
+                    raise DataError(f"held-out prompt {rec['uid']!r} is also in the red-team stream "
+                                    f"({rec['question'][:60]!r}): held-out prompts must be disjoint from the loop's",
+                                    path=src.path, field="question")
+                items.append({"id": rec["uid"], "task": self.heldout_task, "category": rec["category"],
+                              "prompt": rec["prompt"]})
+        return items
 
     # ---- the red-team stream ----
     def stream_record(self, position: int) -> dict:
@@ -139,19 +170,18 @@ class RedTeamDataModule(LightningDataModule):
         return DataLoader(_Slots(batch, self.max_steps_per_iteration), batch_size=None, collate_fn=_as_is)
 
     # ---- evaluation ----
-    def _eval_loaders(self) -> list[DataLoader]:
-        if not self.eval_items and self.eval_sets:
+    def _eval_loaders(self, stage: str) -> list[DataLoader]:
+        if (not self.eval_items and self.eval_sets) or not self.heldout:
             self.setup("validate")
-        # ONE loader over all evaluation sets (items carry their task and category, which name the metrics):
-        # one loader per set made `test` print the same task-named metrics under every "DataLoader i" column
-        items = [it for group in self.eval_items for it in group]
-        if not items:
-            return []
+        # ONE loader over all ranked-choice sets (items carry their task and category, which name the metrics):
+        # one loader per set made `test` print the same task-named metrics under every "DataLoader i" column;
+        # the held-out red-team prompts (answered and judged, not ranked) get their own
+        groups = [[it for group in self.eval_items for it in group], self.heldout.get(stage, [])]
         return [DataLoader(_Items(items), batch_size=self.eval_batch_size, collate_fn=collate_records,
-                           num_workers=self.num_workers)]
+                           num_workers=self.num_workers) for items in groups if items]
 
     def val_dataloader(self) -> list[DataLoader]:
-        return self._eval_loaders()
+        return self._eval_loaders("val")
 
     def test_dataloader(self) -> list[DataLoader]:
-        return self._eval_loaders()
+        return self._eval_loaders("test")

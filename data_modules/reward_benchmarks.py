@@ -16,6 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+from data_modules import rm_bench
 from data_modules.base import RecordsDataModule
 from data_modules.io import read_records, samples_dir
 from data_modules.preference import PreferenceSource, load_sources, render_cor_prompt
@@ -46,29 +47,12 @@ def load_rewardbench(source: str, *, split: str | None = "filtered", on_error: O
                         transform=transform)
 
 
-def _rm_bench_domain(path: str, rec: dict) -> str:
-    if isinstance(rec.get("domain"), str):
-        return rec["domain"]
-    return Path(path).name.split("_")[0].split("-")[0].split(".")[0]
-
-
 def load_rm_bench(path: str, *, on_error: OnError = "raise") -> list[dict]:
-    """RM-Bench items → the 9 comparisons (``cell`` = ``"i,j"``) of each item's style matrix."""
+    """RM-Bench items → the 9 comparisons (``cell`` = ``"i,j"``) of each item's style matrix
+    (:mod:`data_modules.rm_bench`)."""
 
     def transform(rec: dict, where: str, line: int) -> list[dict]:
-        styles = {}
-        for f in ("chosen", "rejected"):
-            v = rec.get(f)
-            if not (isinstance(v, list) and len(v) == 3 and all(isinstance(x, str) for x in v)):
-                raise DataError("expected a list of 3 response strings (concise, detailed, markdown)", path=where,
-                                line=line, field=f)
-            styles[f] = v
-        prompt = _text(rec, "prompt", where, line)
-        item = f"{Path(where).name}:{rec.get('id', line)}"
-        dom = _rm_bench_domain(where, rec)
-        return [{"benchmark": "rm_bench", "subset": dom, "item_id": item, "cell": f"{i},{j}",
-                 "conversation": [{"role": "user", "content": prompt}], "chosen": styles["chosen"][i],
-                 "rejected": styles["rejected"][j]} for i in range(3) for j in range(3)]
+        return rm_bench.style_matrix(rm_bench.read_item(rec, where, line))
 
     rows = read_records(path, on_error=on_error, name="RM-Bench items", transform=transform)
     return [c for row in rows for c in row]

@@ -42,7 +42,7 @@ from pathlib import Path
 from lit_agents.sweep import _best_checkpoint, mean_std, read_metrics
 
 SECTION_MODULES = ["lit_agents.results_showcase", "lit_agents.results_rm_r1", "lit_agents.results_rl",
-                   "lit_agents.results_toolrl"]
+                   "lit_agents.results_tinyllm", "lit_agents.results_iteralign", "lit_agents.results_toolrl"]
 
 
 @dataclass
@@ -69,7 +69,7 @@ class Comparison:
             runs load it (``--<init_key>``), and the base run is finished first.
         export_key: the CLI key a base arm's run exports its policy with.
         init_key: the CLI key a later stage loads the exported policy with.
-        scale: the table shows metric values times this (100: fractions as percentages).
+        scale: the table shows metric values times this (100: fractions as percentages); losses stay as logged.
     """
 
     name: str
@@ -264,7 +264,8 @@ def section(comp: Comparison, root: Path, seeds: list[int], img_dir: Path, md_di
     for arm, recs in records.items():
         cells = [f"`{arm}`", ",".join(str(r["seed"]) for r in recs) or "-"]
         for _, key in comp.metrics:
-            xs = [r["metrics"][key] * comp.scale for r in recs if key in r["metrics"]]
+            scale = 1.0 if "loss" in key else comp.scale  # a loss is shown as it is
+            xs = [r["metrics"][key] * scale for r in recs if key in r["metrics"]]
             if xs:
                 m, s = mean_std(xs)
                 cells.append(f"{m:.2f} ± {s:.2f}" if abs(m) < 10 and "loss" in key else f"{m:.1f} ± {s:.1f}")

@@ -100,3 +100,31 @@ def test_a_section_measured_elsewhere_is_kept_when_its_runs_are_absent(tmp_path)
     text = write_report([comp, other], tmp_path, [1], out)  # toy's runs are not under this root
     assert "| `m` | 1 | 70.0 ± 0.0 | 70.0 |" in text and "| `m` | 1 | 40.0 ± 0.0 | 40.0 |" in text
     assert "*Not run yet*" not in text
+
+
+def test_scale_turns_fractions_into_percentages_but_leaves_a_loss_as_logged(tmp_path):
+    comp = Comparison(name="toy", title="Toy", arms={"m": ["a.yaml"]},
+                      metrics=[("acc", "test/acc"), ("nll", "test/loss")], scale=100.0)
+    for seed, (acc, loss) in ((1, (0.4, 0.9)), (2, (0.5, 0.7))):
+        _finished(tmp_path, comp, "m", seed, acc, [(0, 1.0)])
+        done = tmp_path / "toy" / "m" / f"seed{seed}" / "done.json"
+        rec = json.loads(done.read_text())
+        rec["metrics"]["test/loss"] = loss
+        done.write_text(json.dumps(rec))
+    text = write_report([comp], tmp_path, [1, 2], tmp_path / "r.md")
+    assert "| `m` | 1,2 | 45.0 ± 7.1 | 0.80 ± 0.14 | 40.0, 50.0 |" in text
+
+
+def test_registry_has_the_tinyllm_showcase():
+    results.load_sections()
+    comp = results.COMPARISONS["tinyllm"]
+    assert set(comp.arms) == {"tinyllm", "distill_step_by_step", "standard_kd", "label_only"}
+    assert not any("TinyLLM" in p for p in results.PENDING)
+
+
+def test_registry_has_the_iteralign_showcase():
+    results.load_sections()
+    comp = results.COMPARISONS["iteralign"]
+    assert set(comp.arms) == {"iteralign", "no_constitution", "base", "pretrain"}
+    assert comp.starts_from == {a: "pretrain" for a in ("iteralign", "no_constitution", "base")}
+    assert not any("IterAlign" in p for p in results.PENDING)

@@ -1,7 +1,8 @@
 """IterAlign's evaluation: rank the options of TruthfulQA MC1 and BIG-bench HHH items by the policy's
-likelihood (:mod:`lit_agents.scoring`), per task and per category, once before the first iteration (the base
-model, iteration 0) and at every validation/test; each result is appended to the loop's ``eval_history`` and
-written to the run directory.
+likelihood (:mod:`lit_agents.scoring`), and answer held-out red-team prompts and let the loop's judge score
+them (the pass rate, task ``redteam_heldout``), per task and per category, once before the first iteration (the
+base model, iteration 0) and at every validation/test; each result is appended to the loop's ``eval_history``
+and written to the run directory.
 """
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from lit_agents.metrics import MeanById
 from lit_agents.sampling.policy import gathered_params
 from lit_agents.scoring import choice_logprobs, ranked_choice_correct
 
-DEFAULT_TASKS = {"truthfulqa_mc1": [], "hhh": ["harmless", "helpful", "honest", "other"]}
+DEFAULT_TASKS = {"truthfulqa_mc1": [], "hhh": ["harmless", "helpful", "honest", "other"], "redteam_heldout": []}
 
 
 class AlignmentEvalMixin:
     """Validation/test of an IterAlign policy. Expects ``self.model``, ``self.tokenizer``, the hyperparameters
-    ``eval_max_length``, ``eval_batch_size``, ``eval_normalize`` and ``eval_before_training``, and the loop
-    state ``iteration``, ``history``, ``eval_history`` and ``_out_dir``."""
+    ``eval_max_length``, ``eval_batch_size``, ``eval_normalize`` and ``eval_before_training``, the loop
+    state ``iteration``, ``history``, ``eval_history`` and ``_out_dir``, and ``judge_heldout(prompts)`` (one
+    pass/fail per held-out red-team prompt: the policy's answer as the loop's judge sees it)."""
 
     def _init_eval_metrics(self, eval_tasks: dict[str, list[str]] | None) -> None:
         tasks = DEFAULT_TASKS if eval_tasks is None else eval_tasks
@@ -29,15 +31,20 @@ class AlignmentEvalMixin:
         self.eval_metrics = torch.nn.ModuleDict({n.replace("/", "__"): MeanById() for n in self.metric_names})
 
     def _score_batch(self, batch: dict[str, list], update: bool = True) -> None:
-        """Update the accuracy metrics (``update=False``: score only, for the forward collectives of FSDP)."""
-        scores = choice_logprobs(self.model, self.tokenizer, batch["context"], batch["choices"],
-                                 max_length=self.hparams.eval_max_length, batch_size=self.hparams.eval_batch_size,
-                                 normalize=self.hparams.eval_normalize)
+        """Update the accuracy metrics (``update=False``: score only, for the forward collectives of FSDP).
+        Ranked-choice items count as correct when the gold option ranks first; held-out red-team prompts
+        (items without ``choices``) when the judge passes the policy's answer."""
+        if "choices" in batch:
+            scores = choice_logprobs(self.model, self.tokenizer, batch["context"], batch["choices"],
+                                     max_length=self.hparams.eval_max_length,
+                                     batch_size=self.hparams.eval_batch_size, normalize=self.hparams.eval_normalize)
+            oks, texts = ranked_choice_correct(scores, batch["label"]), batch["context"]
+        else:
+            oks, texts = self.judge_heldout(batch["prompt"]), batch["prompt"]
         if not update:
             return
-        ids = batch.get("id") or [f"{t}/{c}" for t, c in zip(batch["task"], batch["context"])]
-        for rid, task, cat, ok in zip(ids, batch["task"], batch["category"],
-                                      ranked_choice_correct(scores, batch["label"])):
+        ids = batch.get("id") or [f"{t}/{c}" for t, c in zip(batch["task"], texts)]
+        for rid, task, cat, ok in zip(ids, batch["task"], batch["category"], oks):
             key = f"{task}/all".replace("/", "__")
             if key not in self.eval_metrics:
                 raise ValueError(f"evaluation task {task!r} is not in model.eval_tasks {self.metric_names}")

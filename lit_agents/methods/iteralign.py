@@ -20,8 +20,9 @@ the DDP/FSDP forward):
 Loop state (iteration, prompts consumed, every iteration's constitutions and pass rates, evaluation scores) is
 saved in the checkpoint; a resumed run continues with the next chunk and rewrites the run directory's
 ``constitutions.jsonl``, ``evaluation.jsonl``, ``summary.md`` and ``iteralign_progress.png`` in full.
-Validation/test rank the options of TruthfulQA MC1 and BIG-bench HHH items by the policy's likelihood
-(:mod:`lit_agents.alignment.evaluation`). Under FSDP, generation (outside the forward) runs inside ``gathered_params``.
+Validation/test rank the options of TruthfulQA MC1 and BIG-bench HHH items by the policy's likelihood and
+judge the policy's answers to held-out red-team prompts (:mod:`lit_agents.alignment.evaluation`). Under FSDP,
+generation (outside the forward) runs inside ``gathered_params``.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class IterAlignModule(AlignmentEvalMixin, BackboneModule):
             Trainer's own ``gradient_clip_val`` cannot be used).
         red_team_sampling: how the policy answers red-team prompts.
         reflection_sampling: how it writes revisions (default: same as ``red_team_sampling``).
+        heldout_sampling: how it answers the held-out red-team prompts of validation/test (default: same as
+            ``red_team_sampling``; sampled with one fixed seed, so every evaluation draws the same noise).
         reflection_template: prompt name or file; ``{prompt}``, ``{response}``, ``{constitution}``,
             ``{prompt_with_constitution}`` (``iteralign_reflection_append`` reproduces the released code:
             constitution appended to the last human turn, answer regenerated).
@@ -105,7 +108,8 @@ class IterAlignModule(AlignmentEvalMixin, BackboneModule):
     def __init__(self, backbone: BackboneConfig, judge: SafetyJudge, proposer: ConstitutionProposer,
                  learning_rate: float = 2e-6, weight_decay: float = 0.0, warmup_steps: int = 0,
                  scheduler: Schedule = "constant", red_team_sampling: SamplingSpec | None = None,
-                 reflection_sampling: SamplingSpec | None = None, reflection_template: str = "iteralign_reflection",
+                 reflection_sampling: SamplingSpec | None = None, heldout_sampling: SamplingSpec | None = None,
+                 reflection_template: str = "iteralign_reflection",
                  reflect_with: Literal["current", "all"] = "current",
                  keep_revisions: Literal["accepted", "all"] = "accepted", sft_epochs: int = 3,
                  sft_batch_size: int = 2, max_length: int = 512, apply_chat_template: bool = False,
@@ -130,6 +134,7 @@ class IterAlignModule(AlignmentEvalMixin, BackboneModule):
         self.judge, self.proposer = judge, proposer
         self.red_team_sampling = red_team_sampling or SamplingSpec()
         self.reflection_sampling = reflection_sampling or self.red_team_sampling
+        self.heldout_sampling = heldout_sampling or self.red_team_sampling
         self.reflection_template = load_prompt(reflection_template)
         # manual optimisation: one SFT step per served batch while the schedule lasts, a no-op afterwards
         # (automatic optimisation may not skip a step under DDP, and ending the epoch early skips validation)
@@ -192,6 +197,12 @@ class IterAlignModule(AlignmentEvalMixin, BackboneModule):
             current = self._generate(prompts, self.reflection_sampling,
                                      seed=self.hparams.seed + 7919 * self.iteration + step + 1)
         return current
+
+    def judge_heldout(self, prompts: list[str]) -> list[bool]:
+        """Answer held-out red-team prompts and judge them: ``True`` where the judge passes the answer (no
+        verdict counts as a fail)."""
+        responses = self._generate(list(prompts), self.heldout_sampling, seed=self.hparams.seed + 104729)
+        return [v == "good" for v in self.judge.judge(list(prompts), responses).verdicts]
 
     # ---------------- the loop ----------------
     def on_train_batch_start(self, batch: dict, batch_idx: int) -> None:

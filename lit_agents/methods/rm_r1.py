@@ -7,16 +7,11 @@ with ``backbone.name_or_path`` (LoRA adapters are merged into a copy first).
 """
 from __future__ import annotations
 
-import logging
-
 from lit_agents.backbone import BackboneConfig
 from lit_agents.evaluation.pairwise import PairwiseEvalMixin
-from lit_agents.export import full_state_dict, save_hf, strip_prefix
 from lit_agents.losses.sft_objectives import Objective
 from lit_agents.methods.sft import SFTModule
 from lit_agents.training.backbone_module import Schedule
-
-log = logging.getLogger(__name__)
 
 
 class RMR1DistillModule(PairwiseEvalMixin, SFTModule):
@@ -54,24 +49,6 @@ class RMR1DistillModule(PairwiseEvalMixin, SFTModule):
                          scheduler=scheduler, max_length=max_length, packing=packing,
                          apply_chat_template=apply_chat_template, num_val_samples=num_val_samples,
                          val_max_new_tokens=val_max_new_tokens, objective=objective,
-                         objective_alpha=objective_alpha, objective_threshold=objective_threshold)
+                         objective_alpha=objective_alpha, objective_threshold=objective_threshold,
+                         export_dir=export_dir)
         self.save_plain_hyperparameters()
-
-    def on_train_end(self) -> None:
-        """Export the trained policy; under FSDP the full weights are gathered first (on every rank, kept on
-        rank 0) and loaded into a fresh copy of the backbone, since the wrapped model holds only shards."""
-        if self.hparams.export_dir is None:
-            return
-        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-
-        model = self.model
-        if isinstance(getattr(self.trainer.strategy, "model", None), FSDP):
-            state = full_state_dict(self)  # a collective: every rank takes part
-            if not self.trainer.is_global_zero:
-                return
-            model, _ = self.backbone_config.build()  # the same task inference as the module's own build
-            model.load_state_dict(strip_prefix(state, "model."))
-        elif not self.trainer.is_global_zero:
-            return
-        out = save_hf(model, self.tokenizer, self.hparams.export_dir)
-        log.info("RM-R1 stage 1: policy exported to %s (stage 2: backbone.name_or_path=%s)", out, out)

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from lit_agents.backbone import BackboneConfig
+from lit_agents.export import full_state_dict, save_hf, strip_prefix
 from lit_agents.logging_utils import log_table
 from lit_agents.losses.sft import masked_nll, response_logits
 from lit_agents.losses.sft_objectives import Objective, check_objective, masked_objective
@@ -46,12 +47,15 @@ class SFTModule(BackboneModule):
             (``only_top_p``, ``only_bottom_p``, ``only_top_logp``, ``only_bottom_logp``).
         objective_alpha: the ``general_family`` exponent α in (1 − p^α)/α (α = 10 is the paper's −p¹⁰).
         objective_threshold: the probability threshold q of the thresholded objectives.
+        export_dir: write the trained model and tokenizer here at the end of fit (``save_pretrained``), for a
+            later stage to load with ``backbone.name_or_path`` (RM-R1 stage 2, the IterAlign showcase's loop).
     """
 
     def __init__(self, backbone: BackboneConfig, learning_rate: float = 2e-5, weight_decay: float = 0.0,
                  warmup_steps: int = 0, scheduler: Schedule = "cosine", max_length: int = 512, packing: bool = False,
                  apply_chat_template: bool = True, num_val_samples: int = 4, val_max_new_tokens: int = 64,
-                 objective: Objective = "nll", objective_alpha: float = 1.0, objective_threshold: float = 0.5):
+                 objective: Objective = "nll", objective_alpha: float = 1.0, objective_threshold: float = 0.5,
+                 export_dir: str | None = None):
         super().__init__(backbone, learning_rate=learning_rate, weight_decay=weight_decay,
                          warmup_steps=warmup_steps, scheduler=scheduler)
         self.save_plain_hyperparameters()
@@ -99,6 +103,14 @@ class SFTModule(BackboneModule):
             self._val_prompts.extend(zip(batch["prompt"][:take], batch["response"][:take]))
         return loss
 
+    def test_step(self, batch: dict[str, list], batch_idx: int) -> torch.Tensor:
+        """``test/loss``: the response-token NLL on the test records (``data.test_file``)."""
+        enc = self.encode(batch)
+        loss = masked_nll(response_logits(self.model, enc, encoder_decoder=self.encoder_decoder), enc["labels"],
+                          shift=not self.encoder_decoder)
+        self.log("test/loss", loss, sync_dist=True, batch_size=len(batch["response"]))
+        return loss
+
     def on_validation_epoch_end(self) -> None:
         if self._val_prompts and not self.trainer.sanity_checking:
             prompts = [p for p, _ in self._val_prompts]
@@ -110,6 +122,25 @@ class SFTModule(BackboneModule):
             rows = [[str(p), ref, out] for (p, ref), out in zip(self._val_prompts, outs)]
             log_table(self.trainer, "val/samples", ["prompt", "reference", "generated"], rows)
         self._val_prompts = []
+
+    def on_train_end(self) -> None:
+        """Export the trained policy; under FSDP the full weights are gathered first (on every rank, kept on
+        rank 0) and loaded into a fresh copy of the backbone, since the wrapped model holds only shards."""
+        if self.hparams.export_dir is None:
+            return
+        from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+        model = self.model
+        if isinstance(getattr(self.trainer.strategy, "model", None), FSDP):
+            state = full_state_dict(self)  # a collective: every rank takes part
+            if not self.trainer.is_global_zero:
+                return
+            model, _ = self.backbone_config.build()  # the same task inference as the module's own build
+            model.load_state_dict(strip_prefix(state, "model."))
+        elif not self.trainer.is_global_zero:
+            return
+        out = save_hf(model, self.tokenizer, self.hparams.export_dir)
+        log.info("SFT: policy exported to %s (a later stage loads it with backbone.name_or_path=%s)", out, out)
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, str]]:
         with gathered_params(self):

@@ -148,6 +148,8 @@ def test_encoder_decoder_lora_reference_is_adapter_off_and_long_prompts_are_coun
 
 
 def test_reward_rises_on_a_learnable_reward():
+    """25 GRPO steps on the lower-case-letter reward (byte_a_reward): the mean reward of the last 5 steps beats
+    the first 5 by 0.1. With the GRPO loss multiplied by 0 (tried once) it fails: last-5 mean 0.13, first-5 0.20."""
     L.seed_everything(1)
     m = GRPOModule(tiny_backbone(), reward_funcs=["tests.methods.test_grpo.byte_a_reward"], num_generations=8,
                    max_completion_length=6, learning_rate=2e-2, beta=0.0, log_completions_every=0,
