@@ -43,7 +43,7 @@ from pathlib import Path
 from lit_agents.sweep import _best_checkpoint, mean_std, read_metrics
 
 SECTION_MODULES = ["lit_agents.results_showcase", "lit_agents.results_rm_r1", "lit_agents.results_rl",
-                   "lit_agents.results_tinyllm", "lit_agents.results_iteralign"]
+                   "lit_agents.results_tinyllm", "lit_agents.results_iteralign", "lit_agents.results_toolrl"]
 
 
 @dataclass

@@ -8,9 +8,7 @@ from lit_agents.results import Comparison
 
 QA = "configs/showcase/qa"
 
-PENDING = [
-    "ToolRL: waits for its module.",
-]
+PENDING: list[str] = []  # every LLM method has a section now
 
 QA_REFERENCE = """\
 | paper (BART-large, 16 examples, F1) | SQuAD | TextbookQA |

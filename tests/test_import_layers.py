@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Modules that run whole programs on top of everything (CLI, results and sweep runners, the RL anchor).
 APPS = {"lit_agents.cli", "lit_agents.cli_parser", "lit_agents.results", "lit_agents.results_rl",
         "lit_agents.results_rm_r1", "lit_agents.results_showcase", "lit_agents.results_iteralign", "lit_agents.sweep",
-        "lit_agents.rl_anchor", "lit_agents.reliable_select", "lit_agents.results_tinyllm"}
+        "lit_agents.rl_anchor", "lit_agents.reliable_select", "lit_agents.results_tinyllm",
+        "lit_agents.results_toolrl"}
 # A method's domain machinery that needs its data layer (PlayBest's planner over basketball courts, ReLiable's
 # evaluation with its action labels and plots, ToolRL's tool environment with a search corpus read from disk).
 SUPPORT_PREFIXES = ("lit_agents.planning", "lit_agents.evaluation.reliable", "lit_agents.tools.environment",
