@@ -162,6 +162,12 @@ class ToolUseDataModule(RecordsDataModule):
             training record (a seeded derangement), i.e. a well-formed answer unrelated to the prompt, for the
             format warm-up of a cold-start policy (``ToolRLModule.format_warmup_steps``): it teaches the output
             syntax and nothing about which call a prompt needs. Held-out records never get one.
+        warmup_task: instead, a *disjoint tool world* for the warm-up (an instruct stage, as the paper's
+            instruct starting point): a :class:`SyntheticToolTask` whose tools and parameter names never occur
+            in the task; training record ``i`` gets ``warmup_prompt`` (prompt ``i`` of that world, with its own
+            tool list) and ``format_target`` (its TRUE call), so the policy learns the syntax and to copy the
+            arguments from a prompt into the call it names, but nothing about the task's tools. Raises if a
+            warm-up tool or parameter name is one of the task's. Needs ``format_targets: false``.
         val_fraction: without ``val_path``, hold out this fraction of train (0 = validate on the test split).
         limit: keep the first N records of each file.
         on_error: ``raise`` (located DataError) or ``skip`` (counted).
@@ -175,7 +181,8 @@ class ToolUseDataModule(RecordsDataModule):
                  test_path: str | None = str(SAMPLES / "rlla_test.parquet"), split: str | None = None,
                  format: Format = "auto", history: History = "released", tools: list[str] | None = None,
                  system_prompt: str = "toolrl_system", synthetic: SyntheticToolTask | None = None,
-                 assistant_prefix: str | None = None, format_targets: bool = False, val_fraction: float = 0.0,
+                 assistant_prefix: str | None = None, format_targets: bool = False,
+                 warmup_task: SyntheticToolTask | None = None, val_fraction: float = 0.0,
                  limit: int | None = None,
                  on_error: Literal["raise", "skip"] = "raise",
                  batch_size: int = 4, eval_batch_size: int | None = None, num_workers: int = 0, seed: int = 0):
@@ -187,6 +194,9 @@ class ToolUseDataModule(RecordsDataModule):
         self.tool_paths, self.system_template = list(tools or []), system_prompt
         self.val_fraction, self.limit, self.on_error = val_fraction, limit, on_error
         self.assistant_prefix, self.format_targets = assistant_prefix, format_targets
+        if warmup_task is not None and format_targets:
+            raise ValueError("data.warmup_task and data.format_targets both set the warm-up targets: choose one")
+        self.warmup_task = warmup_task
         self.skips = SkipCounter("tool-use records")
 
     # ------------------------------------------------------------------ record normalisation
@@ -262,6 +272,7 @@ class ToolUseDataModule(RecordsDataModule):
             self.predict_records = self.test_records
             self._add_prefix()
             self._add_format_targets()
+            self._add_warmup_world()
             return
         train = self.read(self.paths["train"]) if self.paths["train"] else []
         test = self.read(self.paths["test"]) if self.paths["test"] else []
@@ -274,6 +285,31 @@ class ToolUseDataModule(RecordsDataModule):
         self.train_records, self.val_records, self.test_records, self.predict_records = train, val, test, test
         self._add_prefix()
         self._add_format_targets()
+        self._add_warmup_world()
+
+    def warmup_records(self) -> list[dict]:
+        """The disjoint warm-up world's records (``data.warmup_task``; all its splits: none is evaluated)."""
+        if self.warmup_task is None:
+            raise ValueError("warmup_records needs data.warmup_task")
+        world = self.warmup_task
+        system = self.system_text(_tool_specs(world))
+        raws = [r for split in ("train", "val", "test") for r in world.records()[split]]
+        return [self._record("rlla", {"instruction": system, "input": r["input"], "output": r["output"]},
+                             "warmup_task", i) for i, r in enumerate(raws, start=1)]
+
+    def _add_warmup_world(self) -> None:
+        if self.warmup_task is None:
+            return
+        task_names = {c["name"] for r in self.train_records for c in (r.get("gold_calls") or [])}
+        task_params = {p for r in self.train_records for c in (r.get("gold_calls") or []) for p in c["parameters"]}
+        clash = (set(self.warmup_task.ops) & task_names) | (set(self.warmup_task.params) & task_params)
+        if clash:
+            raise ValueError(f"data.warmup_task must be a disjoint tool world: {sorted(clash)} also occur in the "
+                             "task's training calls (use other tool and parameter names)")
+        world = self.warmup_records()
+        for i, rec in enumerate(self.train_records):  # cycles when the world is smaller than the training set
+            w = world[i % len(world)]
+            rec["warmup_prompt"], rec["format_target"] = w["prompt"], w["answer"]
 
     def _add_format_targets(self) -> None:
         if not self.format_targets:

@@ -90,9 +90,9 @@ class ToolRLModule(GRPOModule):
             raise ValueError("model.format_warmup_steps > 0 needs a 'format_target' column in the training "
                              "batches: set data.format_targets: true (data_modules.tool_use.ToolUseDataModule)")
         opt = self.optimizers()
-        keep, rows = self._filter_prompts(batch)
+        rows, targets = self._warmup_rows(batch)
         # every prompt too long: a zero loss keeps the ranks' gradient collectives in step
-        loss = self._warmup_loss(rows, [batch["format_target"][i] for i in keep]) if keep else self._zero_loss()
+        loss = self._warmup_loss(rows, targets) if rows else self._zero_loss()
         self.manual_backward(loss)
         if self.hparams.max_grad_norm is not None:  # the shared way (under FSDP: the root's norm over all shards)
             self.configure_gradient_clipping(opt, self.hparams.max_grad_norm, "norm")
@@ -106,7 +106,15 @@ class ToolRLModule(GRPOModule):
             g["lr"] = lr
         self.format_warmup_done += 1
         self.log("train/format_warmup/loss", loss.detach(), on_step=True, on_epoch=False, sync_dist=True,
-                 batch_size=max(1, len(keep)), prog_bar=True)
+                 batch_size=max(1, len(rows)), prog_bar=True)
+
+    def _warmup_rows(self, batch: dict[str, list]) -> tuple[list[list[int]], list[str]]:
+        """The warm-up's prompt token rows and targets: the batch's prompts, or the disjoint tool world's
+        (``warmup_prompt``, ``data.warmup_task``) when the batch has them; prompts too long are dropped."""
+        if "warmup_prompt" in batch:
+            batch = {**batch, self.hparams.prompt_field: batch["warmup_prompt"]}
+        keep, rows = self._filter_prompts(batch)
+        return rows, [batch["format_target"][i] for i in keep]
 
     def _warmup_loss(self, rows: list[list[int]], targets: list[str]) -> torch.Tensor:
         """Token-mean NLL of each target after its prompt (+ prefill), EOS included."""

@@ -175,6 +175,54 @@ def test_default_task_held_out_prompts_and_format_targets_do_not_leak():
         SyntheticToolTask(ops=["add"], params=["x"], max_number=9, n_train=8, n_val=2, n_test=2).records()
 
 
+WORLD = dict(ops=["sub", "max", "min", "pow"], params=["x", "y"], n_train=16, n_val=0, n_test=0, seed=1,
+             tool_list="compact")
+
+
+def test_disjoint_warmup_world_never_mentions_the_task_tools_nor_held_out_prompts():
+    """``data.warmup_task``: every training record gets a prompt of the disjoint tool world (its own tool list)
+    and that prompt's TRUE call; no warm-up prompt or target names a task tool or parameter, none is a task
+    prompt (held-out or not), held-out records get none, and a world sharing a task name is refused."""
+    task = SyntheticToolTask(n_train=32, n_val=8, n_test=8, tool_list="compact")
+    dm = ToolUseDataModule(synthetic=task, system_prompt="toolrl_system_tiny",
+                           warmup_task=SyntheticToolTask(**WORLD))
+    dm.setup()
+    task_prompts = {r["prompt"][1]["content"] for r in dm.train_records + dm.val_records + dm.test_records}
+    for r in dm.train_records:
+        system, user = (m["content"] for m in r["warmup_prompt"])
+        call = json.loads(r["format_target"].split("<tool_call>")[1].split("</tool_call>")[0])
+        op, *vals = user.removeprefix("<user> ").removesuffix(" </user>").split()
+        assert call == {"name": op, "parameters": {"x": int(vals[0]), "y": int(vals[1])}}  # the true call
+        assert user not in task_prompts
+        for text in (system, user, r["format_target"]):
+            assert not any(w in text for w in ("add", "mul", '"a"', '"b"', "a: int", "b: int")), text
+    assert not any("warmup_prompt" in r or "format_target" in r for r in dm.val_records + dm.test_records)
+    clash = ToolUseDataModule(synthetic=task, system_prompt="toolrl_system_tiny",
+                              warmup_task=SyntheticToolTask(**{**WORLD, "ops": ["sub", "add"]}))
+    with pytest.raises(ValueError, match="disjoint tool world.*add"):
+        clash.setup()
+    with pytest.raises(ValueError, match="choose one"):
+        ToolUseDataModule(synthetic=task, format_targets=True, warmup_task=SyntheticToolTask(**WORLD))
+
+
+def test_warmup_steps_train_on_the_warmup_world_prompts():
+    """With ``warmup_prompt`` in the batch, a warm-up step's loss is the NLL of the world's call after the
+    world's prompt (not after the task prompt)."""
+    torch.manual_seed(0)
+    m = ToolRLModule(tiny_backbone("llama"), reward_funcs=FUNCS[:2], num_generations=2, max_completion_length=4,
+                     max_prompt_length=2048, format_warmup_steps=1, learning_rate=1e-3)
+    dm = ToolUseDataModule(synthetic=SyntheticToolTask(n_train=4, n_val=1, n_test=1, tool_list="compact"),
+                           system_prompt="toolrl_system_tiny", warmup_task=SyntheticToolTask(**WORLD))
+    dm.setup()
+    batch = collate_records(dm.train_records)
+    _, world_rows = m._filter_prompts({**batch, "prompt": batch["warmup_prompt"]})
+    _, task_rows = m._filter_prompts(batch)
+    assert world_rows != task_rows
+    rows, targets = m._warmup_rows(batch)
+    assert rows == world_rows and targets == batch["format_target"]
+    assert m._warmup_loss(rows, targets).item() != m._warmup_loss(task_rows, targets).item()
+
+
 def test_format_warmup_steps_train_the_format_target_then_grpo(tmp_path):
     """Two warm-up steps (NLL of the format targets, no rollout, the GRPO counter untouched), then GRPO."""
     torch.manual_seed(0)
