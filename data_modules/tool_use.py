@@ -165,9 +165,10 @@ class ToolUseDataModule(RecordsDataModule):
         warmup_task: instead, a *disjoint tool world* for the warm-up (an instruct stage, as the paper's
             instruct starting point): a :class:`SyntheticToolTask` whose tools and parameter names never occur
             in the task; training record ``i`` gets ``warmup_prompt`` (prompt ``i`` of that world, with its own
-            tool list) and ``format_target`` (its TRUE call), so the policy learns the syntax and to copy the
+            tool list) and ``warmup_target`` (its TRUE call), so the policy learns the syntax and to copy the
             arguments from a prompt into the call it names, but nothing about the task's tools. Raises if a
-            warm-up tool or parameter name is one of the task's. Needs ``format_targets: false``.
+            warm-up tool or parameter name is one of the task's. With ``format_targets`` too, each warm-up step
+            trains on both (the task prompts with unrelated targets and the world's prompts with true calls).
         val_fraction: without ``val_path``, hold out this fraction of train (0 = validate on the test split).
         limit: keep the first N records of each file.
         on_error: ``raise`` (located DataError) or ``skip`` (counted).
@@ -194,8 +195,6 @@ class ToolUseDataModule(RecordsDataModule):
         self.tool_paths, self.system_template = list(tools or []), system_prompt
         self.val_fraction, self.limit, self.on_error = val_fraction, limit, on_error
         self.assistant_prefix, self.format_targets = assistant_prefix, format_targets
-        if warmup_task is not None and format_targets:
-            raise ValueError("data.warmup_task and data.format_targets both set the warm-up targets: choose one")
         self.warmup_task = warmup_task
         self.skips = SkipCounter("tool-use records")
 
@@ -257,12 +256,18 @@ class ToolUseDataModule(RecordsDataModule):
     def synthetic_corpus_text(self) -> str:
         """The synthetic task's training text (the system prompt, then each training prompt and gold output),
         what the tiny default's BPE is trained on (``data_modules/samples/toolrl/synthetic_bpe_corpus.txt``):
-        held-out prompts are not in it."""
+        held-out prompts are not in it. With ``warmup_task``, the warm-up world's system prompt and records
+        follow (``synthetic_warmup_bpe_corpus.txt``)."""
         if self.synthetic is None:
             raise ValueError("synthetic_corpus_text needs data.synthetic")
         system = self.system_text(_tool_specs(self.synthetic))
         train = self.synthetic.records()["train"]
-        return system + "\n\n" + "".join(f"{r['input']}\n{r['output']}\n" for r in train)
+        text = system + "\n\n" + "".join(f"{r['input']}\n{r['output']}\n" for r in train)
+        if self.warmup_task is not None:  # the disjoint warm-up world's text too: its names get tokens as well
+            world = self.warmup_task.records()
+            text += "\n" + self.system_text(_tool_specs(self.warmup_task)) + "\n\n" + "".join(
+                f"{r['input']}\n{r['output']}\n" for split in ("train", "val", "test") for r in world[split])
+        return text
 
     # ------------------------------------------------------------------ Lightning hooks
     def setup(self, stage: str | None = None) -> None:
@@ -309,7 +314,7 @@ class ToolUseDataModule(RecordsDataModule):
         world = self.warmup_records()
         for i, rec in enumerate(self.train_records):  # cycles when the world is smaller than the training set
             w = world[i % len(world)]
-            rec["warmup_prompt"], rec["format_target"] = w["prompt"], w["answer"]
+            rec["warmup_prompt"], rec["warmup_target"] = w["prompt"], w["answer"]
 
     def _add_format_targets(self) -> None:
         if not self.format_targets:

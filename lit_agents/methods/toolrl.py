@@ -42,7 +42,10 @@ class ToolRLModule(GRPOModule):
     steps are supervised steps (token-mean NLL) on each training prompt followed by its ``format_target``, a
     well-formed answer unrelated to the prompt (``data.format_targets``: another record's gold output), so
     the policy learns the tags and the JSON layout, but which call a prompt needs only from the GRPO rewards
-    afterwards. No rollout is sampled during the warm-up; the GRPO step counter (reward schedules, logs)
+    afterwards. Or (``data.warmup_task``, an instruct stage) on the prompts of a *disjoint tool world* (other
+    tools and parameter names) followed by their TRUE calls (``warmup_prompt``/``warmup_target``): syntax and
+    copying arguments, nothing about the task's tools; both when both are set. No rollout is sampled during
+    the warm-up; the GRPO step counter (reward schedules, logs)
     starts after it. Logged as ``train/format_warmup/loss``.
 
     Args:
@@ -86,9 +89,10 @@ class ToolRLModule(GRPOModule):
     def training_step(self, batch: dict[str, list], batch_idx: int) -> None:
         if not self._warming_up():
             return super().training_step(batch, batch_idx)
-        if "format_target" not in batch:
-            raise ValueError("model.format_warmup_steps > 0 needs a 'format_target' column in the training "
-                             "batches: set data.format_targets: true (data_modules.tool_use.ToolUseDataModule)")
+        if "format_target" not in batch and "warmup_target" not in batch:
+            raise ValueError("model.format_warmup_steps > 0 needs a 'format_target' or 'warmup_target' column in the "
+                             "training batches: set data.format_targets: true or data.warmup_task "
+                             "(data_modules.tool_use.ToolUseDataModule)")
         opt = self.optimizers()
         rows, targets = self._warmup_rows(batch)
         # every prompt too long: a zero loss keeps the ranks' gradient collectives in step
@@ -109,12 +113,18 @@ class ToolRLModule(GRPOModule):
                  batch_size=max(1, len(rows)), prog_bar=True)
 
     def _warmup_rows(self, batch: dict[str, list]) -> tuple[list[list[int]], list[str]]:
-        """The warm-up's prompt token rows and targets: the batch's prompts, or the disjoint tool world's
-        (``warmup_prompt``, ``data.warmup_task``) when the batch has them; prompts too long are dropped."""
-        if "warmup_prompt" in batch:
-            batch = {**batch, self.hparams.prompt_field: batch["warmup_prompt"]}
-        keep, rows = self._filter_prompts(batch)
-        return rows, [batch["format_target"][i] for i in keep]
+        """The warm-up's prompt token rows and targets: the batch's prompts with their ``format_target``, then
+        the disjoint tool world's prompts with their true calls (``warmup_prompt``/``warmup_target``,
+        ``data.warmup_task``) when the batch has them; prompts too long are dropped."""
+        rows: list[list[int]] = []
+        targets: list[str] = []
+        world = {**batch, self.hparams.prompt_field: batch.get("warmup_prompt")}
+        for part, target_col in ((batch, "format_target"), (world, "warmup_target")):
+            if target_col in batch:
+                keep, r = self._filter_prompts(part)
+                rows += r
+                targets += [batch[target_col][i] for i in keep]
+        return rows, targets
 
     def _warmup_loss(self, rows: list[list[int]], targets: list[str]) -> torch.Tensor:
         """Token-mean NLL of each target after its prompt (+ prefill), EOS included."""

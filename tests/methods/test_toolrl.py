@@ -190,24 +190,22 @@ def test_disjoint_warmup_world_never_mentions_the_task_tools_nor_held_out_prompt
     task_prompts = {r["prompt"][1]["content"] for r in dm.train_records + dm.val_records + dm.test_records}
     for r in dm.train_records:
         system, user = (m["content"] for m in r["warmup_prompt"])
-        call = json.loads(r["format_target"].split("<tool_call>")[1].split("</tool_call>")[0])
+        call = json.loads(r["warmup_target"].split("<tool_call>")[1].split("</tool_call>")[0])
         op, *vals = user.removeprefix("<user> ").removesuffix(" </user>").split()
         assert call == {"name": op, "parameters": {"x": int(vals[0]), "y": int(vals[1])}}  # the true call
         assert user not in task_prompts
-        for text in (system, user, r["format_target"]):
+        for text in (system, user, r["warmup_target"]):
             assert not any(w in text for w in ("add", "mul", '"a"', '"b"', "a: int", "b: int")), text
-    assert not any("warmup_prompt" in r or "format_target" in r for r in dm.val_records + dm.test_records)
+    assert not any("warmup_prompt" in r or "warmup_target" in r for r in dm.val_records + dm.test_records)
     clash = ToolUseDataModule(synthetic=task, system_prompt="toolrl_system_tiny",
                               warmup_task=SyntheticToolTask(**{**WORLD, "ops": ["sub", "add"]}))
     with pytest.raises(ValueError, match="disjoint tool world.*add"):
         clash.setup()
-    with pytest.raises(ValueError, match="choose one"):
-        ToolUseDataModule(synthetic=task, format_targets=True, warmup_task=SyntheticToolTask(**WORLD))
 
 
 def test_warmup_steps_train_on_the_warmup_world_prompts():
     """With ``warmup_prompt`` in the batch, a warm-up step's loss is the NLL of the world's call after the
-    world's prompt (not after the task prompt)."""
+    world's prompt (not after the task prompt); with ``format_targets`` too, both sets of rows."""
     torch.manual_seed(0)
     m = ToolRLModule(tiny_backbone("llama"), reward_funcs=FUNCS[:2], num_generations=2, max_completion_length=4,
                      max_prompt_length=2048, format_warmup_steps=1, learning_rate=1e-3)
@@ -219,8 +217,14 @@ def test_warmup_steps_train_on_the_warmup_world_prompts():
     _, task_rows = m._filter_prompts(batch)
     assert world_rows != task_rows
     rows, targets = m._warmup_rows(batch)
-    assert rows == world_rows and targets == batch["format_target"]
+    assert rows == world_rows and targets == batch["warmup_target"]
     assert m._warmup_loss(rows, targets).item() != m._warmup_loss(task_rows, targets).item()
+    both = ToolUseDataModule(synthetic=SyntheticToolTask(n_train=4, n_val=1, n_test=1, tool_list="compact"),
+                             system_prompt="toolrl_system_tiny", format_targets=True,
+                             warmup_task=SyntheticToolTask(**WORLD))
+    both.setup()
+    batch = collate_records(both.train_records)  # both: the task prompts' unrelated targets, then the world's
+    assert m._warmup_rows(batch) == (task_rows + world_rows, batch["format_target"] + batch["warmup_target"])
 
 
 def test_format_warmup_steps_train_the_format_target_then_grpo(tmp_path):
