@@ -256,18 +256,12 @@ class ToolUseDataModule(RecordsDataModule):
     def synthetic_corpus_text(self) -> str:
         """The synthetic task's training text (the system prompt, then each training prompt and gold output),
         what the tiny default's BPE is trained on (``data_modules/samples/toolrl/synthetic_bpe_corpus.txt``):
-        held-out prompts are not in it. With ``warmup_task``, the warm-up world's system prompt and records
-        follow (``synthetic_warmup_bpe_corpus.txt``)."""
+        held-out prompts are not in it."""
         if self.synthetic is None:
             raise ValueError("synthetic_corpus_text needs data.synthetic")
         system = self.system_text(_tool_specs(self.synthetic))
         train = self.synthetic.records()["train"]
-        text = system + "\n\n" + "".join(f"{r['input']}\n{r['output']}\n" for r in train)
-        if self.warmup_task is not None:  # the disjoint warm-up world's text too: its names get tokens as well
-            world = self.warmup_task.records()
-            text += "\n" + self.system_text(_tool_specs(self.warmup_task)) + "\n\n" + "".join(
-                f"{r['input']}\n{r['output']}\n" for split in ("train", "val", "test") for r in world[split])
-        return text
+        return system + "\n\n" + "".join(f"{r['input']}\n{r['output']}\n" for r in train)
 
     # ------------------------------------------------------------------ Lightning hooks
     def setup(self, stage: str | None = None) -> None:

@@ -22,7 +22,8 @@ from tests.helpers import REPO
 # configs/*.yaml that are a variant of another embedded config, not a method's embedded default
 VARIANTS = {"reliable_mdp.yaml": "the MDP ablation of reliable.yaml (window 1, no sequence model)",
             "rm_r1_grpo_from_distill.yaml": "stage 2 continued from the stage-1 export",
-            "toolrl_bamboogle.yaml": "the ToolRL evaluation on Bamboogle with the search tool (test only)"}
+            "toolrl_bamboogle.yaml": "the ToolRL evaluation on Bamboogle with the search tool (test only)",
+            "toolrl_disjoint_warmup.yaml": "the ToolRL warm-up on a disjoint tool world (a measured negative)"}
 EMBEDDED = sorted(p for p in (REPO / "configs").glob("*.yaml") if p.name not in VARIANTS)
 
 TINY_LR = "a randomly initialised tiny model needs a larger step than the paper's (paper configs set theirs)"
