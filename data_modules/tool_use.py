@@ -292,7 +292,8 @@ class ToolUseDataModule(RecordsDataModule):
             raise ValueError("warmup_records needs data.warmup_task")
         world = self.warmup_task
         system = self.system_text(_tool_specs(world))
-        raws = [r for split in ("train", "val", "test") for r in world.records()[split]]
+        splits = world.records()
+        raws = [r for split in ("train", "val", "test") for r in splits[split]]
         return [self._record("rlla", {"instruction": system, "input": r["input"], "output": r["output"]},
                              "warmup_task", i) for i, r in enumerate(raws, start=1)]
 

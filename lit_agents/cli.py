@@ -121,7 +121,7 @@ class LitAgentsCLI(LightningCLI):
         sub = self.config.get("subcommand")
         for key in explicit_model_keys(self._argv):
             full = f"{sub}.{key}"
-            if given.get(full) is not None or full in given:
+            if full in given:
                 self.config[full] = copy.deepcopy(given[full])
 
     def before_instantiate_classes(self) -> None:

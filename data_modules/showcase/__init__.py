@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,3 +16,8 @@ def generator_main(write: Callable[[Path, int], object], default_out: Path, doc:
     args = ap.parse_args(argv)
     write(args.out, args.seed)
     return 0
+
+
+def jsonl_text(rows: list[dict]) -> str:
+    """Records as JSON lines (UTF-8 kept as is), the bundled files' format."""
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)

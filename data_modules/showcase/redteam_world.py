@@ -30,13 +30,12 @@ Regenerate the bundled files with ``python -m data_modules.showcase.redteam_worl
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
 from data_modules.io import samples_dir
 from data_modules.redteam_sources import HH_TEMPLATE
-from data_modules.showcase import generator_main
+from data_modules.showcase import generator_main, jsonl_text
 from lit_agents.alignment.judges import RefusalKeywordJudge
 from lit_agents.alignment.parsing import reflection_prompt
 from lit_agents.fileio import DataError, atomic_write_text
@@ -152,19 +151,15 @@ def _check_judge() -> None:
         raise ValueError(f"the rule judge misreads the world's answers: {verdicts}")
 
 
-def _jsonl(rows: list[dict]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-
 def write(out: Path, seed: int = 0) -> None:
     _check_judge()
     out.mkdir(parents=True, exist_ok=True)
     splits = {s: requests(s) for s in SPLIT_TASKS}
     check_no_leak(splits)
     for split, rows in splits.items():
-        atomic_write_text(out / f"{split}.jsonl", _jsonl(rows))
+        atomic_write_text(out / f"{split}.jsonl", jsonl_text(rows))
     for k, (name, n) in enumerate(PRETRAIN.items()):
-        atomic_write_text(out / f"{name}.jsonl", _jsonl(pretrain_examples(n, seed + k)))
+        atomic_write_text(out / f"{name}.jsonl", jsonl_text(pretrain_examples(n, seed + k)))
     atomic_write_text(out / "principles.txt", principle_bank())
 
 

@@ -31,13 +31,12 @@ Regenerate the bundled files with ``python -m data_modules.showcase.reverse_judg
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from pathlib import Path
 
 from data_modules.io import samples_dir
-from data_modules.showcase import generator_main
+from data_modules.showcase import generator_main, jsonl_text
 from lit_agents.fileio import DataError, atomic_write_text
 
 SPLITS = {"train": 1000, "dev": 64, "test": 256}
@@ -121,10 +120,6 @@ def trace_rows(train: list[dict], file_name: str, *, label_only: bool) -> list[d
     return rows
 
 
-def _jsonl(rows: list[dict]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
-
-
 def corpus_lines(system_prompt: str = "rm_r1_cor_system_reasoning") -> list[str]:
     """The fixed text of prompts and traces, without any word (the BPE corpus)."""
     from lit_agents.prompts import load_prompt
@@ -138,10 +133,11 @@ def write(out: Path, seed: int = 0) -> None:
     out.mkdir(parents=True, exist_ok=True)
     splits = generate(seed)
     for split, rows in splits.items():
-        atomic_write_text(out / f"{split}.jsonl", _jsonl(rows))
-    atomic_write_text(out / "traces_cor.jsonl", _jsonl(trace_rows(splits["train"], "train.jsonl", label_only=False)))
+        atomic_write_text(out / f"{split}.jsonl", jsonl_text(rows))
+    atomic_write_text(out / "traces_cor.jsonl",
+                      jsonl_text(trace_rows(splits["train"], "train.jsonl", label_only=False)))
     atomic_write_text(out / "traces_label_only.jsonl",
-                      _jsonl(trace_rows(splits["train"], "train.jsonl", label_only=True)))
+                      jsonl_text(trace_rows(splits["train"], "train.jsonl", label_only=True)))
     atomic_write_text(out / "corpus.txt", "".join(line + "\n" for line in corpus_lines()))
 
 

@@ -21,14 +21,13 @@ Regenerate the bundled files with ``python -m data_modules.showcase.stepwise_ari
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from data_modules.io import samples_dir
-from data_modules.showcase import generator_main
+from data_modules.showcase import generator_main, jsonl_text
 from lit_agents.fileio import DataError, atomic_write_text
 
 SPLITS = {"train": 1000, "dev": 100, "test": 300}
@@ -151,7 +150,7 @@ def corpus_lines() -> list[str]:
 def write(out: Path, seed: int = 0) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for split, rows in generate(seed).items():
-        atomic_write_text(out / f"{split}.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+        atomic_write_text(out / f"{split}.jsonl", jsonl_text(rows))
     atomic_write_text(out / "corpus.txt", "".join(line + "\n" for line in corpus_lines()))
 
 

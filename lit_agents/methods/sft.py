@@ -90,10 +90,15 @@ class SFTModule(BackboneModule):
         return masked_objective(logits, enc["labels"], self.hparams.objective, alpha=self.hparams.objective_alpha,
                                 threshold=self.hparams.objective_threshold, shift=not self.encoder_decoder)
 
+    def response_nll(self, enc: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The response-token NLL of an encoded batch, and the logits it came from (the evaluation loss,
+        whatever the training objective)."""
+        logits = response_logits(self.model, enc, encoder_decoder=self.encoder_decoder)
+        return masked_nll(logits, enc["labels"], shift=not self.encoder_decoder), logits
+
     def validation_step(self, batch: dict[str, list], batch_idx: int) -> torch.Tensor:
         enc = self.encode(batch)
-        logits = response_logits(self.model, enc, encoder_decoder=self.encoder_decoder)
-        loss = masked_nll(logits, enc["labels"], shift=not self.encoder_decoder)
+        loss, logits = self.response_nll(enc)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=len(batch["response"]))
         if self.hparams.objective != "nll":
             self.log("val/objective", self.objective_loss(enc, logits), sync_dist=True,
@@ -105,9 +110,7 @@ class SFTModule(BackboneModule):
 
     def test_step(self, batch: dict[str, list], batch_idx: int) -> torch.Tensor:
         """``test/loss``: the response-token NLL on the test records (``data.test_file``)."""
-        enc = self.encode(batch)
-        loss = masked_nll(response_logits(self.model, enc, encoder_decoder=self.encoder_decoder), enc["labels"],
-                          shift=not self.encoder_decoder)
+        loss, _ = self.response_nll(self.encode(batch))
         self.log("test/loss", loss, sync_dist=True, batch_size=len(batch["response"]))
         return loss
 
