@@ -10,6 +10,7 @@ raise a located :class:`DataError` (file, record, field) or are counted and skip
 """
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import re
@@ -162,6 +163,13 @@ class ToolUseDataModule(RecordsDataModule):
             training record (a seeded derangement), i.e. a well-formed answer unrelated to the prompt, for the
             format warm-up of a cold-start policy (``ToolRLModule.format_warmup_steps``): it teaches the output
             syntax and nothing about which call a prompt needs. Held-out records never get one.
+        format_target_arguments: what the format warm-up's targets say about the arguments. ``other`` (the
+            default): another record's whole output, as above. ``own``: the record's own call, but its tool name
+            drawn afresh at every warm-up step from the task's tools (``format_target_choices``, the synthetic task
+            only): the syntax and copying the prompt's values into the call, nothing about which tool a prompt
+            needs. ``own_unordered``: also the values bound to the parameters in a random order at every step, so
+            which value goes to which parameter is left to the rewards too; the stand-in for an instruct model
+            that copies a request's numbers into a call but knows neither the task's tools nor its conventions.
         warmup_task: instead, a *disjoint tool world* for the warm-up (an instruct stage, as the paper's
             instruct starting point): a :class:`SyntheticToolTask` whose tools and parameter names never occur
             in the task; training record ``i`` gets ``warmup_prompt`` (prompt ``i`` of that world, with its own
@@ -183,6 +191,7 @@ class ToolUseDataModule(RecordsDataModule):
                  format: Format = "auto", history: History = "released", tools: list[str] | None = None,
                  system_prompt: str = "toolrl_system", synthetic: SyntheticToolTask | None = None,
                  assistant_prefix: str | None = None, format_targets: bool = False,
+                 format_target_arguments: Literal["other", "own", "own_unordered"] = "other",
                  warmup_task: SyntheticToolTask | None = None, val_fraction: float = 0.0,
                  limit: int | None = None,
                  on_error: Literal["raise", "skip"] = "raise",
@@ -195,6 +204,10 @@ class ToolUseDataModule(RecordsDataModule):
         self.tool_paths, self.system_template = list(tools or []), system_prompt
         self.val_fraction, self.limit, self.on_error = val_fraction, limit, on_error
         self.assistant_prefix, self.format_targets = assistant_prefix, format_targets
+        if format_target_arguments not in ("other", "own", "own_unordered"):
+            raise ValueError("data.format_target_arguments must be 'other', 'own' or 'own_unordered', got "
+                             f"{format_target_arguments!r}")
+        self.format_target_arguments = format_target_arguments
         self.warmup_task = warmup_task
         self.skips = SkipCounter("tool-use records")
 
@@ -317,11 +330,30 @@ class ToolUseDataModule(RecordsDataModule):
         recs = self.train_records
         if len(recs) < 2:
             raise ValueError("data.format_targets needs at least 2 training records (each gets another's output)")
+        if self.format_target_arguments != "other":
+            self._add_own_argument_choices()
+            return
         order = list(range(len(recs)))
         random.Random(self.seed).shuffle(order)
         # a cyclic shift of a random order: record order[i] gets the output of order[i + 1], never its own
         for i, j in zip(order, order[1:] + order[:1]):
             recs[i]["format_target"] = recs[j]["answer"]
+
+    def _add_own_argument_choices(self) -> None:
+        """``format_target_choices`` of each training record: its own call under every tool name of the task
+        (``own_unordered``: and with its values bound to the parameters in every order). The warm-up draws one
+        per step, so the best fit is a tool choice (and binding) independent of the prompt, not a memorised one."""
+        if self.synthetic is None:
+            raise ValueError(f"data.format_target_arguments: {self.format_target_arguments} needs data.synthetic "
+                             "(a single-call task with one tool list)")
+        for rec in self.train_records:
+            call = rec["gold_calls"][0]
+            keys, values = list(call["parameters"]), list(call["parameters"].values())
+            orders = (itertools.permutations(values) if self.format_target_arguments == "own_unordered"
+                      else [values])
+            think = rec["answer"].split(CALL_OPEN)[0]
+            rec["format_target_choices"] = [think + render_tool_calls([{"name": op, "parameters": dict(zip(keys, v))}])
+                                            for v in map(list, orders) for op in self.synthetic.ops]
 
     def _add_prefix(self) -> None:
         if self.assistant_prefix:

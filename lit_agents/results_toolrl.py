@@ -27,17 +27,20 @@ DESCRIPTION = """\
 **Task**: the embedded default `configs/toolrl.yaml` unchanged, a synthetic tool task whose correct call the
 prompt determines (`data_modules.tool_use.SyntheticToolTask`): `"<user> add 2 3 </user>"` ->
 `{"name": "add", "parameters": {"a": 2, "b": 3}}` (tools `add` and `mul`, a, b in 0..9; 128 training, 16
-validation and 16 test prompts, all distinct, the same split for every seed). A tiny Llama (d_model 64, 2 layers,
+validation and 16 test prompts, all distinct, the same split for every seed). A tiny Llama (d_model 128, 2 layers,
 4 heads, a 400-token BPE trained at start-up on the training prompts and outputs only, random init). Both arms
-first take 50 supervised *format warm-up* steps on each training prompt followed by **another** record's gold
-output (the syntax, nothing about which call a prompt needs), then 200 GRPO steps (16 prompts x 4 samples,
-temperature 1, lr 3e-3, no KL, DAPO loss). `format_plus_correctness` = the ToolRL reward, format {0, 1} +
-correctness [-3, 3] (weights 1, 1); `format_only` (`configs/showcase/toolrl/format_only.yaml`) = the same run
-with the correctness weight 0 (still logged, never in the advantages). Metrics: greedy decoding on the 16 test
-prompts, final model (no checkpoint selection): exact-call accuracy (name and both values right), tool-name
-accuracy, parameter-value accuracy (per value), format-valid rate. The setting is the default's, chosen on
-training reward and validation numbers before these test runs (README, ToolRL); seeds 42-44 are new seeds, the
-README's table has seeds 0-2."""
+first take 600 supervised *warm-up* steps (lr 1e-3) on each training prompt followed by its own call with the
+tool name drawn afresh from {add, mul} at every step and the two numbers bound to a, b in a random order
+(`data.format_target_arguments: own_unordered`): the syntax and copying the prompt's numbers, nothing about which
+tool a prompt needs nor which number is `a`. Then 600 GRPO steps (16 prompts x 4 samples, temperature 1, lr 3e-4
+after a 30-step ramp, KL 0.05 against the warmed-up policy, DAPO loss). `format_plus_correctness` = the ToolRL
+reward, format {0, 1} + correctness [-3, 3] (weights 1, 1); `format_only`
+(`configs/showcase/toolrl/format_only.yaml`) = the same run with the correctness weight 0 (still logged, never in
+the advantages). Metrics: greedy decoding on the 16 test prompts, final model (no checkpoint selection):
+exact-call accuracy (name and both values right), tool-name accuracy, parameter-value accuracy (share of gold
+(tool, parameter, value) triples predicted, so a value under the wrong tool name counts as missed),
+format-valid rate. The setting was chosen on validation numbers at seeds 0-2 before these test runs (README,
+ToolRL); seeds 42-44 are new seeds."""
 
 FINDINGS = """\
 **No clear effect at these seeds: neither arm learns which call a prompt needs.** With format + correctness

@@ -68,7 +68,9 @@ SCALED: dict[tuple[str, str], str] = {
     ("GRPOModule", "reward_weights"): "[1.0, 1.0] spelled out (the default None means 1.0 for each function)",
     ("GRPOModule", "reward_failure_value"): "RM-R1's ±1 reward: a failure scores as a wrong verdict (the engine's "
                                             "default is neutral, 0)",
-    ("GRPOModule", "beta"): "RM-R1's KL coefficient 1e-3 (the engine's default is TRL's 0)",
+    ("GRPOModule", "beta"): "RM-R1's KL coefficient 1e-3; the tiny ToolRL default's 0.05 against the warmed-up "
+                            "policy (the engine's default is TRL's 0)",
+    ("ToolRLModule", "kl_reference"): "the tiny ToolRL default: KL against the warmed-up policy (README, ToolRL)",
     ("GRPOModule", "max_prompt_length"): BYTES,
     ("GRPOModule", "max_completion_length"): BYTES,
     ("GRPOModule", "eval_max_new_tokens"): BYTES,
@@ -78,9 +80,11 @@ SCALED: dict[tuple[str, str], str] = {
     ("ToolUseDataModule", "synthetic"): DATA,
     ("ToolUseDataModule", "system_prompt"): "tiny model: the short system prompt",
     ("ToolRLModule", "format_warmup_steps"): "the tiny random model's stand-in for the paper's instruct starting "
-                                             "point: a format warm-up on unrelated calls (README, ToolRL)",
+                                             "point: a format warm-up that knows no tool choice (README, ToolRL)",
     ("ToolRLModule", "format_warmup_lr"): "the tiny random model's format warm-up (README, ToolRL)",
-    ("ToolUseDataModule", "format_targets"): "the format warm-up's unrelated targets (configs/toolrl.yaml)",
+    ("ToolUseDataModule", "format_targets"): "the format warm-up's targets (configs/toolrl.yaml)",
+    ("ToolUseDataModule", "format_target_arguments"): "the tiny default's warm-up: own values, tool and binding "
+                                                      "drawn at random (README, ToolRL)",
     ("DecisionFlowModule", "cache_path"): "where the run caches the LLM's replies",
     ("DecisionFlowModule", "max_new_tokens"): SHORT,
     ("DecisionFlowModule", "rationale_max_new_tokens"): SHORT,

@@ -59,11 +59,13 @@ CASES = {
         ["--model.init_args.beta", "0.04", "--trainer.val_check_interval", "2"],
         "val/pairwise/accuracy", "test/pairwise/accuracy"),
     # multi-turn calculator episodes (generation between tool calls under gathered weights), after one format
-    # warm-up step; evaluation runs tool episodes too
+    # warm-up step whose result becomes the KL reference (a full state dict of the sharded policy); evaluation
+    # runs tool episodes too
     "toolrl": ("configs/toolrl.yaml", [
         "--model.init_args.backbone.tiny.d_model", "32", "--model.init_args.num_generations", "2",
         "--model.init_args.max_completion_length", "8", "--model.init_args.eval_max_new_tokens", "8",
-        "--model.init_args.format_warmup_steps", "1",
+        "--model.init_args.format_warmup_steps", "1", "--model.init_args.beta", "0.1",
+        "--model.init_args.kl_reference", "warmed_up",
         "--model.init_args.tool_env.class_path", "lit_agents.tools.environment.ToolEnvironment",
         "--model.init_args.tool_env.init_args.functions", "[lit_agents.tools.calculator.calculator]",
         "--model.init_args.tool_env.init_args.max_turns", "2",
@@ -111,11 +113,13 @@ def _check_exports(tmp_path) -> None:
 
 def _check_tool_rollout(tmp_path) -> None:
     """Step 1 was the format warm-up, step 2 a GRPO step on calculator episodes sampled with the gathered
-    weights: its turns and calls per episode are logged, within [1, max_turns]."""
+    weights, with a KL term against the warmed-up policy: its turns and calls per episode are logged, within
+    [1, max_turns]."""
     import csv
 
     rows = [r for f in (tmp_path / "fit").rglob("metrics.csv") for r in csv.DictReader(open(f))]
     assert [r for r in rows if r.get("train/format_warmup/loss")], "no format warm-up step logged"
+    assert [r for r in rows if r.get("train/kl")], "no KL against the warmed-up reference logged"
     turns = [float(r["train/tools/turns_per_episode"]) for r in rows if r.get("train/tools/turns_per_episode")]
     calls = [float(r["train/tools/calls_per_episode"]) for r in rows if r.get("train/tools/calls_per_episode")]
     assert len(turns) == 1 and 1.0 <= turns[0] <= 2.0 and len(calls) == 1 and calls[0] >= 0.0, rows

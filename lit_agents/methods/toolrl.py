@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+import random
+from typing import Any, Literal
 
 import torch
 import torch.distributed as dist
@@ -42,10 +43,14 @@ class ToolRLModule(GRPOModule):
     steps are supervised steps (token-mean NLL) on each training prompt followed by its ``format_target``, a
     well-formed answer unrelated to the prompt (``data.format_targets``: another record's gold output), so
     the policy learns the tags and the JSON layout, but which call a prompt needs only from the GRPO rewards
-    afterwards. Or (``data.warmup_task``, an instruct stage) on the prompts of a *disjoint tool world* (other
-    tools and parameter names) followed by their TRUE calls (``warmup_prompt``/``warmup_target``): syntax and
-    copying arguments, nothing about the task's tools; both when both are set. No rollout is sampled during
-    the warm-up; the GRPO step counter (reward schedules, logs)
+    afterwards. With ``format_target_choices`` in the batch (``data.format_target_arguments: own`` or
+    ``own_unordered``) each row's target is drawn from its choices afresh at every step (seeded by the step, so a
+    resume draws the same): the record's own values under a random task tool (and binding), which a model cannot
+    memorise per prompt, so the tool choice (and binding) stays at chance and open to the rewards. Or
+    (``data.warmup_task``, an instruct stage) on the prompts of a *disjoint tool world* (other tools and parameter
+    names) followed by their TRUE calls (``warmup_prompt``/``warmup_target``): syntax and copying arguments,
+    nothing about the task's tools; both when both are set. No rollout is sampled during the warm-up; the GRPO
+    step counter (reward schedules, logs)
     starts after it. Logged as ``train/format_warmup/loss``.
 
     Args:
@@ -55,11 +60,22 @@ class ToolRLModule(GRPOModule):
             ``{question}`` replaced by the record's ``question`` as a JSON string, e.g. a search for the
             question itself (``configs/toolrl_bamboogle.yaml``): the policy continues after the tool's
             observation. None: the policy writes every turn.
+        kl_reference: the policy the KL term (``beta > 0``) is measured against: ``initial`` (GRPOModule's, the
+            weights before any step) or ``warmed_up`` (the policy as the format warm-up leaves it, snapshotted at
+            the first GRPO step and checkpointed): the stand-in for the paper's instruct model, which a KL term
+            would anchor to, instead of random weights. Full-parameter training only (with LoRA the reference is
+            the adapter-free base model).
     """
 
     def __init__(self, *args: Any, format_warmup_steps: int = 0, format_warmup_lr: float | None = None,
-                 eval_first_turn: str | None = None, **kwargs: Any):
+                 eval_first_turn: str | None = None, kl_reference: Literal["initial", "warmed_up"] = "initial",
+                 **kwargs: Any):
         super().__init__(*args, **kwargs)
+        if kl_reference not in ("initial", "warmed_up"):
+            raise ValueError(f"model.kl_reference must be 'initial' or 'warmed_up', got {kl_reference!r}")
+        if kl_reference == "warmed_up" and self.uses_lora:
+            raise ValueError("model.kl_reference: warmed_up needs full-parameter training: with backbone.lora the KL "
+                             "reference is the base model with the adapters disabled")
         if eval_first_turn is not None and self.tool_env is None:
             raise ValueError("model.eval_first_turn scripts a tool-episode turn: set model.tool_env too")
         if format_warmup_steps < 0:
@@ -67,15 +83,24 @@ class ToolRLModule(GRPOModule):
         if format_warmup_lr is not None and not format_warmup_lr > 0:
             raise ValueError(f"model.format_warmup_lr must be > 0, got {format_warmup_lr}")
         self.format_warmup_done = 0  # checkpointed
+        self.reference_warmed_up = False  # checkpointed, with the reference weights once snapshotted
 
     # ------------------------------------------------------------------ format warm-up
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
-        checkpoint["toolrl_state"] = {"format_warmup_done": self.format_warmup_done}
+        checkpoint["toolrl_state"] = {"format_warmup_done": self.format_warmup_done,
+                                      "reference_warmed_up": self.reference_warmed_up}
+        if self.reference_warmed_up:  # not rebuilt from the backbone config on resume: it is the warmed-up policy
+            checkpoint["toolrl_state"]["reference"] = {k: v.detach().cpu()
+                                                       for k, v in self.ref_model.state_dict().items()}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
-        self.format_warmup_done = int(checkpoint.get("toolrl_state", {}).get("format_warmup_done", 0))
+        state = checkpoint.get("toolrl_state", {})
+        self.format_warmup_done = int(state.get("format_warmup_done", 0))
+        self.reference_warmed_up = bool(state.get("reference_warmed_up", False))
+        if self.reference_warmed_up:
+            self.ref_model.load_state_dict(state["reference"])
 
     def _warming_up(self) -> bool:
         return self.format_warmup_done < self.hparams.format_warmup_steps
@@ -84,12 +109,23 @@ class ToolRLModule(GRPOModule):
         if self._warming_up():
             self._pending = None
             return
+        if self.hparams.kl_reference == "warmed_up" and self.ref_model is not None and not self.reference_warmed_up:
+            self._snapshot_reference()  # at the first GRPO step
         super().on_train_batch_start(batch, batch_idx)
+
+    @torch.no_grad()
+    def _snapshot_reference(self) -> None:
+        """The KL reference becomes the policy as the warm-up left it (``kl_reference: warmed_up``): the stand-in
+        for the paper's instruct starting point, instead of the random initial weights."""
+        with gathered_params(self):
+            full = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        self.ref_model.load_state_dict(full)
+        self.reference_warmed_up = True
 
     def training_step(self, batch: dict[str, list], batch_idx: int) -> None:
         if not self._warming_up():
             return super().training_step(batch, batch_idx)
-        if "format_target" not in batch and "warmup_target" not in batch:
+        if not {"format_target", "format_target_choices", "warmup_target"} & set(batch):
             raise ValueError("model.format_warmup_steps > 0 needs a 'format_target' or 'warmup_target' column in the "
                              "training batches: set data.format_targets: true or data.warmup_task "
                              "(data_modules.tool_use.ToolUseDataModule)")
@@ -118,6 +154,10 @@ class ToolRLModule(GRPOModule):
         ``data.warmup_task``) when the batch has them; prompts too long are dropped."""
         rows: list[list[int]] = []
         targets: list[str] = []
+        if "format_target_choices" in batch:  # one drawn per row and step, reproducibly (resumes exactly)
+            batch = {**batch, "format_target": [
+                random.Random(self.format_warmup_done * 1_000_003 + i).choice(choices)
+                for i, choices in enumerate(batch["format_target_choices"])]}
         world = {**batch, self.hparams.prompt_field: batch.get("warmup_prompt")}
         for part, target_col in ((batch, "format_target"), (world, "warmup_target")):
             if target_col in batch:

@@ -67,6 +67,14 @@ CASES = {
                                              "--model.init_args.sft_batch_size", "2", "--model.init_args.max_length",
                                              "192", "--model.init_args.red_team_sampling.max_new_tokens", "8",
                                              "--model.init_args.reflection_sampling.max_new_tokens", "8"], 2),
+    # ToolRL: killed after the first GRPO step, so the KL reference snapshotted from the warmed-up policy
+    # (kl_reference: warmed_up) must come back from the checkpoint, not from the initial weights
+    "toolrl": ("configs/toolrl.yaml", ["--trainer.max_steps", "5", "--model.init_args.format_warmup_steps", "2",
+                                       "--trainer.limit_val_batches", "0", "--data.init_args.synthetic.n_train", "16",
+                                       "--data.init_args.batch_size", "4",
+                                       "--model.init_args.max_completion_length", "16",
+                                       "--model.init_args.backbone.tiny.d_model", "32",
+                                       "--model.init_args.backbone.tiny.d_ff", "64"], 3),
     # FSDP on 2 CPU processes: sharded checkpoints (a directory per step, written atomically), SIGKILL, resume
     "sft_fsdp": ("configs/sft.yaml", ["--config", "configs/trainer/fsdp_cpu.yaml", "--trainer.max_steps", "4",
                                       "--trainer.limit_val_batches", "0", "--data.init_args.max_train_records", "40",
@@ -74,7 +82,7 @@ CASES = {
                                       "--model.init_args.backbone.tiny.d_model", "32"], 2),
 }
 # loop state that must come back equal (besides the weights and the optimiser-step count)
-LOOP_STATE = {"rm_r1_grpo": "grpo_state", "iteralign": "iteralign"}
+LOOP_STATE = {"rm_r1_grpo": "grpo_state", "iteralign": "iteralign", "toolrl": "grpo_state"}
 
 
 def _load(path):
